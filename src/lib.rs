@@ -1,1 +1,27 @@
+//! sessioncast: WhatsApp session-message campaigns from declarative YAML files.
+//!
+//! ```text
+//! campaign.yaml ─load─▶ Campaign ─plan(now)─▶ Plan ─render─▶ Requests ─┬─▶ preview (dry run)
+//!  (+ recipients CSV,    validated,   who, in what order,  exact HTTP    └─▶ execute (paced sends) ─▶ Ledger
+//!   templates/)          typed        when; who is dropped bodies
+//! ```
+
+pub mod campaign;
+pub mod diag;
+pub mod exit;
+pub mod message;
+pub mod plan;
+pub mod provider;
 pub mod ratelimit;
+pub mod render;
+pub mod template;
+
+pub mod cli;
+pub mod commands;
+pub mod preview;
+pub mod report;
+
+/// Run a parsed command line; returns the exit status.
+pub fn run(cli: cli::Cli) -> exit::Exit {
+    commands::dispatch(cli)
+}

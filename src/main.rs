@@ -1,1 +1,8 @@
-fn main() {}
+//! The `sessioncast` binary: parse the command line, run it, exit with its code.
+
+use clap::Parser;
+
+fn main() {
+    let cli = sessioncast::cli::Cli::parse();
+    std::process::exit(sessioncast::run(cli).code());
+}

@@ -1,0 +1,109 @@
+//! Campaigns: load a YAML campaign file (+ recipients CSV, templates) and validate it into typed
+//! values that later stages never need to re-check.
+
+mod inbound;
+mod load;
+mod phone;
+mod positions;
+mod recipients;
+mod spec;
+
+pub use inbound::parse_inbound;
+pub use load::load;
+pub use phone::Phone;
+pub use positions::Positions;
+pub use recipients::Rejected;
+pub use spec::{CampaignFile, MessageSpec, RecipientsSpec, WindowSpec};
+
+use crate::diag::Problem;
+use crate::message::Message;
+use crate::provider::Provider;
+use crate::ratelimit::Rate;
+use crate::template::{Templates, Vars};
+use jiff::{SignedDuration, Timestamp};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A validated campaign.
+#[derive(Debug)]
+pub struct Campaign {
+    pub file: PathBuf,
+    pub name: String,
+    pub provider: Provider,
+    pub rate: Rate,
+    pub window: Window,
+    pub vars: Arc<Vars>,
+    pub messages: Vec<Msg>,
+    pub recipients: Vec<Recipient>,
+    /// The recipients CSV, when recipients come from a file.
+    pub recipients_csv: Option<PathBuf>,
+    /// Recipients whose own row is invalid (also reported as problems).
+    pub rejected: Vec<Rejected>,
+    /// Indexes of recipients whose number repeats an earlier one.
+    pub duplicates: Vec<usize>,
+    pub templates: Templates,
+    /// Numbers that must never be contacted (opt-outs).
+    pub suppress: std::collections::HashSet<Phone>,
+    /// Nothing is sent after this time.
+    pub not_after: Option<Timestamp>,
+    /// Where each YAML path stands in the file, for problems found after loading.
+    pub positions: Positions,
+    /// Problems that do not stop the campaign (duplicates...).
+    pub warnings: Vec<Problem>,
+}
+
+/// One message of the campaign with its optional `when:` condition.
+#[derive(Debug, Clone)]
+pub struct Msg {
+    pub when: Option<String>,
+    pub message: Message,
+}
+
+/// The customer-service window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub length: SignedDuration,
+    pub margin: SignedDuration,
+}
+
+impl Window {
+    /// The last moment a message may go out: `last_inbound_at + length - margin`.
+    pub fn deadline(&self, last_inbound_at: Timestamp) -> Timestamp {
+        last_inbound_at.saturating_add(self.length - self.margin).unwrap_or(Timestamp::MAX)
+    }
+}
+
+/// Where a recipient came from, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Index in the inline `recipients:` list.
+    Inline(usize),
+    /// Line of the recipients CSV.
+    Csv(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub to: Phone,
+    pub last_inbound_at: Timestamp,
+    pub vars: Vars,
+    pub origin: Origin,
+}
+
+impl Campaign {
+    /// Human-readable origin of a recipient: `recipients.csv:12` or `recipients[3]`.
+    pub fn origin(&self, r: &Recipient) -> String {
+        match r.origin {
+            Origin::Inline(i) => format!("{} (recipients[{i}])", r.to),
+            Origin::Csv(line) => format!("{} ({}:{line})", r.to, self.recipients_file().display()),
+        }
+    }
+
+    pub fn recipients_file(&self) -> PathBuf {
+        self.recipients_csv.clone().unwrap_or_else(|| self.file.clone())
+    }
+
+    pub fn deadline(&self, r: &Recipient) -> Timestamp {
+        self.window.deadline(r.last_inbound_at)
+    }
+}

@@ -1,0 +1,214 @@
+//! Recipients: an inline list or a CSV (`to,last_inbound_at,<vars...>`) → validated recipients,
+//! with rejected rows and duplicates (after E.164 normalization) reported by row.
+
+use super::inbound::parse_inbound;
+use super::load::Loader;
+use super::spec::InlineRecipient;
+use super::{Origin, Phone, Recipient};
+use crate::diag::{Place, Problem};
+use crate::template::Vars;
+use jiff::Timestamp;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Recipients as loaded, before planning.
+#[derive(Debug, Default)]
+pub struct Raw {
+    pub recipients: Vec<Recipient>,
+    pub csv: Option<PathBuf>,
+    /// Rows whose own data is invalid (reported as problems too).
+    pub rejected: Vec<Rejected>,
+    /// Indexes into `recipients` of numbers already seen earlier in the list.
+    pub duplicates: Vec<usize>,
+    pub warnings: Vec<Problem>,
+    /// Variable names recipients define (CSV columns or inline `vars` keys).
+    pub var_names: Vec<String>,
+}
+
+/// A recipient whose own data failed validation.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    pub origin: Origin,
+    pub to: String,
+    pub reason: String,
+}
+
+/// Rows are parsed in parallel chunks: phone validation dominates loading time.
+const CHUNK: usize = 1 << 15;
+
+pub(super) fn inline(l: &mut Loader, parsed: Vec<Option<(InlineRecipient, Option<Vars>)>>, now: Timestamp) -> Raw {
+    let mut raw = Raw::default();
+    let mut names = HashSet::new();
+    for (i, item) in parsed.into_iter().enumerate() {
+        let Some((r, vars)) = item else { continue };
+        let path = format!("recipients[{i}]");
+        let to = Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e));
+        let at = parse_inbound(&r.last_inbound_at, now).map_err(|e| (format!("{path}.last_inbound_at"), e));
+        match (to, at, vars) {
+            (Ok(to), Ok(last_inbound_at), Some(vars)) => {
+                names.extend(vars.names.iter().cloned());
+                raw.recipients.push(Recipient { to, last_inbound_at, vars, origin: Origin::Inline(i) });
+            }
+            (to, at, _) => {
+                for (p, e) in [to.err(), at.err()].into_iter().flatten() {
+                    let mut problem = Problem::new(l.place(&p), e.clone());
+                    problem.per_recipient = true;
+                    l.problems.push(problem);
+                    raw.rejected.push(Rejected { origin: Origin::Inline(i), to: r.to.clone(), reason: e });
+                }
+            }
+        }
+    }
+    raw.var_names = names.into_iter().collect();
+    raw.var_names.sort();
+    find_duplicates(&mut raw, |o| match o {
+        Origin::Inline(i) => format!("recipients[{i}]"),
+        Origin::Csv(line) => format!("line {line}"),
+    });
+    raw
+}
+
+pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
+    let file_place = |line| Place::Csv { file: path.to_path_buf(), line, column: None };
+    let mut reader = match csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path) {
+        Ok(r) => r,
+        Err(e) => {
+            let place = l.place("recipients.file");
+            l.problems.push(Problem::new(place, format!("cannot read `{}`: {e}", path.display())).hint("the path is relative to the campaign file"));
+            return None;
+        }
+    };
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(e) => {
+            l.problems.push(Problem::new(file_place(1), format!("cannot read the CSV header: {e}")));
+            return None;
+        }
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(to_col), Some(at_col)) = (col("to"), col("last_inbound_at")) else {
+        l.problems.push(
+            Problem::new(file_place(1), format!("the header `{}` lacks `to` or `last_inbound_at`", header.join(",")))
+                .hint("the first line must name the columns: to,last_inbound_at,<your variables...>"),
+        );
+        return None;
+    };
+    let var_cols: Vec<usize> = (0..header.len()).filter(|&i| i != to_col && i != at_col).collect();
+    let names: Arc<[String]> = var_cols.iter().map(|&i| header[i].clone()).collect();
+    let mut raw = Raw { csv: Some(path.to_path_buf()), var_names: names.to_vec(), ..Raw::default() };
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut records = reader.into_records();
+    loop {
+        chunk.clear();
+        for rec in records.by_ref().take(CHUNK) {
+            match rec {
+                Ok(r) => chunk.push(r),
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    let mut p = Problem::new(file_place(line), format!("malformed CSV row: {e}"));
+                    p.hint = Some("every row needs as many fields as the header; quote values containing commas".into());
+                    l.problems.push(p);
+                }
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let parsed: Vec<Result<Recipient, (u64, String, &str, String)>> = chunk
+            .par_iter()
+            .map(|rec| {
+                let line = rec.position().map_or(0, |p| p.line());
+                let to_raw = rec.get(to_col).unwrap_or("");
+                let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+                let at = parse_inbound(rec.get(at_col).unwrap_or(""), now)
+                    .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
+                let values = var_cols.iter().map(|&i| minijinja::Value::from(rec.get(i).unwrap_or(""))).collect();
+                Ok(Recipient { to, last_inbound_at: at, vars: Vars { names: names.clone(), values }, origin: Origin::Csv(line) })
+            })
+            .collect();
+        for r in parsed {
+            match r {
+                Ok(r) => raw.recipients.push(r),
+                Err((line, to, column, e)) => {
+                    let place = Place::Csv { file: path.to_path_buf(), line, column: Some(column.to_string()) };
+                    let mut p = Problem::new(place, e.clone());
+                    p.per_recipient = true;
+                    l.problems.push(p);
+                    raw.rejected.push(Rejected { origin: Origin::Csv(line), to, reason: e });
+                }
+            }
+        }
+    }
+    let file = path.display().to_string();
+    find_duplicates(&mut raw, |o| match o {
+        Origin::Csv(line) => format!("{file}:{line}"),
+        Origin::Inline(i) => format!("recipients[{i}]"),
+    });
+    Some(raw)
+}
+
+/// Warn about numbers that repeat an earlier recipient after normalization; the planner sends
+/// to the first and drops the rest as `duplicate`.
+fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
+    let mut first: HashMap<Phone, Origin> = HashMap::with_capacity(raw.recipients.len());
+    for (i, r) in raw.recipients.iter().enumerate() {
+        if let Some(&earlier) = first.get(&r.to) {
+            raw.duplicates.push(i);
+            if raw.warnings.len() < 20 {
+                let place = match r.origin {
+                    Origin::Csv(line) => Place::Csv { file: raw.csv.clone().unwrap_or_default(), line, column: Some("to".into()) },
+                    Origin::Inline(i) => Place::File { file: format!("recipients[{i}]").into() },
+                };
+                let p = Problem::warning(place, format!("{} repeats {}; it will be sent once", r.to, show(earlier)));
+                raw.warnings.push(p.hint("remove the repeated row"));
+            }
+        } else {
+            first.insert(r.to, r.origin);
+        }
+    }
+    let extra = raw.duplicates.len().saturating_sub(20);
+    if extra > 0 {
+        let place = Place::File { file: raw.csv.clone().unwrap_or_default() };
+        raw.warnings.push(Problem::warning(place, format!("{extra} more repeated numbers")));
+    }
+}
+
+/// Numbers never to contact: one per line, or a CSV whose header has a `to` column.
+pub(super) fn suppress_list(l: &mut Loader, path: &Path) -> HashSet<Phone> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let place = l.place("suppress");
+            l.problems.push(Problem::new(place, format!("cannot read `{}`: {e}", path.display())));
+            return HashSet::new();
+        }
+    };
+    let mut lines = text.lines().enumerate().peekable();
+    let to_col = match lines.peek() {
+        Some((_, first)) if first.split(',').any(|c| c.trim() == "to") => {
+            let col = first.split(',').position(|c| c.trim() == "to");
+            lines.next();
+            col
+        }
+        _ => Some(0),
+    };
+    let mut out = HashSet::new();
+    for (i, line) in lines {
+        let value = line.split(',').nth(to_col.unwrap_or(0)).unwrap_or("").trim();
+        if value.is_empty() || value.starts_with('#') {
+            continue;
+        }
+        match Phone::parse(value) {
+            Ok(p) => {
+                out.insert(p);
+            }
+            Err(e) => {
+                let place = Place::Csv { file: path.to_path_buf(), line: i as u64 + 1, column: None };
+                l.problems.push(Problem::new(place, e));
+            }
+        }
+    }
+    out
+}

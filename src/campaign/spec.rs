@@ -1,0 +1,117 @@
+//! The campaign file's YAML shape (serde + JSON Schema). Sections are deserialized one by one so
+//! that a problem in one does not hide problems in the others.
+
+use crate::message::Message;
+use crate::provider::ProviderSpec;
+use schemars::gen::SchemaGenerator;
+use schemars::schema::{Schema, SchemaObject};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A sessioncast campaign file (format version 1).
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignFile {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Campaign name; also names its state file (`.sessioncast/<name>.db`).
+    pub name: String,
+    /// Where and how messages are sent.
+    pub provider: ProviderSpec,
+    /// Declared rate policy `N/DURATION`, e.g. `2/300s`; server headers may only tighten it.
+    #[schemars(regex(pattern = r"^\s*[0-9]+\s*/\s*[0-9.]*\s*[a-z]+\s*$"))]
+    pub rate: String,
+    /// The customer-service window.
+    #[serde(default)]
+    pub window: WindowSpec,
+    /// Inline list, or `{file: recipients.csv}` relative to this file.
+    pub recipients: RecipientsSpec,
+    /// Campaign-level template variables.
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// Messages sent in order to each recipient.
+    pub messages: Vec<MessageSpec>,
+    /// Folder of template files, relative to this file (default: the nearest `templates/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub templates: Option<String>,
+    /// File of numbers never to contact (one per line, or a CSV with a `to` column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppress: Option<String>,
+    /// RFC 3339 time after which nothing is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+}
+
+/// Top-level keys, in file order, for unknown-key hints.
+pub const TOP_LEVEL: [&str; 11] =
+    ["version", "name", "provider", "rate", "window", "recipients", "vars", "messages", "templates", "suppress", "not_after"];
+
+#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// How long a session stays open after the user's last message (default `24h`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<String>,
+    /// Never send when less than this is left (default `10m`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub margin: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RecipientsSpec {
+    /// A CSV with columns `to,last_inbound_at` and any others (they become variables).
+    File { file: String },
+    Inline(Vec<InlineRecipient>),
+}
+
+#[derive(Debug, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InlineRecipient {
+    /// Phone number in international form.
+    pub to: String,
+    /// RFC 3339, or relative to now: `-3h`, `3h ago`.
+    pub last_inbound_at: String,
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+}
+
+/// A message plus an optional `when:` condition (a minijinja expression over the variables).
+#[derive(Debug, Serialize)]
+pub struct MessageSpec {
+    pub when: Option<String>,
+    pub message: Message,
+}
+
+impl JsonSchema for MessageSpec {
+    fn schema_name() -> String {
+        "MessageSpec".into()
+    }
+
+    /// The message kinds' schema with `when` added to each kind.
+    fn json_schema(gen: &mut SchemaGenerator) -> Schema {
+        let mut schema: SchemaObject = Message::json_schema(gen).into_object();
+        let when = gen.subschema_for::<Option<String>>();
+        let variants = schema.subschemas().one_of.iter_mut().flatten();
+        for variant in variants {
+            if let Schema::Object(obj) = variant {
+                obj.object().properties.insert("when".into(), when.clone());
+            }
+        }
+        Schema::Object(schema)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut value = serde_yaml::Value::deserialize(d)?;
+        let when = match value.as_mapping_mut().and_then(|m| m.remove("when")) {
+            None => None,
+            Some(serde_yaml::Value::String(s)) => Some(s),
+            Some(_) => return Err(serde::de::Error::custom("`when` must be a string expression")),
+        };
+        let message = Message::deserialize(value).map_err(serde::de::Error::custom)?;
+        Ok(MessageSpec { when, message })
+    }
+}

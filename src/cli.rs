@@ -1,0 +1,85 @@
+//! The command line: one subcommand per user task. Doc comments here are the `--help` text.
+
+use crate::preview::PreviewFormat;
+use crate::report::PlanFormat;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Run WhatsApp session-message campaigns from declarative YAML files.
+///
+/// A campaign file names the provider, the rate it allows, the 24-hour window, the recipients
+/// (inline or CSV) and one or more templated messages. Typical flow:
+///
+///   sessioncast check campaigns/demo.yaml            # validate and render everything
+///   sessioncast plan campaigns/demo.yaml             # who is reached, in what order, when
+///   sessioncast run campaigns/demo.yaml --dry-run    # the exact HTTP requests, nothing sent
+///
+/// Exit codes: 0 ok, 1 runtime error, 2 usage, 3 invalid campaign, 4 finished with failed or
+/// unknown deliveries, 5 stopped early with work left, 6 another run holds this campaign.
+#[derive(Debug, Parser)]
+#[command(name = "sessioncast", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate a campaign and render every message for every recipient; send nothing.
+    ///
+    /// Reports every problem in one go — YAML syntax, unknown fields, provider limits on the
+    /// rendered text, phone numbers, template variables — each with its file, line and path.
+    /// Exits 0 when valid, 3 when not (problems on stderr).
+    Check(CheckArgs),
+    /// Show who will be reached, in what order and at about what time, and who is dropped and why.
+    ///
+    /// Recipients are ordered earliest-deadline-first over the slots the rate allows, which
+    /// reaches the most people before their windows close.
+    Plan(PlanArgs),
+    /// Send a campaign; with --dry-run, print the exact requests instead and send nothing.
+    Run(RunArgs),
+    /// Print the JSON Schema of campaign files (for editor completion and validation).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The campaign YAML file.
+    pub campaign: PathBuf,
+    /// Evaluate relative inbound times (`-3h`) against this RFC 3339 time instead of the clock.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The campaign YAML file.
+    pub campaign: PathBuf,
+    /// Plan as of this RFC 3339 time instead of the clock (same file + same --now = same output).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Output: a readable table, JSON for scripts, or CSV for spreadsheets.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: PlanFormat,
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The campaign YAML file.
+    pub campaign: PathBuf,
+    /// Print the exact HTTP requests (token shown as ***) instead of sending. Needs no token.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Act as if it were this RFC 3339 time (windows, relative inbound times, slots).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Output of --dry-run: readable requests, or one JSON object per request.
+    #[arg(long, value_enum, default_value = "pretty")]
+    pub format: PreviewFormat,
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}

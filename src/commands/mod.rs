@@ -1,0 +1,123 @@
+//! Command handlers: each subcommand's flow from arguments to output and exit code.
+
+mod check;
+mod plan;
+mod run;
+mod schema;
+
+use crate::campaign::{self, Campaign};
+use crate::cli::{Cli, Command};
+use crate::diag::{Level, Problems};
+use crate::exit::Exit;
+use crate::render::validate_all;
+use jiff::Timestamp;
+use std::io::Write;
+use std::path::Path;
+
+/// Run one command line; returns the process exit code.
+pub fn dispatch(cli: Cli) -> Exit {
+    let result = match cli.command {
+        Command::Check(a) => check::run(&a),
+        Command::Plan(a) => plan::run(&a),
+        Command::Run(a) => run::run(&a),
+        Command::Schema => schema::run(),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        e.exit
+    })
+}
+
+/// A failure that ends a command, with the exit code it maps to.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Failure {
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Failure { exit: Exit::Runtime, message: message.into() }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure { exit: Exit::Usage, message: message.into() }
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::runtime(format!("cannot write output: {e}"))
+    }
+}
+
+pub type Outcome = Result<Exit, Failure>;
+
+/// `--now` or the clock.
+pub fn now(arg: Option<&str>) -> Result<Timestamp, Failure> {
+    match arg {
+        None => Ok(Timestamp::now()),
+        Some(s) => s
+            .parse()
+            .map_err(|_| Failure::usage(format!("--now `{s}` is not an RFC 3339 time; write e.g. 2026-11-23T12:00:00Z"))),
+    }
+}
+
+/// A loaded campaign whose every recipient was rendered and checked.
+pub struct Prepared {
+    pub campaign: Campaign,
+    /// Messages per recipient; `None` for recipients dropped as invalid.
+    pub counts: Vec<Option<u32>>,
+}
+
+/// Load, render and check everything. Problems go to stderr, all of them; the command fails
+/// with exit 3 unless the only problems are recipients' own and `skip_invalid` is set.
+pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepared, Failure> {
+    let (campaign, mut problems) = campaign::load(path, now);
+    let mut counts = Vec::new();
+    if let Some(c) = &campaign {
+        let v = validate_all(c);
+        problems.extend(v.problems);
+        counts = v.counts;
+    }
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    if let Some(c) = &campaign {
+        for w in &c.warnings {
+            let _ = writeln!(err, "{w}\n");
+        }
+    }
+    let fatal = problems.0.iter().any(|p| p.level == Level::Error && !(skip_invalid && p.per_recipient));
+    match campaign {
+        Some(campaign) if !fatal => {
+            if !problems.is_empty() {
+                let text = problems.to_string().replace("nothing was sent", "these recipients are dropped as `invalid`");
+                let _ = writeln!(err, "{text}");
+            }
+            Ok(Prepared { campaign, counts })
+        }
+        _ => {
+            let _ = writeln!(err, "{}", with_skip_hint(&problems));
+            Err(Failure { exit: Exit::Invalid, message: format!("{} is invalid", path.display()) })
+        }
+    }
+}
+
+fn with_skip_hint(problems: &Problems) -> String {
+    let mut s = problems.to_string();
+    if problems.0.iter().all(|p| p.per_recipient) && !problems.is_empty() {
+        s.push_str("\n(only recipients' own data is wrong: --skip-invalid drops them and goes on)");
+    }
+    s
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set.
+pub fn color_stdout() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}

@@ -1,0 +1,37 @@
+//! `sessioncast run`: with `--dry-run`, print the plan's exact requests and send nothing.
+
+use super::{now, prepare, Failure, Outcome};
+use crate::cli::RunArgs;
+use crate::exit::Exit;
+use crate::plan::build;
+use crate::preview::write_requests;
+use std::io::{BufWriter, Write};
+
+pub fn run(a: &RunArgs) -> Outcome {
+    if !a.dry_run {
+        return Err(Failure::usage(
+            "this build previews only: add --dry-run to print the exact requests (sending is not available yet)",
+        ));
+    }
+    let now = now(a.now.as_deref())?;
+    let p = prepare(&a.campaign, now, a.skip_invalid)?;
+    let c = &p.campaign;
+    let plan = build(c, &p.counts, now, &|_| false);
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = write_requests(c, &plan, a.format, &mut out)?;
+    out.flush()?;
+    drop(out);
+    let dropped: Vec<_> = plan.dropped().collect();
+    let mut err = std::io::stderr().lock();
+    writeln!(err, "dry run: {written} requests for {} recipients; nothing was sent", plan.scheduled().count())?;
+    if !dropped.is_empty() || !c.rejected.is_empty() {
+        writeln!(err, "skipped {} recipients:", dropped.len() + c.rejected.len())?;
+        for (e, reason) in dropped {
+            writeln!(err, "  {}  {reason}  (deadline {})", c.recipients[e.recipient].to, e.deadline)?;
+        }
+        for r in &c.rejected {
+            writeln!(err, "  {}  invalid  ({})", r.to, r.reason)?;
+        }
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,12 @@
+//! `sessioncast schema`: the JSON Schema of campaign files, for editors.
+
+use super::Outcome;
+use crate::campaign::CampaignFile;
+use crate::exit::Exit;
+
+pub fn run() -> Outcome {
+    let schema = schemars::schema_for!(CampaignFile);
+    let text = serde_json::to_string_pretty(&schema).map_err(|e| super::Failure::runtime(e.to_string()))?;
+    println!("{text}");
+    Ok(Exit::Ok)
+}

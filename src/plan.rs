@@ -1,0 +1,147 @@
+//! Planning: validated recipients + `now` → who is sent, in what order and at about what time,
+//! and who is dropped and why.
+//!
+//! Slots: the declared rate as a fixed window anchored at the first request — L requests back to
+//! back, every W — starting at `now`. A recipient with k messages needs k consecutive slots, all
+//! before its deadline. Choosing whom to send is scheduling jobs of length k with deadlines on
+//! one machine to maximize the number on time (1||ΣUⱼ), which Moore–Hodgson solves exactly:
+//! take recipients by deadline, and whenever the chosen set no longer fits before the current
+//! deadline, drop the chosen recipient needing the most slots. With one message each this is the
+//! earliest-deadline-first greedy of the design notes.
+//!
+//! Priority (`priority` variable, higher first) never reduces the number reached: it decides
+//! whom to drop among recipients needing equally many slots, and a recipient moves ahead of
+//! earlier deadlines only when every recipient it passes still makes its slot.
+
+mod build;
+mod order;
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::fmt;
+
+pub use build::{build, Plan};
+pub use order::{select, Job};
+
+/// Why a recipient is not scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// Its deadline had already passed at `now`.
+    WindowClosed,
+    /// No slot is left for it before its deadline.
+    ExpiresBeforeSlot,
+    /// Its number repeats an earlier recipient.
+    Duplicate,
+    /// Its number is on the campaign's `suppress:` list.
+    Suppressed,
+    /// Its own data failed validation (only with `--skip-invalid`).
+    Invalid,
+    /// An earlier run already handled it (see the ledger).
+    AlreadySent,
+    /// None of the messages' `when:` conditions holds for it.
+    NoMessages,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 7] = [
+        DropReason::WindowClosed,
+        DropReason::ExpiresBeforeSlot,
+        DropReason::Duplicate,
+        DropReason::Suppressed,
+        DropReason::Invalid,
+        DropReason::AlreadySent,
+        DropReason::NoMessages,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::WindowClosed => "window_closed",
+            DropReason::ExpiresBeforeSlot => "expires_before_slot",
+            DropReason::Duplicate => "duplicate",
+            DropReason::Suppressed => "suppressed",
+            DropReason::Invalid => "invalid",
+            DropReason::AlreadySent => "already_sent",
+            DropReason::NoMessages => "no_messages",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The slot grid: slot `j` opens at `start + floor(j / L) * W`.
+#[derive(Debug, Clone, Copy)]
+pub struct Slots {
+    pub start: Timestamp,
+    pub limit: u64,
+    pub window: SignedDuration,
+}
+
+impl Slots {
+    pub fn at(&self, slot: u64) -> Timestamp {
+        let windows = i32::try_from(slot / self.limit).unwrap_or(i32::MAX);
+        self.start.saturating_add(self.window * windows).unwrap_or(Timestamp::MAX)
+    }
+
+    /// How many slots open strictly before `deadline`.
+    pub fn before(&self, deadline: Timestamp) -> u64 {
+        if deadline <= self.start {
+            return 0;
+        }
+        let span = deadline.duration_since(self.start).as_nanos();
+        let w = self.window.as_nanos().max(1);
+        let windows = (span + w - 1) / w; // ceil: a window that opens before the deadline counts
+        u64::try_from(windows).unwrap_or(u64::MAX).saturating_mul(self.limit)
+    }
+}
+
+/// One recipient in the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planned {
+    /// Index into the campaign's recipients.
+    pub recipient: usize,
+    pub deadline: Timestamp,
+    pub messages: u32,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Sent as number `order` (0-based), first message in slot `slot`, at about `eta`.
+    Scheduled { order: usize, slot: u64, eta: Timestamp },
+    Dropped(DropReason),
+}
+
+/// Lay out `jobs` (already filtered of duplicates, suppressed, invalid...) on the slot grid.
+/// Returns the scheduled jobs in send order with their first slot, and the ones that cannot make
+/// it (window already closed, or no slot before the deadline).
+pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<(Job, u64)>, Vec<(Job, DropReason)>) {
+    let mut dropped = Vec::new();
+    let mut open = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if job.deadline <= slots.start {
+            dropped.push((job, DropReason::WindowClosed));
+        } else {
+            open.push(job);
+        }
+    }
+    let (chosen, late) = select(open, |d| slots.before(d));
+    dropped.extend(late.into_iter().map(|j| (j, DropReason::ExpiresBeforeSlot)));
+    let mut next = 0u64;
+    let scheduled = chosen
+        .into_iter()
+        .map(|j| {
+            let slot = next;
+            next += u64::from(j.messages);
+            (j, slot)
+        })
+        .collect();
+    (scheduled, dropped)
+}
+
+#[cfg(test)]
+mod tests;

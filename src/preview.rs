@@ -1,0 +1,91 @@
+//! Preview (dry run): the plan's requests, printed exactly as a real run would send them, with
+//! the token shown as `***`. Built by the same rendering code as the real send path.
+
+use crate::campaign::Campaign;
+use crate::plan::{Outcome, Plan};
+use crate::provider::Request;
+use crate::render::Renderer;
+use rayon::prelude::*;
+use serde_json::json;
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PreviewFormat {
+    /// Readable HTTP requests.
+    Pretty,
+    /// One JSON object per request: {"to","message_index","method","url","headers","body"}.
+    Json,
+}
+
+/// Requests are rendered in parallel in chunks this large, then written in plan order.
+const CHUNK: usize = 2048;
+
+/// Write every scheduled request of `plan`, in plan order. Returns how many were written.
+pub fn write_requests(campaign: &Campaign, plan: &Plan, format: PreviewFormat, out: &mut impl Write) -> io::Result<u64> {
+    let renderer = Renderer::new(campaign);
+    let scheduled: Vec<_> = plan.scheduled().collect();
+    let total = plan.requests();
+    let mut written = 0u64;
+    for chunk in scheduled.chunks(CHUNK * rayon::current_num_threads().max(1)) {
+        let parts: Vec<(Vec<u8>, u64)> = chunk
+            .par_chunks(CHUNK)
+            .map(|part| {
+                let mut buf = Vec::with_capacity(part.len() * 512);
+                let mut n = 0;
+                for entry in part {
+                    let r = &campaign.recipients[entry.recipient];
+                    let Ok(requests) = renderer.requests(r) else { continue };
+                    let eta = match entry.outcome {
+                        Outcome::Scheduled { eta, .. } => eta.to_string(),
+                        Outcome::Dropped(_) => String::new(),
+                    };
+                    for (index, req) in requests {
+                        n += 1;
+                        let _ = match format {
+                            PreviewFormat::Json => write_json(&mut buf, &r.to.to_string(), index, &req),
+                            PreviewFormat::Pretty => write_pretty(&mut buf, &r.to.to_string(), index, &req, &eta),
+                        };
+                    }
+                }
+                (buf, n)
+            })
+            .collect();
+        for (buf, n) in parts {
+            out.write_all(&buf)?;
+            written += n;
+        }
+    }
+    debug_assert!(written <= total);
+    Ok(written)
+}
+
+fn headers_json() -> serde_json::Value {
+    let map = Request::headers(None).into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v))).collect();
+    serde_json::Value::Object(map)
+}
+
+fn write_json(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request) -> io::Result<()> {
+    let line = json!({
+        "to": to,
+        "message_index": index,
+        "method": Request::METHOD,
+        "url": req.url,
+        "headers": headers_json(),
+        "body": req.body,
+    });
+    serde_json::to_writer(&mut *buf, &line)?;
+    buf.push(b'\n');
+    Ok(())
+}
+
+fn write_pretty(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request, eta: &str) -> io::Result<()> {
+    writeln!(buf, "# {to} · message {index} · planned {eta}")?;
+    writeln!(buf, "{} {}", Request::METHOD, req.url)?;
+    for (k, v) in Request::headers(None) {
+        writeln!(buf, "{k}: {v}")?;
+    }
+    writeln!(buf)?;
+    serde_json::to_writer_pretty(&mut *buf, &req.body)?;
+    writeln!(buf, "\n")?;
+    Ok(())
+}

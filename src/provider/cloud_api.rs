@@ -1,0 +1,35 @@
+//! WhatsApp Cloud API wire format: `{"messaging_product":"whatsapp","to":..,"type":..,<type>:{..}}`
+//! (API reference §2), conforming to Meta's `Message` schema.
+
+use crate::campaign::Phone;
+use crate::message::Message;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// Graph API version used when the campaign names none.
+pub const DEFAULT_API_VERSION: &str = "v23.0";
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudApiSpec {
+    /// The Graph API host (no default: name it), e.g. https://graph.facebook.com.
+    pub base_url: String,
+    /// Name of the environment variable that holds the access token. The file never holds secrets.
+    pub token_env: String,
+    /// The business phone number's id in WhatsApp Manager.
+    pub phone_number_id: String,
+    /// Graph API version, `v23.0` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+}
+
+pub fn body(to: Phone, message: &Message) -> Value {
+    let mut m = Map::new();
+    m.insert("messaging_product".into(), json!("whatsapp"));
+    m.insert("recipient_type".into(), json!("individual"));
+    m.insert("to".into(), json!(to.to_string()));
+    m.insert("type".into(), json!(message.type_name()));
+    m.insert(message.type_name().into(), message.kind().cloud());
+    Value::Object(m)
+}

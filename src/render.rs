@@ -1,0 +1,174 @@
+//! Rendering: one recipient × the campaign's messages → rendered, limit-checked messages and the
+//! exact requests they cause. The same code serves `check`, the dry run and the real run.
+
+use crate::campaign::{Campaign, Recipient};
+use crate::diag::{Place, Problem, Problems};
+use crate::message::{Check, Limits, Message};
+use crate::provider::Request;
+use crate::template::Scope;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One problem with one recipient's messages; `path` is the full YAML path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RenderIssue {
+    pub path: String,
+    pub message: String,
+    pub hint: Option<String>,
+    /// A template file and line, when the problem is inside an included file.
+    pub template: Option<(String, usize)>,
+}
+
+/// Renders messages for recipients of one campaign.
+pub struct Renderer<'c> {
+    campaign: &'c Campaign,
+    limits: Limits,
+    url: String,
+}
+
+impl<'c> Renderer<'c> {
+    pub fn new(campaign: &'c Campaign) -> Self {
+        Renderer { campaign, limits: campaign.provider.limits(), url: campaign.provider.url() }
+    }
+
+    /// The messages this recipient gets (after `when:`), rendered and checked.
+    pub fn messages(&self, r: &Recipient) -> Result<Vec<(usize, Message)>, Vec<RenderIssue>> {
+        let c = self.campaign;
+        let ctx = minijinja::Value::from_object(Scope { campaign: Arc::clone(&c.vars), own: r.vars.clone(), to: r.to });
+        let mut issues = Vec::new();
+        let mut out = Vec::with_capacity(c.messages.len());
+        for (i, m) in c.messages.iter().enumerate() {
+            if let Some(cond) = &m.when {
+                match c.templates.holds(cond, &ctx) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        issues.push(template_issue(format!("messages[{i}].when"), &e));
+                        continue;
+                    }
+                }
+            }
+            let mut message = m.message.clone();
+            let before = issues.len();
+            message.kind_mut().visit(&mut |seg, s| {
+                if crate::template::is_template(s) {
+                    match c.templates.render(s, &ctx) {
+                        Ok(v) => *s = v,
+                        Err(e) => issues.push(template_issue(format!("messages[{i}].{}", crate::message::path_string(seg)), &e)),
+                    }
+                }
+            });
+            if issues.len() > before {
+                continue;
+            }
+            let mut check = Check::new(&self.limits);
+            message.kind().check(&mut check);
+            for issue in check.issues {
+                let path = if issue.path.is_empty() { format!("messages[{i}]") } else { format!("messages[{i}].{}", issue.path) };
+                issues.push(RenderIssue { path, message: issue.message, hint: issue.hint, template: None });
+            }
+            out.push((i, message));
+        }
+        if issues.is_empty() {
+            Ok(out)
+        } else {
+            Err(issues)
+        }
+    }
+
+    /// The requests for one recipient, in message order.
+    pub fn requests(&self, r: &Recipient) -> Result<Vec<(usize, Request)>, Vec<RenderIssue>> {
+        let messages = self.messages(r)?;
+        Ok(messages.into_iter().map(|(i, m)| (i, self.campaign.provider.request(&self.url, r.to, &m))).collect())
+    }
+}
+
+fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    let template = match (e.name(), e.line()) {
+        (Some(name), Some(line)) if name != path && !name.starts_with("messages[") => Some((name.to_string(), line)),
+        _ => None,
+    };
+    let hint = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => {
+            Some("every variable must be defined for every recipient: add it to `vars:`, the recipient, or guard it with `{% if x is defined %}`".into())
+        }
+        _ => None,
+    };
+    RenderIssue { path, message: format!("template error: {}{detail}", e.kind()), hint, template }
+}
+
+/// The result of rendering every recipient: how many messages each gets (`None` when its
+/// messages are invalid) and the problems, each reported once with how many recipients it hit.
+pub struct Validation {
+    pub counts: Vec<Option<u32>>,
+    pub problems: Problems,
+}
+
+/// Render and check every recipient's messages, in parallel, keeping input order.
+pub fn validate_all(campaign: &Campaign) -> Validation {
+    let renderer = Renderer::new(campaign);
+    let chunks: Vec<(Vec<Option<u32>>, Vec<(usize, RenderIssue)>)> = campaign
+        .recipients
+        .par_chunks(4096)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let mut counts = Vec::with_capacity(chunk.len());
+            let mut issues = Vec::new();
+            for (j, r) in chunk.iter().enumerate() {
+                match renderer.messages(r) {
+                    Ok(m) => counts.push(Some(m.len() as u32)),
+                    Err(found) => {
+                        counts.push(None);
+                        issues.extend(found.into_iter().map(|i| (n * 4096 + j, i)));
+                    }
+                }
+            }
+            (counts, issues)
+        })
+        .collect();
+    let mut counts = Vec::with_capacity(campaign.recipients.len());
+    let mut groups: HashMap<RenderIssue, usize> = HashMap::new();
+    let mut problems = Problems::default();
+    for (chunk_counts, issues) in chunks {
+        counts.extend(chunk_counts);
+        for (idx, issue) in issues {
+            if let Some(&at) = groups.get(&issue) {
+                let p: &mut Problem = &mut problems.0[at];
+                if let Some((n, _)) = &mut p.recipients {
+                    *n += 1;
+                }
+                continue;
+            }
+            let r = &campaign.recipients[idx];
+            let place = match &issue.template {
+                Some((name, line)) => match campaign.templates.file_of(name) {
+                    Some(file) => Place::Template { file, line: *line },
+                    None => yaml_place(campaign, &issue.path),
+                },
+                None => yaml_place(campaign, &issue.path),
+            };
+            let mut p = Problem::new(place, format!("{} {}", last_segment(&issue.path), issue.message));
+            if issue.template.is_some() {
+                p.message = format!("{} (used by {})", issue.message, issue.path);
+            }
+            p.hint = issue.hint.clone();
+            p.recipients = Some((1, campaign.origin(r)));
+            p.per_recipient = true;
+            groups.insert(issue, problems.len());
+            problems.push(p);
+        }
+    }
+    Validation { counts, problems }
+}
+
+fn yaml_place(c: &Campaign, path: &str) -> Place {
+    Place::Yaml { file: c.file.clone(), path: path.to_string(), line: c.positions.find(path) }
+}
+
+/// `messages[1].interactive.buttons[2].title` → `title`, to start a sentence.
+fn last_segment(path: &str) -> String {
+    let tail = path.rsplit('.').next().unwrap_or(path);
+    format!("`{tail}`")
+}

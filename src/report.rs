@@ -1,0 +1,182 @@
+//! Reports: the plan as a table, JSON or CSV, written to any `impl Write`.
+
+use crate::campaign::Campaign;
+use crate::plan::{DropReason, Outcome, Plan, Planned};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// A summary and one line per recipient in send order.
+    Table,
+    /// `{"summary":{...},"recipients":[...]}`.
+    Json,
+    /// One row per recipient.
+    Csv,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub now: String,
+    pub rate: String,
+    pub recipients_in_file: usize,
+    pub valid: usize,
+    pub scheduled: usize,
+    pub requests: u64,
+    pub dropped: BTreeMap<&'static str, usize>,
+    pub first_eta: Option<String>,
+    pub last_eta: Option<String>,
+    /// scheduled / valid.
+    pub reach: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Row {
+    pub to: String,
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+    pub deadline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<usize>,
+    pub messages: u32,
+}
+
+pub fn summary(c: &Campaign, plan: &Plan) -> Summary {
+    let mut dropped: BTreeMap<&'static str, usize> = DropReason::ALL.iter().map(|r| (r.as_str(), 0)).collect();
+    for (_, reason) in plan.dropped() {
+        *dropped.entry(reason.as_str()).or_default() += 1;
+    }
+    *dropped.entry(DropReason::Invalid.as_str()).or_default() += c.rejected.len();
+    let etas: Vec<Timestamp> = plan
+        .scheduled()
+        .filter_map(|e| match e.outcome {
+            Outcome::Scheduled { eta, .. } => Some(eta),
+            Outcome::Dropped(_) => None,
+        })
+        .collect();
+    let invalid = dropped[DropReason::Invalid.as_str()];
+    let dup = dropped[DropReason::Duplicate.as_str()];
+    let total = c.recipients.len() + c.rejected.len();
+    let valid = total - invalid - dup;
+    let scheduled = etas.len();
+    Summary {
+        now: plan.now.to_string(),
+        rate: c.rate.to_string(),
+        recipients_in_file: total,
+        valid,
+        scheduled,
+        requests: plan.requests(),
+        dropped,
+        first_eta: etas.first().map(ToString::to_string),
+        last_eta: etas.last().map(ToString::to_string),
+        reach: if valid == 0 { 0.0 } else { (scheduled as f64 / valid as f64 * 10_000.0).round() / 10_000.0 },
+    }
+}
+
+fn row(c: &Campaign, e: &Planned) -> Row {
+    let (status, reason, eta, order) = match e.outcome {
+        Outcome::Scheduled { order, eta, .. } => ("scheduled", None, Some(eta.to_string()), Some(order)),
+        Outcome::Dropped(r) => ("dropped", Some(r.as_str()), None, None),
+    };
+    Row {
+        to: c.recipients[e.recipient].to.to_string(),
+        status,
+        reason,
+        deadline: Some(e.deadline.to_string()),
+        eta,
+        order,
+        messages: e.messages,
+    }
+}
+
+/// Rows for every recipient: the plan's, then rows rejected while loading.
+pub fn rows<'a>(c: &'a Campaign, plan: &'a Plan) -> impl Iterator<Item = Row> + 'a {
+    let rejected = c.rejected.iter().map(|r| Row {
+        to: r.to.clone(),
+        status: "dropped",
+        reason: Some(DropReason::Invalid.as_str()),
+        deadline: None,
+        eta: None,
+        order: None,
+        messages: 0,
+    });
+    plan.entries.iter().map(|e| row(c, e)).chain(rejected)
+}
+
+pub fn write_plan(c: &Campaign, plan: &Plan, format: PlanFormat, color: bool, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        PlanFormat::Json => {
+            #[derive(Serialize)]
+            struct Doc<I: Serialize> {
+                summary: Summary,
+                recipients: I,
+            }
+            let recipients: Vec<Row> = rows(c, plan).collect();
+            serde_json::to_writer(&mut *out, &Doc { summary: summary(c, plan), recipients })?;
+            writeln!(out)
+        }
+        PlanFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(["to", "status", "reason", "deadline", "eta", "order", "messages"])?;
+            for r in rows(c, plan) {
+                let order = r.order.map(|o| o.to_string()).unwrap_or_default();
+                let fields = [r.to, r.status.into(), r.reason.unwrap_or("").into(), r.deadline.unwrap_or_default(), r.eta.unwrap_or_default(), order, r.messages.to_string()];
+                w.write_record(&fields)?;
+            }
+            w.flush()
+        }
+        PlanFormat::Table => write_table(c, plan, color, out),
+    }
+}
+
+fn spare(deadline: Timestamp, eta: Timestamp) -> String {
+    let secs = deadline.duration_since(eta).as_secs();
+    let d = SignedDuration::from_secs(secs);
+    format!("{:#}", d)
+}
+
+fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> io::Result<()> {
+    let s = summary(c, plan);
+    let (bold, dim, red, reset) = if color { ("\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[0m") } else { ("", "", "", "") };
+    writeln!(out, "{bold}{}{reset} at {} ({} via {})", c.name, s.now, s.rate, c.provider.name())?;
+    writeln!(out, "  recipients in file  {}", s.recipients_in_file)?;
+    writeln!(out, "  valid               {}", s.valid)?;
+    writeln!(out, "  scheduled           {} ({} requests)", s.scheduled, s.requests)?;
+    for (reason, n) in s.dropped.iter().filter(|(_, n)| **n > 0) {
+        writeln!(out, "  dropped {reason:<19} {n}")?;
+    }
+    writeln!(out, "  first eta           {}", s.first_eta.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  last eta            {}", s.last_eta.as_deref().unwrap_or("-"))?;
+    writeln!(out, "  reach               {:.1}%", s.reach * 100.0)?;
+    writeln!(out)?;
+    writeln!(out, "{bold}{:>6}  {:<16} {:<21} {:<21} {:>10}  {}{reset}", "order", "to", "deadline", "eta", "spare", "messages")?;
+    for e in &plan.entries {
+        let to = c.recipients[e.recipient].to.to_string();
+        match e.outcome {
+            Outcome::Scheduled { order, eta, .. } => writeln!(
+                out,
+                "{:>6}  {to:<16} {:<21} {:<21} {:>10}  {}",
+                order + 1,
+                e.deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                eta.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                spare(e.deadline, eta),
+                e.messages
+            )?,
+            Outcome::Dropped(reason) => writeln!(
+                out,
+                "{dim}{:>6}  {to:<16} {:<21} {red}dropped: {reason}{reset}",
+                "-",
+                e.deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+            )?,
+        }
+    }
+    for r in &c.rejected {
+        writeln!(out, "{dim}{:>6}  {:<16} {:<21} {red}dropped: invalid ({}){reset}", "-", r.to, "-", r.reason)?;
+    }
+    Ok(())
+}
