@@ -79,7 +79,7 @@ fn write_json(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request) -> io::R
 }
 
 fn write_pretty(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request, eta: &str) -> io::Result<()> {
-    writeln!(buf, "# {to} · message {index} · planned {eta}")?;
+    writeln!(buf, "# {to} · messages[{index}] · planned {eta}")?;
     writeln!(buf, "{} {}", Request::METHOD, req.url)?;
     for (k, v) in Request::headers(None) {
         writeln!(buf, "{k}: {v}")?;

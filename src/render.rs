@@ -38,7 +38,8 @@ impl<'c> Renderer<'c> {
         let ctx = minijinja::Value::from_object(Scope { campaign: Arc::clone(&c.vars), own: r.vars.clone(), to: r.to });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());
-        for (i, m) in c.messages.iter().enumerate() {
+        for m in &c.messages {
+            let i = m.index;
             if let Some(cond) = &m.when {
                 match c.templates.holds(cond, &ctx) {
                     Ok(true) => {}
@@ -50,25 +51,30 @@ impl<'c> Renderer<'c> {
                 }
             }
             let mut message = m.message.clone();
-            let before = issues.len();
+            // Fields whose template failed: their own limit checks would judge the template
+            // text, so they are skipped; every other field is still checked.
+            let mut failed: Vec<String> = Vec::new();
             message.kind_mut().visit(&mut |seg, s| {
                 if crate::template::is_template(s) {
                     match c.templates.render(s, &ctx) {
                         Ok(v) => *s = v,
-                        Err(e) => issues.push(template_issue(format!("messages[{i}].{}", crate::message::path_string(seg)), &e)),
+                        Err(e) => {
+                            let field = crate::message::path_string(seg);
+                            issues.push(template_issue(format!("messages[{i}].{field}"), &e));
+                            failed.push(field);
+                        }
                     }
                 }
             });
-            if issues.len() > before {
-                continue;
-            }
             let mut check = Check::new(&self.limits);
             message.kind().check(&mut check);
-            for issue in check.issues {
+            for issue in check.issues.into_iter().filter(|x| !failed.contains(&x.path)) {
                 let path = if issue.path.is_empty() { format!("messages[{i}]") } else { format!("messages[{i}].{}", issue.path) };
                 issues.push(RenderIssue { path, message: issue.message, hint: issue.hint, template: None });
             }
-            out.push((i, message));
+            if failed.is_empty() {
+                out.push((i, message));
+            }
         }
         if issues.is_empty() {
             Ok(out)
@@ -134,6 +140,9 @@ pub fn validate_all(campaign: &Campaign) -> Validation {
     for (chunk_counts, issues) in chunks {
         counts.extend(chunk_counts);
         for (idx, issue) in issues {
+            if campaign.reported.contains(&issue.path) {
+                continue; // already reported once, at load
+            }
             if let Some(&at) = groups.get(&issue) {
                 let p: &mut Problem = &mut problems.0[at];
                 if let Some((n, _)) = &mut p.recipients {

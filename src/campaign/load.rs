@@ -20,7 +20,7 @@ use std::sync::Arc;
 /// Load and validate a campaign file. The campaign is returned whenever its essentials could be
 /// read, even with problems, so later stages can still render and report theirs.
 pub fn load(path: &Path, now: Timestamp) -> (Option<Campaign>, Problems) {
-    let mut l = Loader { file: path.to_path_buf(), positions: Positions::default(), problems: Problems::default() };
+    let mut l = Loader { file: path.to_path_buf(), positions: Positions::default(), problems: Problems::default(), reported: Default::default() };
     let campaign = l.load(now);
     (campaign, l.problems)
 }
@@ -29,6 +29,8 @@ pub(super) struct Loader {
     pub file: PathBuf,
     positions: Positions,
     pub problems: Problems,
+    /// Template paths already reported (see `Campaign::reported`).
+    reported: std::collections::HashSet<String>,
 }
 
 impl Loader {
@@ -111,6 +113,7 @@ impl Loader {
             not_after,
             warnings: raw.warnings,
             positions: std::mem::take(&mut self.positions),
+            reported: std::mem::take(&mut self.reported),
         })
     }
 
@@ -317,7 +320,7 @@ impl Loader {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
                 self.compile(&path, &spec, templates, &known);
-                out.push(Msg { when: spec.when, message: spec.message });
+                out.push(Msg { index: i, when: spec.when, message: spec.message });
             }
         }
         out
@@ -337,6 +340,9 @@ impl Loader {
             }
         });
         for (p, result) in found {
+            if result.as_ref().map_or(true, |used| used.iter().any(|v| !known.contains(v))) {
+                self.reported.insert(p.clone());
+            }
             match result {
                 Err(e) => self.template_error(&p, &e, templates),
                 Ok(used) => {

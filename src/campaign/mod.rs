@@ -46,6 +46,8 @@ pub struct Campaign {
     pub suppress: std::collections::HashSet<Phone>,
     /// Nothing is sent after this time.
     pub not_after: Option<Timestamp>,
+    /// Template paths whose problems were already reported at load (not repeated per recipient).
+    pub reported: std::collections::HashSet<String>,
     /// Where each YAML path stands in the file, for problems found after loading.
     pub positions: Positions,
     /// Problems that do not stop the campaign (duplicates...).
@@ -55,6 +57,8 @@ pub struct Campaign {
 /// One message of the campaign with its optional `when:` condition.
 #[derive(Debug, Clone)]
 pub struct Msg {
+    /// Position in the file's `messages:` list (messages that failed to load are left out).
+    pub index: usize,
     pub when: Option<String>,
     pub message: Message,
 }

@@ -61,7 +61,8 @@ pub type Outcome = Result<Exit, Failure>;
 /// `--now` or the clock.
 pub fn now(arg: Option<&str>) -> Result<Timestamp, Failure> {
     match arg {
-        None => Ok(Timestamp::now()),
+        // Whole seconds keep plans and previews readable.
+        None => Ok(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH)),
         Some(s) => s
             .parse()
             .map_err(|_| Failure::usage(format!("--now `{s}` is not an RFC 3339 time; write e.g. 2026-11-23T12:00:00Z"))),

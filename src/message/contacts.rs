@@ -142,6 +142,24 @@ impl Contact {
                 }
             }
         }
+        let kinds = self.phones.iter().map(|p| ("phones", &p.kind))
+            .chain(self.emails.iter().map(|e| ("emails", &e.kind)))
+            .chain(self.urls.iter().map(|u| ("urls", &u.kind)))
+            .chain(self.addresses.iter().map(|a| ("addresses", &a.kind)));
+        let mut index: std::collections::HashMap<&str, usize> = Default::default();
+        for (list, kind) in kinds {
+            let i = index.entry(list).or_default();
+            if let Some(k) = kind {
+                if k != "HOME" && k != "WORK" {
+                    c.error(
+                        &at(&[Seg::K(list), Seg::I(*i), Seg::K("type")]),
+                        format!("`{k}` is not a contact field type"),
+                        Some("use HOME or WORK (Meta's Message schema allows only these)".into()),
+                    );
+                }
+            }
+            *i += 1;
+        }
         for (i, u) in self.urls.iter().enumerate() {
             if let Some(url) = &u.url {
                 c.url(&at(&[Seg::K("urls"), Seg::I(i), Seg::K("url")]), url);

@@ -73,8 +73,8 @@ impl Kind for Location {
     }
 
     fn cloud(&self) -> serde_json::Value {
-        // Meta's reference sends coordinates as numbers; the string form is only for templates.
-        let num = |s: &str| s.trim().parse::<f64>().ok().map(serde_json::Value::from);
+        // Meta's `Message` schema types coordinates as strings.
+        let num = |s: &str| Some(serde_json::Value::String(s.trim().to_string()));
         object([
             ("latitude", num(&self.latitude.0)),
             ("longitude", num(&self.longitude.0)),

@@ -1,0 +1,110 @@
+//! The binary's contract: exit codes, the schema command, help text, and that the token's value
+//! never appears in any output.
+
+use assert_cmd::Command;
+use std::path::PathBuf;
+
+const NOW: &str = "2026-11-23T12:00:00Z";
+const SECRET: &str = "tok-SECRET-9f8e7d6c5b4a";
+
+fn sessioncast() -> Command {
+    let mut cmd = Command::cargo_bin("sessioncast").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
+    cmd
+}
+
+fn campaigns() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["campaigns", "tests/fixtures/ok", "tests/fixtures/invalid"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(d)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn exit_codes() {
+    sessioncast().args(["check", "campaigns/demo.yaml"]).assert().code(0);
+    sessioncast().args(["check", "tests/fixtures/invalid/syntax.yaml"]).assert().code(3);
+    sessioncast().args(["check", "no/such/file.yaml"]).assert().code(3);
+    sessioncast().args(["check", "--bogus-flag"]).assert().code(2);
+    sessioncast().args(["run", "campaigns/demo.yaml", "--dry-run", "--now", "yesterday"]).assert().code(2);
+    sessioncast().args(["plan", "campaigns/demo.yaml", "--format", "xml"]).assert().code(2);
+}
+
+#[test]
+fn every_shipped_example_passes_check() {
+    for f in campaigns().iter().filter(|p| p.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))) {
+        let out = sessioncast().arg("check").arg(f).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn demo_dry_run_prints_one_json_object_per_request() {
+    let out = sessioncast().args(["run", "campaigns/demo.yaml", "--dry-run", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut n = 0;
+    for line in stdout.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["to", "message_index", "method", "url", "headers", "body"]);
+        assert_eq!(v["headers"]["Authorization"], "Bearer ***");
+        assert_eq!(v["method"], "POST");
+        n += 1;
+    }
+    assert!(n > 40, "expected requests for most of the 40 recipients, got {n}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("window_closed"), "expired recipients are listed: {err}");
+}
+
+#[test]
+fn the_token_never_appears_in_any_output() {
+    for f in campaigns() {
+        for args in [
+            vec!["check"],
+            vec!["plan", "--format", "json"],
+            vec!["plan"],
+            vec!["run", "--dry-run", "--format", "json"],
+            vec!["run", "--dry-run"],
+        ] {
+            let out = sessioncast()
+                .args(&args)
+                .arg(&f)
+                .args(["--now", NOW])
+                .env("MESSANGI_API_KEY", SECRET)
+                .env("WHATSAPP_TOKEN", SECRET)
+                .output()
+                .unwrap();
+            for stream in [&out.stdout, &out.stderr] {
+                assert!(!String::from_utf8_lossy(stream).contains(SECRET), "{args:?} {} leaked the token", f.display());
+            }
+        }
+    }
+}
+
+#[test]
+fn schema_describes_every_top_level_key_and_kind() {
+    let out = sessioncast().arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    for key in ["version", "name", "provider", "rate", "window", "recipients", "vars", "messages", "suppress", "not_after"] {
+        assert!(props.contains_key(key), "schema lacks `{key}`");
+    }
+    let text = serde_json::to_string(&schema).unwrap();
+    for kind in ["text", "image", "video", "audio", "document", "contacts", "location", "interactive", "when"] {
+        assert!(text.contains(&format!("\"{kind}\"")), "schema lacks `{kind}`");
+    }
+}
+
+#[test]
+fn help_teaches_the_flow_and_exit_codes() {
+    let out = sessioncast().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("sessioncast check campaigns/demo.yaml"));
+    assert!(help.contains("3 invalid campaign"));
+}
