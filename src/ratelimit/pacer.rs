@@ -269,3 +269,7 @@ pub(super) fn later(at: Instant, d: Duration) -> Instant {
 #[cfg(test)]
 #[path = "pacer_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "pacer_sim_tests.rs"]
+mod sim_tests;
