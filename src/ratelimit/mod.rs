@@ -1,5 +1,17 @@
-//! Rate limiting: the declared policy model (`Rate`), server header parsing and the pacer.
+//! Rate limiting: the declared policy model (`Rate`), server header parsing (`parse_signal`)
+//! and the pacer that turns both into send times (`Pacer`).
 
+mod duration;
+mod headers;
+mod pacer;
+mod pacer_state;
 mod policy;
+#[cfg(test)]
+mod sim;
+mod structured;
 
+pub use duration::parse_go_duration;
+pub use headers::{parse_signal, Signal, MAX_WAIT};
+pub use pacer::{default_margin, Mode, Pacer, EVEN_MODE_MAX_WINDOW};
+pub use pacer_state::{PacerState, StoredRate};
 pub use policy::{Rate, RateError};

@@ -54,7 +54,8 @@ impl FromStr for Rate {
         } else {
             format!("1{d}")
         };
-        let window = humantime::parse_duration(&d).map_err(|_| err("DURATION must look like 300s, 5m or 1s"))?;
+        let window = humantime::parse_duration(&d)
+            .map_err(|_| err("DURATION must look like 300s, 5m or 1s"))?;
         if window.is_zero() {
             return Err(err("DURATION must be longer than zero"));
         }
@@ -64,7 +65,12 @@ impl FromStr for Rate {
 
 impl fmt::Display for Rate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.limit, humantime::format_duration(self.window))
+        write!(
+            f,
+            "{}/{}",
+            self.limit,
+            humantime::format_duration(self.window)
+        )
     }
 }
 
@@ -74,12 +80,30 @@ mod tests {
 
     #[test]
     fn parses_provider_and_scaled_rates() {
-        assert_eq!("2/300s".parse::<Rate>().unwrap(), Rate::new(2, Duration::from_secs(300)));
-        assert_eq!("4/2s".parse::<Rate>().unwrap(), Rate::new(4, Duration::from_secs(2)));
-        assert_eq!("80/1s".parse::<Rate>().unwrap(), Rate::new(80, Duration::from_secs(1)));
-        assert_eq!("10/s".parse::<Rate>().unwrap(), Rate::new(10, Duration::from_secs(1)));
-        assert_eq!("2/5m".parse::<Rate>().unwrap(), Rate::new(2, Duration::from_secs(300)));
-        assert_eq!("5/250ms".parse::<Rate>().unwrap(), Rate::new(5, Duration::from_millis(250)));
+        assert_eq!(
+            "2/300s".parse::<Rate>().unwrap(),
+            Rate::new(2, Duration::from_secs(300))
+        );
+        assert_eq!(
+            "4/2s".parse::<Rate>().unwrap(),
+            Rate::new(4, Duration::from_secs(2))
+        );
+        assert_eq!(
+            "80/1s".parse::<Rate>().unwrap(),
+            Rate::new(80, Duration::from_secs(1))
+        );
+        assert_eq!(
+            "10/s".parse::<Rate>().unwrap(),
+            Rate::new(10, Duration::from_secs(1))
+        );
+        assert_eq!(
+            "2/5m".parse::<Rate>().unwrap(),
+            Rate::new(2, Duration::from_secs(300))
+        );
+        assert_eq!(
+            "5/250ms".parse::<Rate>().unwrap(),
+            Rate::new(5, Duration::from_millis(250))
+        );
     }
 
     #[test]

@@ -1,0 +1,275 @@
+//! The pacer: declared `Rate` + send history + server signals → the earliest instant the next
+//! request may go.
+//!
+//! # Modes
+//! - [`Mode::Window`] (declared window longer than 1 s, e.g. `2/300s`): a sliding log of the
+//!   last L send times; the next send may go at `log[len - L] + W + margin`. This sends L
+//!   back-to-back every `W + margin`, the fastest schedule a fixed window anchored at the first
+//!   request allows, and it is also safe against clock-aligned windows and sliding-log servers
+//!   because no interval of length `W` ever holds more than L sends. (A token bucket with burst
+//!   L is not: it lets 2L-1 requests into one window.)
+//! - [`Mode::Even`] (window of 1 s or less, e.g. `80/1s`): sends spaced `(W + margin) / L`
+//!   apart, so per-second tiers see a smooth stream; the sliding log stays on as a safety net.
+//!
+//! # Server signals: tighten, never loosen
+//! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
+//!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
+//!   limit without a window is read against the declared window.
+//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`.
+//! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
+//!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
+//!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
+//! - Learning: a 429 that carries no limit makes the effective limit the number of our sends
+//!   in the trailing window that were not throttled. If none were accepted, the quota was used
+//!   by someone else and says nothing about its size, so only the backoff applies.
+//!
+//! # Bound on 429s without headers
+//! With one request in flight at a time and a server enforcing L_true per W (anchored, aligned
+//! or sliding; its window no longer than the declared one), the pacer gets at most
+//! `L_declared - L_true` 429s caused by its own traffic. Proof sketch: the sliding log keeps at
+//! most L_eff sends in any `W + margin`, so when a send is refused the trailing window holds at
+//! most `L_eff - 1` accepted sends, and learning lowers L_eff by at least one. Once
+//! `L_eff <= L_true` no interval of length W holds more than L_true of our sends, so none is
+//! refused. With k requests in flight, up to k responses can report the same overload, so the
+//! bound becomes `k * (L_declared - L_true)`.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::headers::{Signal, MAX_WAIT};
+use super::Rate;
+
+/// Server policies with larger quotas are not tracked: the send log would grow too long.
+const MAX_TRACKED_LIMIT: u32 = 100_000;
+/// At most this many extra server constraints; more says the server is confused.
+const MAX_SERVER_RATES: usize = 8;
+/// Durations added to instants are capped here so that absurd inputs cannot overflow.
+const FAR: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// How sends are spread inside a window; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// L back-to-back sends, then wait for the oldest to leave the window.
+    Window,
+    /// One send every `(W + margin) / L`.
+    Even,
+}
+
+/// Windows of this length or shorter are paced evenly.
+pub const EVEN_MODE_MAX_WINDOW: Duration = Duration::from_secs(1);
+
+/// The margin added to each window: 5 % of it, at most 1 s. Long provider windows (300 s) get
+/// a second against clock drift and latency jitter; short or scaled-down windows a proportionate
+/// slice, so `4/2s` gets 100 ms and `80/1s` gets 50 ms.
+pub fn default_margin(rate: Rate) -> Duration {
+    (rate.window / 20).min(Duration::from_secs(1))
+}
+
+/// Decides when the next request may be sent. Owned by one task (or behind a mutex).
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    pub(super) declared: Rate,
+    /// The declared window with the limit lowered by learning and same-window policies.
+    pub(super) primary: Rate,
+    /// Stricter server policies with other windows.
+    pub(super) server: Vec<Rate>,
+    pub(super) margin: Duration,
+    /// Send instants, oldest first, trimmed to what any constraint can still need.
+    pub(super) sends: VecDeque<Instant>,
+    /// When 429s were observed, for learning.
+    throttled: VecDeque<Instant>,
+    pub(super) blocked_until: Option<Instant>,
+    backoff_level: u32,
+}
+
+impl Pacer {
+    /// A pacer enforcing `rate` with `margin` added to every window.
+    pub fn new(rate: Rate, margin: Duration) -> Self {
+        let rate = Rate::new(rate.limit.max(1), rate.window.min(FAR));
+        Pacer {
+            declared: rate,
+            primary: rate,
+            server: Vec::new(),
+            margin: margin.min(FAR),
+            sends: VecDeque::new(),
+            throttled: VecDeque::new(),
+            blocked_until: None,
+            backoff_level: 0,
+        }
+    }
+
+    /// The pacing mode, chosen by the declared window (even for windows of 1 s or less).
+    pub fn mode(&self) -> Mode {
+        if self.declared.window <= EVEN_MODE_MAX_WINDOW {
+            Mode::Even
+        } else {
+            Mode::Window
+        }
+    }
+
+    /// Earliest instant the next request may be sent; does not reserve it.
+    pub fn next_at(&self, now: Instant) -> Instant {
+        let mut at = now.max(self.blocked_until.unwrap_or(now));
+        for rate in self.constraints() {
+            let limit = rate.limit as usize;
+            if let Some(oldest) = self.sends.len().checked_sub(limit).map(|i| self.sends[i]) {
+                at = at.max(later(oldest, rate.window + self.margin));
+            }
+        }
+        if let (Mode::Even, Some(&last)) = (self.mode(), self.sends.back()) {
+            at = at.max(later(last, self.even_interval()));
+        }
+        at
+    }
+
+    /// Records that a request is being sent at `at`, taking its slot.
+    pub fn record_send(&mut self, at: Instant) {
+        let pos = self.sends.partition_point(|s| *s <= at);
+        self.sends.insert(pos, at);
+        self.prune(at);
+    }
+
+    /// Feeds back one response: its rate-limit `signal` and whether it was throttled (a 429
+    /// or a provider throttling code).
+    pub fn observe(&mut self, at: Instant, signal: &Signal, throttled: bool) {
+        if let Some(limit) = signal.limit {
+            self.adopt(Rate::new(
+                limit,
+                signal.window.unwrap_or(self.primary.window),
+            ));
+        }
+        if let (Some(0), Some(reset)) = (signal.remaining, signal.reset) {
+            self.block_until(later(at, reset.min(MAX_WAIT) + self.margin));
+        }
+        if !throttled {
+            self.backoff_level = 0;
+            return;
+        }
+        self.throttled.push_back(at);
+        if signal.limit.is_none() {
+            self.learn_from_history(at);
+        }
+        let wait = match signal.wait() {
+            Some(wait) => wait + self.margin,
+            None => self.next_backoff(),
+        };
+        self.block_until(later(at, wait));
+    }
+
+    /// The rate currently enforced with the lowest sustained throughput (after tightening).
+    pub fn effective_rate(&self) -> Rate {
+        let slower = |a: Rate, b: Rate| {
+            let a_per = u128::from(a.limit) * b.window.as_nanos();
+            let b_per = u128::from(b.limit) * a.window.as_nanos();
+            if b_per < a_per {
+                b
+            } else {
+                a
+            }
+        };
+        self.server.iter().copied().fold(self.primary, slower)
+    }
+
+    /// The margin added to every window.
+    pub fn margin(&self) -> Duration {
+        self.margin
+    }
+
+    /// Adopts `rate` if it is stricter than what is already enforced; never loosens.
+    pub(super) fn adopt(&mut self, rate: Rate) {
+        if rate.limit == 0 || rate.window.is_zero() || rate.limit > MAX_TRACKED_LIMIT {
+            return;
+        }
+        let rate = Rate::new(rate.limit, rate.window.min(FAR));
+        if rate.window == self.primary.window {
+            self.primary.limit = self.primary.limit.min(rate.limit);
+            return;
+        }
+        let covers = |c: &Rate| c.limit <= rate.limit && c.window >= rate.window;
+        if self.constraints().any(|c| covers(&c)) || self.server.len() >= MAX_SERVER_RATES {
+            return;
+        }
+        self.server
+            .retain(|c| !(rate.limit <= c.limit && rate.window >= c.window));
+        self.server.push(rate);
+    }
+
+    fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
+        std::iter::once(self.primary).chain(self.server.iter().copied())
+    }
+
+    fn even_interval(&self) -> Duration {
+        (self.primary.window + self.margin) / self.primary.limit.max(1)
+    }
+
+    pub(super) fn block_until(&mut self, until: Instant) {
+        self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+    }
+
+    /// How long sends must be remembered: the longest window plus the margin.
+    pub(super) fn memory(&self) -> Duration {
+        let longest = self.constraints().map(|c| c.window).max();
+        longest.unwrap_or(self.primary.window) + self.margin
+    }
+
+    fn prune(&mut self, now: Instant) {
+        let memory = self.memory();
+        let keep = self.constraints().map(|c| c.limit).max().unwrap_or(1) as usize;
+        while let Some(&front) = self.sends.front() {
+            if self.sends.len() > keep || later(front, memory) <= now {
+                self.sends.pop_front();
+            } else {
+                break;
+            }
+        }
+        let window = self.primary.window + self.margin;
+        while self
+            .throttled
+            .front()
+            .is_some_and(|t| later(*t, window) <= now)
+        {
+            self.throttled.pop_front();
+        }
+    }
+
+    /// Sets the limit to the sends accepted in the trailing window (see the module docs).
+    fn learn_from_history(&mut self, at: Instant) {
+        let from = at.checked_sub(self.primary.window);
+        let recent = |t: &&Instant| **t <= at && from.is_none_or(|f| **t > f);
+        let sent = self.sends.iter().filter(recent).count();
+        let refused = self.throttled.iter().filter(recent).count();
+        let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
+        if accepted >= 1 {
+            self.primary.limit = self.primary.limit.min(accepted);
+        }
+    }
+
+    /// Exponential backoff with equal jitter: half the nominal delay fixed, half random.
+    fn next_backoff(&mut self) -> Duration {
+        let base = self.primary.window.min(Duration::from_secs(1));
+        let cap = (self.primary.window + self.margin).max(base).min(MAX_WAIT);
+        let nominal = base
+            .saturating_mul(1u32 << self.backoff_level.min(20))
+            .min(cap);
+        self.backoff_level = self.backoff_level.saturating_add(1);
+        let half = nominal / 2;
+        half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+    }
+}
+
+/// `at + d` without overflow (durations are capped at construction, so this cannot saturate
+/// in practice).
+pub(super) fn later(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d.min(FAR)).unwrap_or(at)
+}
+
+#[cfg(test)]
+#[path = "pacer_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "pacer_sim_tests.rs"]
+mod sim_tests;

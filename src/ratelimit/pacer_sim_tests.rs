@@ -1,0 +1,168 @@
+//! Tests driving the pacer against simulated servers: request instants → 429 counts.
+
+use tokio::time::Instant;
+
+use super::tests::{assert_at_most, ms, rate};
+use super::*;
+use crate::ratelimit::parse_signal;
+use crate::ratelimit::sim::{Counting, Dialect, SimServer};
+
+struct Run {
+    accepted: Vec<Instant>,
+    throttled: usize,
+}
+
+/// Drives `n` requests through the pacer against `server`, retrying each 429 after the
+/// pacer's wait; zero latency.
+fn drive(pacer: &mut Pacer, server: &mut SimServer, start: Instant, n: usize) -> Run {
+    let (mut now, mut run) = (
+        start,
+        Run {
+            accepted: vec![],
+            throttled: 0,
+        },
+    );
+    for _ in 0..n * 20 {
+        if run.accepted.len() == n {
+            break;
+        }
+        now = pacer.next_at(now);
+        pacer.record_send(now);
+        let response = server.handle(now);
+        let headers = response
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let signal = parse_signal(headers, server.wall(now));
+        pacer.observe(now, &signal, !response.ok);
+        match response.ok {
+            true => run.accepted.push(now),
+            false => run.throttled += 1,
+        }
+    }
+    assert_eq!(
+        run.accepted.len(),
+        n,
+        "every request is eventually accepted"
+    );
+    run
+}
+
+#[test]
+fn simulated_servers_with_headers_see_no_overload() {
+    let epoch = Instant::now();
+    let start = epoch + ms(10_700);
+    let dialects = [
+        Dialect::Note,
+        Dialect::Draft7,
+        Dialect::Draft10,
+        Dialect::XRateLimit,
+        Dialect::None,
+    ];
+    for dialect in dialects {
+        for counting in [
+            Counting::Anchored,
+            Counting::Aligned { origin: epoch },
+            Counting::Sliding,
+        ] {
+            let r = rate("4/2s");
+            let mut server = SimServer::new(counting, dialect, 4, r.window, epoch);
+            let mut pacer = Pacer::new(r, default_margin(r));
+            let run = drive(&mut pacer, &mut server, start, 40);
+            let bound = if matches!(counting, Counting::Anchored) {
+                0
+            } else {
+                1
+            };
+            assert!(
+                run.throttled <= bound,
+                "{dialect:?} {counting:?}: {} 429s",
+                run.throttled
+            );
+            let makespan = *run.accepted.last().unwrap() - start;
+            if dialect == Dialect::XRateLimit {
+                // Epoch seconds round the reset up to the next whole second: slower, still safe.
+                assert!(makespan <= ms(3100) * 9, "{counting:?}: {makespan:?}");
+            } else {
+                assert_eq!(makespan, ms(2100) * 9, "{dialect:?} {counting:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn quota_used_by_another_client_costs_one_429_when_headers_say_when() {
+    let epoch = Instant::now();
+    let start = epoch + ms(10_700);
+    for dialect in [
+        Dialect::Note,
+        Dialect::Draft7,
+        Dialect::Draft10,
+        Dialect::XRateLimit,
+    ] {
+        for counting in [
+            Counting::Anchored,
+            Counting::Aligned { origin: epoch },
+            Counting::Sliding,
+        ] {
+            let r = rate("4/2s");
+            let mut server = SimServer::new(counting, dialect, 4, r.window, epoch);
+            for _ in 0..4 {
+                server.handle(start - ms(500)); // an earlier run we have no record of
+            }
+            let mut pacer = Pacer::new(r, default_margin(r));
+            let run = drive(&mut pacer, &mut server, start, 12);
+            assert_eq!(run.throttled, 1, "{dialect:?} {counting:?}");
+            assert_eq!(
+                pacer.effective_rate(),
+                r,
+                "foreign traffic teaches nothing about the quota"
+            );
+        }
+    }
+}
+
+#[test]
+fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
+    let epoch = Instant::now();
+    let start = epoch + ms(10_300);
+    let declared = rate("10/1s");
+    let bound = (declared.limit - 3) as usize; // L_declared - L_true, one request in flight
+    for counting in [
+        Counting::Anchored,
+        Counting::Aligned { origin: epoch },
+        Counting::Sliding,
+    ] {
+        let mut server = SimServer::new(counting, Dialect::None, 3, declared.window, epoch);
+        let mut pacer = Pacer::new(declared, default_margin(declared));
+        let run = drive(&mut pacer, &mut server, start, 60);
+        assert!(
+            run.throttled >= 1 && run.throttled <= bound,
+            "{counting:?}: {} 429s",
+            run.throttled
+        );
+        assert!(
+            pacer.effective_rate().limit <= 3,
+            "{counting:?}: {:?}",
+            pacer.effective_rate()
+        );
+        assert_at_most(&run.accepted[run.accepted.len() - 30..], 3, declared.window);
+    }
+}
+
+#[test]
+fn a_stricter_policy_header_is_adopted_before_any_429() {
+    let epoch = Instant::now();
+    let declared = rate("10/1s");
+    let mut server = SimServer::new(
+        Counting::Sliding,
+        Dialect::Draft7,
+        3,
+        declared.window,
+        epoch,
+    );
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let run = drive(&mut pacer, &mut server, epoch, 30);
+    assert_eq!(run.throttled, 0);
+    assert_eq!(pacer.effective_rate(), rate("3/1s"));
+}
