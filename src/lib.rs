@@ -1,1 +1,2 @@
 pub mod ratelimit;
+pub mod sandbox;
