@@ -82,7 +82,11 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     let token = match &args.token_env {
         Some(name) => match std::env::var(name) {
             Ok(value) if !value.trim().is_empty() => Some(value.trim().to_string()),
-            _ => return Err(format!("--token-env {name}: the environment variable `{name}` is not set or empty")),
+            _ => {
+                return Err(format!(
+                    "--token-env {name}: the environment variable `{name}` is not set or empty"
+                ))
+            }
         },
         None => None,
     };
@@ -109,7 +113,9 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
 fn probability(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!("`{s}` is not a probability: use a number from 0 to 1, e.g. 0.05")),
+        _ => Err(format!(
+            "`{s}` is not a probability: use a number from 0 to 1, e.g. 0.05"
+        )),
     }
 }
 
@@ -118,40 +124,53 @@ fn probability(s: &str) -> Result<f64, String> {
 fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
     let shown = path.display();
     let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
-    let header = reader.headers().map_err(|e| format!("{shown}: {e}"))?.clone();
+    let header = reader.headers().map_err(|e| format!("{shown}: {e}"))?;
     let column = |name: &str| header.iter().position(|h| h.trim() == name);
     let (Some(to_col), Some(at_col)) = (column("to"), column("last_inbound_at")) else {
-        return Err(format!("{shown}: the header row must name the columns `to` and `last_inbound_at`"));
+        return Err(format!(
+            "{shown}: the header row must name the columns `to` and `last_inbound_at`"
+        ));
     };
     let (mut inbound, mut errors) = (HashMap::new(), Vec::new());
     for record in reader.records() {
-        let record = match record {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(format!("{shown}: {e}"));
-                continue;
+        let row = record
+            .map_err(|e| e.to_string())
+            .and_then(|r| inbound_row(&r, to_col, at_col));
+        match row {
+            Ok(Some((to, at))) => {
+                inbound.insert(to, at);
             }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let to = record.get(to_col).unwrap_or("").trim();
-        let at = record.get(at_col).unwrap_or("").trim();
-        match (to, at) {
-            ("", _) => errors.push(format!("{shown}:{line}: `to` is empty")),
-            (_, "") => {}
-            (to, at) => match at.parse::<jiff::Timestamp>() {
-                Ok(t) => {
-                    inbound.insert(to.to_string(), SystemTime::from(t));
-                }
-                Err(e) => errors.push(format!(
-                    "{shown}:{line}: last_inbound_at `{at}` is not an RFC 3339 time such as 2025-06-01T14:30:00Z ({e})"
-                )),
-            },
+            Ok(None) => {}
+            Err(e) => errors.push(format!("{shown}:{e}")),
         }
     }
     if errors.is_empty() {
         Ok(inbound)
     } else {
         Err(errors.join("\n"))
+    }
+}
+
+/// One CSV row → (recipient, last inbound time); errors start with the line number.
+fn inbound_row(
+    record: &csv::StringRecord,
+    to_col: usize,
+    at_col: usize,
+) -> Result<Option<(String, SystemTime)>, String> {
+    let line = record.position().map_or(0, |p| p.line());
+    let to = record.get(to_col).unwrap_or("").trim();
+    let at = record.get(at_col).unwrap_or("").trim();
+    if to.is_empty() {
+        return Err(format!("{line}: `to` is empty"));
+    }
+    if at.is_empty() {
+        return Ok(None);
+    }
+    match at.parse::<jiff::Timestamp>() {
+        Ok(t) => Ok(Some((to.to_string(), SystemTime::from(t)))),
+        Err(e) => Err(format!(
+            "{line}: last_inbound_at `{at}` is not an RFC 3339 time such as 2025-06-01T14:30:00Z ({e})"
+        )),
     }
 }
 
@@ -168,23 +187,52 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> Result<SandboxArgs, clap::Error> {
-        Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied())).map(|c| c.sandbox)
+        Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
+            .map(|c| c.sandbox)
     }
 
     #[test]
     fn defaults_and_full_option_set() {
         let d = parse(&[]).unwrap();
-        assert_eq!((d.port, d.window_length), (8080, Duration::from_secs(86_400)));
-        assert_eq!((d.window_mode, d.headers), (WindowMode::Anchored, HeaderDialect::Note));
+        assert_eq!(
+            (d.port, d.window_length),
+            (8080, Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            (d.window_mode, d.headers),
+            (WindowMode::Anchored, HeaderDialect::Note)
+        );
         let a = parse(&[
-            "--port", "0", "--rate", "2/300s", "--window-mode", "bucket", "--headers", "x-ratelimit",
-            "--window-length", "1h", "--fail-rate", "0.05", "--drop-rate", "0.02", "--delay", "200ms", "--seed", "7",
+            "--port",
+            "0",
+            "--rate",
+            "2/300s",
+            "--window-mode",
+            "bucket",
+            "--headers",
+            "x-ratelimit",
+            "--window-length",
+            "1h",
+            "--fail-rate",
+            "0.05",
+            "--drop-rate",
+            "0.02",
+            "--delay",
+            "200ms",
+            "--seed",
+            "7",
         ])
         .unwrap();
         let c = config_from_args(&a).unwrap();
         assert_eq!(c.rate, Some(Rate::new(2, Duration::from_secs(300))));
-        assert_eq!((c.window_mode, c.headers), (WindowMode::Bucket, HeaderDialect::XRateLimit));
-        assert_eq!((c.window_length, c.delay), (Duration::from_secs(3600), Duration::from_millis(200)));
+        assert_eq!(
+            (c.window_mode, c.headers),
+            (WindowMode::Bucket, HeaderDialect::XRateLimit)
+        );
+        assert_eq!(
+            (c.window_length, c.delay),
+            (Duration::from_secs(3600), Duration::from_millis(200))
+        );
         assert_eq!((c.fail_rate, c.drop_rate, c.seed), (0.05, 0.02, Some(7)));
     }
 
@@ -204,7 +252,26 @@ mod tests {
         assert!(e.contains("SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET"), "{e}");
         std::env::set_var("SESSIONCAST_SANDBOX_TEST_TOKEN", "tok-123");
         let a = parse(&["--token-env", "SESSIONCAST_SANDBOX_TEST_TOKEN"]).unwrap();
-        assert_eq!(config_from_args(&a).unwrap().token.as_deref(), Some("tok-123"));
+        assert_eq!(
+            config_from_args(&a).unwrap().token.as_deref(),
+            Some("tok-123")
+        );
+    }
+
+    #[test]
+    fn help_text_teaches_the_values() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "2/300s",
+            "anchored",
+            "x-ratelimit",
+            "never printed",
+            "last_inbound_at",
+            "131047",
+        ] {
+            assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+        }
     }
 
     fn csv_file(text: &str) -> tempfile::NamedTempFile {
@@ -217,7 +284,10 @@ mod tests {
     fn loads_inbound_times_from_csv() {
         let f = csv_file("name,to,last_inbound_at\nAna,+15551234567,2025-06-01T14:30:00+02:00\nBo,+15557654321,\n");
         let map = load_inbound(f.path()).unwrap();
-        let want: SystemTime = "2025-06-01T12:30:00Z".parse::<jiff::Timestamp>().unwrap().into();
+        let want: SystemTime = "2025-06-01T12:30:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .into();
         assert_eq!(map.get("+15551234567"), Some(&want));
         assert_eq!(map.len(), 1, "a row without a time stays open");
     }
@@ -230,6 +300,8 @@ mod tests {
         assert!(e.contains(":3: `to` is empty"), "{e}");
         assert!(e.contains(":4: last_inbound_at"), "{e}");
         let f = csv_file("phone,when\n+1555,2025-06-01T00:00:00Z\n");
-        assert!(load_inbound(f.path()).unwrap_err().contains("`to` and `last_inbound_at`"));
+        assert!(load_inbound(f.path())
+            .unwrap_err()
+            .contains("`to` and `last_inbound_at`"));
     }
 }

@@ -106,7 +106,10 @@ fn authorized(app: &App, headers: &HeaderMap) -> bool {
         return true;
     };
     let sent = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let bearer = sent.and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    let bearer = sent.and_then(|v| {
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+    });
     bearer.is_some_and(|b| b.trim() == token)
 }
 
@@ -119,10 +122,23 @@ fn window_closed(app: &App, to: &str, now: SystemTime) -> bool {
         .is_some_and(|end| now > end)
 }
 
-fn with_quota(app: &App, mut response: Response, quota: Option<Decision>, epoch: Duration, over: bool) -> Response {
+fn with_quota(
+    app: &App,
+    mut response: Response,
+    quota: Option<Decision>,
+    epoch: Duration,
+    over: bool,
+) -> Response {
     if let (Some(rate), Some(quota)) = (app.rate, quota) {
         let rejected = over && response.status() == StatusCode::TOO_MANY_REQUESTS;
-        headers::apply(response.headers_mut(), app.dialect, rate, &quota, epoch, rejected);
+        headers::apply(
+            response.headers_mut(),
+            app.dialect,
+            rate,
+            &quota,
+            epoch,
+            rejected,
+        );
     }
     response
 }

@@ -33,7 +33,12 @@ pub(crate) fn apply(
 }
 
 /// The dialect's (lower-case name, value) pairs.
-fn fields(dialect: HeaderDialect, rate: Rate, d: &Decision, now: Duration) -> Vec<(&'static str, String)> {
+fn fields(
+    dialect: HeaderDialect,
+    rate: Rate,
+    d: &Decision,
+    now: Duration,
+) -> Vec<(&'static str, String)> {
     let (limit, remaining, reset) = (d.limit, d.remaining, ceil_secs(d.reset));
     let w = ceil_secs(rate.window).max(1);
     let policy = format!("{limit};w={w}");
@@ -51,7 +56,10 @@ fn fields(dialect: HeaderDialect, rate: Rate, d: &Decision, now: Duration) -> Ve
             ("ratelimit-policy", policy),
         ],
         HeaderDialect::Draft7 => vec![
-            ("ratelimit", format!("limit={limit}, remaining={remaining}, reset={reset}")),
+            (
+                "ratelimit",
+                format!("limit={limit}, remaining={remaining}, reset={reset}"),
+            ),
             ("ratelimit-policy", policy),
         ],
         HeaderDialect::Draft10 => vec![
@@ -151,7 +159,14 @@ mod tests {
     fn rendered(dialect: HeaderDialect, d: &Decision, rejected: bool) -> Vec<(String, String)> {
         let mut map = HeaderMap::new();
         let now = Duration::from_secs(1_700_000_000);
-        apply(&mut map, dialect, "2/300s".parse().unwrap(), d, now, rejected);
+        apply(
+            &mut map,
+            dialect,
+            "2/300s".parse().unwrap(),
+            d,
+            now,
+            rejected,
+        );
         let mut v: Vec<_> = map
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("?").to_string()))
@@ -161,7 +176,10 @@ mod tests {
     }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        let mut v: Vec<_> = list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        let mut v: Vec<_> = list
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
         v.sort();
         v
     }
@@ -192,7 +210,10 @@ mod tests {
     #[test]
     fn x_ratelimit_reset_is_epoch_seconds_and_none_sends_nothing() {
         let got = rendered(HeaderDialect::XRateLimit, &decision(0, 1_500), false);
-        assert!(got.contains(&("x-ratelimit-reset".into(), "1700000002".into())), "{got:?}");
+        assert!(
+            got.contains(&("x-ratelimit-reset".into(), "1700000002".into())),
+            "{got:?}"
+        );
         assert!(rendered(HeaderDialect::None, &decision(0, 1_500), true).is_empty());
     }
 }

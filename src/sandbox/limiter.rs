@@ -40,7 +40,10 @@ pub(crate) struct Limiter {
 impl Limiter {
     pub fn new(rate: Rate, mode: WindowMode) -> Self {
         let state = match mode {
-            WindowMode::Anchored | WindowMode::Aligned => State::Fixed { start: None, count: 0 },
+            WindowMode::Anchored | WindowMode::Aligned => State::Fixed {
+                start: None,
+                count: 0,
+            },
             WindowMode::Sliding => State::Log(VecDeque::new()),
             WindowMode::Bucket => State::Bucket {
                 tokens: f64::from(rate.limit),
@@ -91,7 +94,11 @@ fn fixed(
     };
     let allowed = used < rate.limit;
     let used = if take && allowed { used + 1 } else { used };
-    let open = if take && allowed { open.or(Some(now)) } else { open };
+    let open = if take && allowed {
+        open.or(Some(now))
+    } else {
+        open
+    };
     if take {
         (*start, *count) = (open, used);
     }
@@ -124,11 +131,19 @@ fn sliding(rate: Rate, log: &mut VecDeque<Duration>, now: Duration, take: bool) 
         allowed,
         limit: rate.limit,
         remaining: rate.limit.saturating_sub(used),
-        reset: log.front().map_or(Duration::ZERO, |t| (*t + w).saturating_sub(now)),
+        reset: log
+            .front()
+            .map_or(Duration::ZERO, |t| (*t + w).saturating_sub(now)),
     }
 }
 
-fn bucket(rate: Rate, tokens: &mut f64, last: &mut Option<Duration>, now: Duration, take: bool) -> Decision {
+fn bucket(
+    rate: Rate,
+    tokens: &mut f64,
+    last: &mut Option<Duration>,
+    now: Duration,
+    take: bool,
+) -> Decision {
     let capacity = f64::from(rate.limit);
     let per_token = rate.window.as_secs_f64() / capacity;
     // Refilling is additive and capped, so bringing the bucket up to date on a peek changes nothing.
@@ -198,7 +213,10 @@ mod tests {
         // Capacity 2, one token per 5 s.
         let offsets = [0, 0, 100, 4_999, 5_000, 5_001, 20_000, 20_000, 20_000];
         let got = pattern(WindowMode::Bucket, "2/10s", &offsets);
-        assert_eq!(got, [true, true, false, false, true, false, true, true, false]);
+        assert_eq!(
+            got,
+            [true, true, false, false, true, false, true, true, false]
+        );
     }
 
     #[test]
@@ -206,12 +224,21 @@ mod tests {
         let mut l = Limiter::new("2/300s".parse().unwrap(), WindowMode::Anchored);
         assert_eq!(l.peek(at(0)).reset, Duration::ZERO);
         let first = l.check(at(0));
-        assert_eq!((first.remaining, first.reset), (1, Duration::from_secs(300)));
+        assert_eq!(
+            (first.remaining, first.reset),
+            (1, Duration::from_secs(300))
+        );
         let second = l.check(at(1_000));
-        assert_eq!((second.remaining, second.reset), (0, Duration::from_secs(299)));
+        assert_eq!(
+            (second.remaining, second.reset),
+            (0, Duration::from_secs(299))
+        );
         let third = l.check(at(2_500));
         assert!(!third.allowed);
-        assert_eq!((third.remaining, third.reset), (0, Duration::from_millis(297_500)));
+        assert_eq!(
+            (third.remaining, third.reset),
+            (0, Duration::from_millis(297_500))
+        );
     }
 
     #[test]
@@ -221,7 +248,11 @@ mod tests {
         assert!(l.peek(at(0)).allowed);
         let d = l.check(at(9_000));
         assert!(d.allowed);
-        assert_eq!(d.reset, Duration::from_secs(10), "window anchored at the request, not the peek");
+        assert_eq!(
+            d.reset,
+            Duration::from_secs(10),
+            "window anchored at the request, not the peek"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ impl Sandbox {
     /// reachable from the network.
     pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Sandbox> {
         if !addr.ip().is_loopback() {
-            let msg = format!("the sandbox only listens on loopback (127.0.0.1 or ::1), not {}", addr.ip());
+            let msg = format!(
+                "the sandbox only listens on loopback (127.0.0.1 or ::1), not {}",
+                addr.ip()
+            );
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         }
         let app = Arc::new(state::App::new(config)?);
@@ -66,7 +69,12 @@ impl Sandbox {
         let (stop, stopped) = oneshot::channel();
         let router = handlers::router(Arc::clone(&app));
         let task = tokio::spawn(server::serve(listener, router, stopped));
-        Ok(Sandbox { addr, app, stop, task })
+        Ok(Sandbox {
+            addr,
+            app,
+            stop,
+            task,
+        })
     }
 
     /// `http://127.0.0.1:PORT`, without a trailing slash.

@@ -41,23 +41,47 @@ pub(crate) fn too_many_requests() -> Response {
 }
 
 pub(crate) fn invalid(details: &str, trace: &str) -> Response {
-    cloud_error(StatusCode::BAD_REQUEST, 100, "Invalid parameter", details, trace)
+    cloud_error(
+        StatusCode::BAD_REQUEST,
+        100,
+        "Invalid parameter",
+        details,
+        trace,
+    )
 }
 
 pub(crate) fn unauthorized(trace: &str) -> Response {
     // The details say what is wrong without ever repeating what was sent.
     let details = "Missing or invalid access token: send `Authorization: Bearer <token>`.";
-    cloud_error(StatusCode::UNAUTHORIZED, 190, "Invalid OAuth access token", details, trace)
+    cloud_error(
+        StatusCode::UNAUTHORIZED,
+        190,
+        "Invalid OAuth access token",
+        details,
+        trace,
+    )
 }
 
 pub(crate) fn window_closed(trace: &str) -> Response {
     let details = "Message failed to send because more than 24 hours have passed since the customer last replied to this number.";
-    cloud_error(StatusCode::BAD_REQUEST, 131047, "Re-engagement message", details, trace)
+    cloud_error(
+        StatusCode::BAD_REQUEST,
+        131047,
+        "Re-engagement message",
+        details,
+        trace,
+    )
 }
 
 pub(crate) fn fault(trace: &str) -> Response {
     let details = "Something went wrong (fault injected by the sandbox's fail rate).";
-    cloud_error(StatusCode::INTERNAL_SERVER_ERROR, 131000, "Something went wrong", details, trace)
+    cloud_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        131000,
+        "Something went wrong",
+        details,
+        trace,
+    )
 }
 
 fn cloud_error(status: StatusCode, code: u32, title: &str, details: &str, trace: &str) -> Response {

@@ -77,7 +77,11 @@ impl App {
             rate: config.rate,
             dialect: config.headers,
             token: config.token,
-            inbound: config.inbound.iter().map(|(k, v)| (phone_key(k), *v)).collect(),
+            inbound: config
+                .inbound
+                .iter()
+                .map(|(k, v)| (phone_key(k), *v))
+                .collect(),
             window_length: config.window_length,
             fail_rate: config.fail_rate,
             drop_rate: config.drop_rate,
@@ -105,7 +109,9 @@ impl Inner {
             self.stats.duplicates += 1;
         }
         if let Some(file) = self.log.as_mut() {
-            let time = jiff::Timestamp::try_from(now).map(|t| t.to_string()).unwrap_or_default();
+            let time = jiff::Timestamp::try_from(now)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
             let line = serde_json::json!({ "time": time, "to": to, "body": body });
             // One write per line keeps lines whole even if the file is tailed while running.
             if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {

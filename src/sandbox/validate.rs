@@ -15,8 +15,13 @@ pub(crate) struct Message {
     pub body: Value,
 }
 
-pub(crate) fn check(wire: Wire, raw: &[u8], validator: Option<&Validator>) -> Result<Message, String> {
-    let body: Value = serde_json::from_slice(raw).map_err(|e| format!("request body is not valid JSON: {e}"))?;
+pub(crate) fn check(
+    wire: Wire,
+    raw: &[u8],
+    validator: Option<&Validator>,
+) -> Result<Message, String> {
+    let body: Value =
+        serde_json::from_slice(raw).map_err(|e| format!("request body is not valid JSON: {e}"))?;
     if !body.is_object() {
         return Err("request body must be a JSON object".to_string());
     }
@@ -27,7 +32,11 @@ pub(crate) fn check(wire: Wire, raw: &[u8], validator: Option<&Validator>) -> Re
     let to = recipient(fields, prefix)?;
     match fields.get("type").and_then(Value::as_str) {
         Some(t) if !t.trim().is_empty() => {}
-        _ => return Err(format!("`{prefix}type` is required (text, image, interactive, ...)")),
+        _ => {
+            return Err(format!(
+                "`{prefix}type` is required (text, image, interactive, ...)"
+            ))
+        }
     }
     if let Some(validate) = validator {
         validate(wire, &body)?;
@@ -39,7 +48,12 @@ pub(crate) fn check(wire: Wire, raw: &[u8], validator: Option<&Validator>) -> Re
 fn messangi_request(body: &Value) -> Result<&serde_json::Map<String, Value>, String> {
     match body.get("channel") {
         Some(Value::String(c)) if c == "WHATSAPP" => {}
-        Some(other) => return Err(format!("`channel` must be \"WHATSAPP\", got {}", shorten(other))),
+        Some(other) => {
+            return Err(format!(
+                "`channel` must be \"WHATSAPP\", got {}",
+                shorten(other)
+            ))
+        }
         None => return Err("`channel` is required and must be \"WHATSAPP\"".to_string()),
     }
     body.get("request")
@@ -50,16 +64,22 @@ fn messangi_request(body: &Value) -> Result<&serde_json::Map<String, Value>, Str
 fn cloud_api_fields(body: &Value) -> Result<&serde_json::Map<String, Value>, String> {
     match body.get("messaging_product") {
         Some(Value::String(p)) if p == "whatsapp" => {}
-        Some(other) => return Err(format!("`messaging_product` must be \"whatsapp\", got {}", shorten(other))),
+        Some(other) => {
+            return Err(format!(
+                "`messaging_product` must be \"whatsapp\", got {}",
+                shorten(other)
+            ))
+        }
         None => return Err("`messaging_product` is required and must be \"whatsapp\"".to_string()),
     }
-    body.as_object().ok_or_else(|| "request body must be a JSON object".to_string())
+    body.as_object()
+        .ok_or_else(|| "request body must be a JSON object".to_string())
 }
 
 fn recipient(fields: &serde_json::Map<String, Value>, prefix: &str) -> Result<String, String> {
-    let to = fields
-        .get("to")
-        .ok_or_else(|| format!("`{prefix}to` is required: the recipient in E.164 form, e.g. +15551234567"))?;
+    let to = fields.get("to").ok_or_else(|| {
+        format!("`{prefix}to` is required: the recipient in E.164 form, e.g. +15551234567")
+    })?;
     match to.as_str() {
         Some(s) if is_e164ish(s) => Ok(s.to_string()),
         _ => Err(format!(
@@ -107,13 +127,37 @@ mod tests {
     #[test]
     fn rejects_broken_envelopes_with_the_field_named() {
         let cases = [
-            (Wire::Messangi, json!({"channel":"SMS","request":{"to":"+15551234567","type":"text"}}), "`channel`"),
+            (
+                Wire::Messangi,
+                json!({"channel":"SMS","request":{"to":"+15551234567","type":"text"}}),
+                "`channel`",
+            ),
             (Wire::Messangi, json!({"channel":"WHATSAPP"}), "`request`"),
-            (Wire::Messangi, json!({"channel":"WHATSAPP","request":{"type":"text"}}), "`request.to`"),
-            (Wire::Messangi, json!({"channel":"WHATSAPP","request":{"to":"555-CALL","type":"text"}}), "E.164"),
-            (Wire::Messangi, json!({"channel":"WHATSAPP","request":{"to":"+15551234567"}}), "`request.type`"),
-            (Wire::CloudApi, json!({"to":"+15551234567","type":"text"}), "`messaging_product`"),
-            (Wire::CloudApi, json!({"messaging_product":"whatsapp","to":"+0123","type":"text"}), "`to`"),
+            (
+                Wire::Messangi,
+                json!({"channel":"WHATSAPP","request":{"type":"text"}}),
+                "`request.to`",
+            ),
+            (
+                Wire::Messangi,
+                json!({"channel":"WHATSAPP","request":{"to":"555-CALL","type":"text"}}),
+                "E.164",
+            ),
+            (
+                Wire::Messangi,
+                json!({"channel":"WHATSAPP","request":{"to":"+15551234567"}}),
+                "`request.type`",
+            ),
+            (
+                Wire::CloudApi,
+                json!({"to":"+15551234567","type":"text"}),
+                "`messaging_product`",
+            ),
+            (
+                Wire::CloudApi,
+                json!({"messaging_product":"whatsapp","to":"+0123","type":"text"}),
+                "`to`",
+            ),
             (Wire::CloudApi, json!([1, 2]), "JSON object"),
         ];
         for (wire, body, needle) in cases {
@@ -127,7 +171,9 @@ mod tests {
     #[test]
     fn runs_the_supplied_validator_last() {
         let v: Validator = Arc::new(|wire, body| match (wire, body.pointer("/text/body")) {
-            (Wire::CloudApi, Some(b)) if b.as_str().is_some_and(|s| s.len() > 5) => Err("text.body too long".into()),
+            (Wire::CloudApi, Some(b)) if b.as_str().is_some_and(|s| s.len() > 5) => {
+                Err("text.body too long".into())
+            }
             _ => Ok(()),
         });
         let long = json!({"messaging_product":"whatsapp","to":"+15551234567","type":"text","text":{"body":"toolong"}});
