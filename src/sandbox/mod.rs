@@ -8,6 +8,7 @@
 //! 2. **Envelope**: JSON, channel, recipient, type, then the core's validator if one is supplied
 //!    → 400 (code 100). Such a call *does* take quota: the provider counts every authenticated call,
 //!    and a client that loops on malformed requests must see the quota drain.
+//!    A malformed call that arrives with the quota already spent still gets the 400, not a 429.
 //! 3. **Quota** (`WindowMode`): past the limit → 429 `{"errors":{"reason":"Too Many Requests"}}`
 //!    with `Retry-After` (except for `HeaderDialect::None`).
 //! 4. **Session window**: a recipient whose last inbound message is older than `window_length`
