@@ -7,19 +7,20 @@
 //! ```
 
 pub mod campaign;
+pub mod cli;
+pub mod commands;
 pub mod diag;
 pub mod exit;
+pub mod ledger;
 pub mod message;
 pub mod plan;
+pub mod preview;
 pub mod provider;
 pub mod ratelimit;
 pub mod render;
-pub mod template;
-
-pub mod cli;
-pub mod commands;
-pub mod preview;
 pub mod report;
+pub mod sandbox;
+pub mod template;
 
 /// Run a parsed command line; returns the exit status.
 pub fn run(cli: cli::Cli) -> exit::Exit {

@@ -1,0 +1,307 @@
+//! Command-line options of `sessioncast sandbox` → `SandboxConfig` (reads the token variable and the inbound CSV).
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::config::{HeaderDialect, SandboxConfig, WindowMode};
+use crate::ratelimit::Rate;
+
+/// Run a local stand-in for the messaging provider, to rehearse campaigns without sending anything real.
+///
+/// It answers Messangi `POST /notification` and WhatsApp Cloud API `POST /{version}/{phone-id}/messages`
+/// like the provider would, including 429s, closed 24-hour windows (error 131047) and flaky
+/// networks, and counts what it received at `GET /_sandbox/stats`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Port to listen on, always on 127.0.0.1 (0 picks a free port).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// Quota to enforce as N/DURATION, e.g. `2/300s` (the provider's 2 requests per 5 minutes) or
+    /// `4/2s` for a quick rehearsal. Without it, every request is admitted.
+    #[arg(long, value_name = "N/DURATION")]
+    pub rate: Option<Rate>,
+
+    /// How the quota window is laid over time; clients should survive all four.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = WindowMode::Anchored)]
+    pub window_mode: WindowMode,
+
+    /// Which rate-limit headers to send with every answer (and with which reset format).
+    #[arg(long, value_enum, value_name = "DIALECT", default_value_t = HeaderDialect::Note)]
+    pub headers: HeaderDialect,
+
+    /// Require `Authorization: Bearer <token>`, with the token taken from this environment variable
+    /// (e.g. `--token-env MESSANGI_API_KEY`). The token itself is never printed or logged.
+    #[arg(long, value_name = "NAME")]
+    pub token_env: Option<String>,
+
+    /// CSV with a header row naming `to` and `last_inbound_at` (other columns are ignored):
+    /// when each recipient last wrote to you, as RFC 3339 (`2025-06-01T14:30:00Z`, any offset).
+    /// Messages to a listed recipient after that time plus --window-length fail with error 131047.
+    #[arg(long, value_name = "FILE")]
+    pub inbound: Option<PathBuf>,
+
+    /// How long a session window stays open after the recipient's last message.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub window_length: Duration,
+
+    /// Share of acceptable sends that fail with HTTP 500 (code 131000) and are not delivered,
+    /// from 0 to 1 (0.05 = one in twenty).
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub fail_rate: f64,
+
+    /// Share of sends that are delivered but never answered: the connection closes instead, as
+    /// when a network fails mid-request. A correct client must not send those again. From 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub drop_rate: f64,
+
+    /// Wait this long before every answer, to mimic a distant server (e.g. `200ms`).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub delay: Duration,
+
+    /// Append every delivered message to this file as one JSON line: {"time","to","body"}.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Seed for --fail-rate and --drop-rate, to get the same faults on every run.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+impl SandboxArgs {
+    /// The loopback address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+}
+
+/// Builds the server configuration: reads the token from its variable and loads the inbound CSV.
+pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
+    let token = match &args.token_env {
+        Some(name) => match std::env::var(name) {
+            Ok(value) if !value.trim().is_empty() => Some(value.trim().to_string()),
+            _ => {
+                return Err(format!(
+                    "--token-env {name}: the environment variable `{name}` is not set or empty"
+                ))
+            }
+        },
+        None => None,
+    };
+    let inbound = match &args.inbound {
+        Some(path) => load_inbound(path)?,
+        None => HashMap::new(),
+    };
+    Ok(SandboxConfig {
+        rate: args.rate,
+        window_mode: args.window_mode,
+        headers: args.headers,
+        token,
+        inbound,
+        window_length: args.window_length,
+        fail_rate: args.fail_rate,
+        drop_rate: args.drop_rate,
+        delay: args.delay,
+        log: args.log.clone(),
+        validator: None,
+        seed: args.seed,
+    })
+}
+
+fn probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "`{s}` is not a probability: use a number from 0 to 1, e.g. 0.05"
+        )),
+    }
+}
+
+/// Reads `to,last_inbound_at,...`; rows with an empty time are skipped (window treated as open).
+/// All bad rows are reported together, each as `file:line`.
+fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
+    let shown = path.display();
+    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    let header = reader.headers().map_err(|e| format!("{shown}: {e}"))?;
+    let column = |name: &str| header.iter().position(|h| h.trim() == name);
+    let (Some(to_col), Some(at_col)) = (column("to"), column("last_inbound_at")) else {
+        return Err(format!(
+            "{shown}: the header row must name the columns `to` and `last_inbound_at`"
+        ));
+    };
+    let (mut inbound, mut errors) = (HashMap::new(), Vec::new());
+    for record in reader.records() {
+        let row = record
+            .map_err(|e| e.to_string())
+            .and_then(|r| inbound_row(&r, to_col, at_col));
+        match row {
+            Ok(Some((to, at))) => {
+                inbound.insert(to, at);
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(format!("{shown}:{e}")),
+        }
+    }
+    if errors.is_empty() {
+        Ok(inbound)
+    } else {
+        Err(errors.join("\n"))
+    }
+}
+
+/// One CSV row → (recipient, last inbound time); errors start with the line number.
+fn inbound_row(
+    record: &csv::StringRecord,
+    to_col: usize,
+    at_col: usize,
+) -> Result<Option<(String, SystemTime)>, String> {
+    let line = record.position().map_or(0, |p| p.line());
+    let to = record.get(to_col).unwrap_or("").trim();
+    let at = record.get(at_col).unwrap_or("").trim();
+    if to.is_empty() {
+        return Err(format!("{line}: `to` is empty"));
+    }
+    if at.is_empty() {
+        return Ok(None);
+    }
+    match at.parse::<jiff::Timestamp>() {
+        Ok(t) => Ok(Some((to.to_string(), SystemTime::from(t)))),
+        Err(e) => Err(format!(
+            "{line}: last_inbound_at `{at}` is not an RFC 3339 time such as 2025-06-01T14:30:00Z ({e})"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::io::Write;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        sandbox: SandboxArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<SandboxArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("sandbox").chain(args.iter().copied()))
+            .map(|c| c.sandbox)
+    }
+
+    #[test]
+    fn defaults_and_full_option_set() {
+        let d = parse(&[]).unwrap();
+        assert_eq!(
+            (d.port, d.window_length),
+            (8080, Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            (d.window_mode, d.headers),
+            (WindowMode::Anchored, HeaderDialect::Note)
+        );
+        let a = parse(&[
+            "--port",
+            "0",
+            "--rate",
+            "2/300s",
+            "--window-mode",
+            "bucket",
+            "--headers",
+            "x-ratelimit",
+            "--window-length",
+            "1h",
+            "--fail-rate",
+            "0.05",
+            "--drop-rate",
+            "0.02",
+            "--delay",
+            "200ms",
+            "--seed",
+            "7",
+        ])
+        .unwrap();
+        let c = config_from_args(&a).unwrap();
+        assert_eq!(c.rate, Some(Rate::new(2, Duration::from_secs(300))));
+        assert_eq!(
+            (c.window_mode, c.headers),
+            (WindowMode::Bucket, HeaderDialect::XRateLimit)
+        );
+        assert_eq!(
+            (c.window_length, c.delay),
+            (Duration::from_secs(3600), Duration::from_millis(200))
+        );
+        assert_eq!((c.fail_rate, c.drop_rate, c.seed), (0.05, 0.02, Some(7)));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_hints() {
+        let e = parse(&["--fail-rate", "5"]).err().unwrap().to_string();
+        assert!(e.contains("from 0 to 1"), "{e}");
+        let e = parse(&["--rate", "fast"]).err().unwrap().to_string();
+        assert!(e.contains("N/DURATION"), "{e}");
+        assert!(parse(&["--headers", "draft8"]).is_err());
+    }
+
+    #[test]
+    fn token_comes_from_the_named_variable_and_is_required() {
+        let a = parse(&["--token-env", "SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET"]).unwrap();
+        let e = config_from_args(&a).unwrap_err();
+        assert!(e.contains("SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET"), "{e}");
+        std::env::set_var("SESSIONCAST_SANDBOX_TEST_TOKEN", "tok-123");
+        let a = parse(&["--token-env", "SESSIONCAST_SANDBOX_TEST_TOKEN"]).unwrap();
+        assert_eq!(
+            config_from_args(&a).unwrap().token.as_deref(),
+            Some("tok-123")
+        );
+    }
+
+    #[test]
+    fn help_text_teaches_the_values() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "2/300s",
+            "anchored",
+            "x-ratelimit",
+            "never printed",
+            "last_inbound_at",
+            "131047",
+        ] {
+            assert!(help.contains(needle), "help lacks {needle}:\n{help}");
+        }
+    }
+
+    fn csv_file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn loads_inbound_times_from_csv() {
+        let f = csv_file("name,to,last_inbound_at\nAna,+15551234567,2025-06-01T14:30:00+02:00\nBo,+15557654321,\n");
+        let map = load_inbound(f.path()).unwrap();
+        let want: SystemTime = "2025-06-01T12:30:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .into();
+        assert_eq!(map.get("+15551234567"), Some(&want));
+        assert_eq!(map.len(), 1, "a row without a time stays open");
+    }
+
+    #[test]
+    fn reports_every_bad_inbound_row_with_its_line() {
+        let f = csv_file("to,last_inbound_at\n+1555,yesterday\n,2025-06-01T00:00:00Z\n+1556,2025-13-01T00:00:00Z\n");
+        let e = load_inbound(f.path()).unwrap_err();
+        assert!(e.contains(":2: last_inbound_at `yesterday`"), "{e}");
+        assert!(e.contains(":3: `to` is empty"), "{e}");
+        assert!(e.contains(":4: last_inbound_at"), "{e}");
+        let f = csv_file("phone,when\n+1555,2025-06-01T00:00:00Z\n");
+        assert!(load_inbound(f.path())
+            .unwrap_err()
+            .contains("`to` and `last_inbound_at`"));
+    }
+}

@@ -1,0 +1,155 @@
+//! Sandbox configuration: what the stand-in provider enforces and how it misbehaves (input to `Sandbox::start`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::ratelimit::Rate;
+
+/// Which wire format a request arrived in, so a validator can apply the right rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Wire {
+    /// Messangi `POST /notification` with the `{channel, request}` envelope.
+    Messangi,
+    /// WhatsApp Cloud API `POST /{version}/{phone_number_id}/messages`.
+    CloudApi,
+}
+
+/// How the quota window is laid over time. Real providers differ, so clients must cope with all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+pub enum WindowMode {
+    /// Fixed window that starts at the first request and restarts at the first request after it ends.
+    #[default]
+    #[value(name = "anchored")]
+    Anchored,
+    /// Fixed windows aligned to the clock: window number = floor(unix_time / W).
+    #[value(name = "aligned")]
+    Aligned,
+    /// Sliding log: at most L accepted requests in any span of W.
+    #[value(name = "sliding")]
+    Sliding,
+    /// Token bucket holding at most L tokens, refilled at L per W.
+    #[value(name = "bucket")]
+    Bucket,
+}
+
+/// Which rate-limit response headers the sandbox sends (api-reference §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
+pub enum HeaderDialect {
+    /// The provider note: `ratelimit-limit/-remaining/-policy` and `ratelimit-reset: 5m0s` (Go duration).
+    #[default]
+    #[value(name = "note")]
+    Note,
+    /// IETF draft-06: `RateLimit-Limit/-Remaining/-Reset` (seconds) + `RateLimit-Policy: 2;w=300`.
+    #[value(name = "draft6")]
+    Draft6,
+    /// IETF draft-07: `RateLimit: limit=2, remaining=1, reset=300` + `RateLimit-Policy`.
+    #[value(name = "draft7")]
+    Draft7,
+    /// IETF draft-10: `RateLimit-Policy: "default";q=2;w=300` + `RateLimit: "default";r=1;t=300`.
+    #[value(name = "draft10")]
+    Draft10,
+    /// De-facto `X-RateLimit-Limit/-Remaining/-Reset`, reset as epoch seconds.
+    #[value(name = "x-ratelimit")]
+    XRateLimit,
+    /// No rate headers at all, not even `Retry-After` on a 429: clients must cope blind.
+    #[value(name = "none")]
+    None,
+}
+
+/// Full payload rule check supplied by the campaign core; `Err(text)` becomes a 400 with that text.
+pub type Validator = Arc<dyn Fn(Wire, &serde_json::Value) -> Result<(), String> + Send + Sync>;
+
+/// Everything the sandbox enforces. Build it directly in tests or with `config_from_args` in the CLI.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// Quota per window; `None` means unlimited (headers are then not sent).
+    pub rate: Option<Rate>,
+    pub window_mode: WindowMode,
+    pub headers: HeaderDialect,
+    /// When set, every send needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// Recipient (E.164, `+` optional) → time of their last inbound message.
+    pub inbound: HashMap<String, SystemTime>,
+    /// How long the session window stays open after an inbound message (24 h on WhatsApp).
+    pub window_length: Duration,
+    /// Probability (0..=1) that an otherwise acceptable send fails with a 500 (code 131000).
+    pub fail_rate: f64,
+    /// Probability (0..=1) that an accepted send is delivered but never answered.
+    pub drop_rate: f64,
+    /// Added before every answer on the send routes.
+    pub delay: Duration,
+    /// JSONL file receiving one `{"time","to","body"}` line per delivered message (appended).
+    pub log: Option<PathBuf>,
+    pub validator: Option<Validator>,
+    /// Seed for fault injection, so tests see the same faults on every run.
+    pub seed: Option<u64>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            rate: None,
+            window_mode: WindowMode::default(),
+            headers: HeaderDialect::default(),
+            token: None,
+            inbound: HashMap::new(),
+            window_length: Duration::from_secs(24 * 3600),
+            fail_rate: 0.0,
+            drop_rate: 0.0,
+            delay: Duration::ZERO,
+            log: None,
+            validator: None,
+            seed: None,
+        }
+    }
+}
+
+// Hand-written so that the token never reaches a log line through `{:?}`.
+impl fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("rate", &self.rate)
+            .field("window_mode", &self.window_mode)
+            .field("headers", &self.headers)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("inbound", &self.inbound.len())
+            .field("window_length", &self.window_length)
+            .field("fail_rate", &self.fail_rate)
+            .field("drop_rate", &self.drop_rate)
+            .field("delay", &self.delay)
+            .field("log", &self.log)
+            .field("validator", &self.validator.is_some())
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// Digits of a phone number, so `+15551234567` and `15551234567` name the same recipient.
+pub(crate) fn phone_key(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_token() {
+        let config = SandboxConfig {
+            token: Some("s3cret-token".into()),
+            ..SandboxConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret-token"), "{shown}");
+        assert!(shown.contains("***"), "{shown}");
+    }
+
+    #[test]
+    fn phone_key_ignores_plus_and_spacing() {
+        assert_eq!(phone_key("+1 555-123-4567"), "15551234567");
+        assert_eq!(phone_key("15551234567"), "15551234567");
+    }
+}

@@ -1,0 +1,100 @@
+//! The embedded provider stand-in: `SandboxConfig` → an HTTP server on loopback that behaves like the provider.
+//!
+//! It answers Messangi `POST /notification` and Cloud API `POST /{version}/{phone_number_id}/messages`,
+//! and reports what it saw at `GET /_sandbox/stats`. Each send goes through these checks, in order:
+//!
+//! 1. **Auth**: with a token configured, a missing or wrong bearer gets 401 (Cloud API code 190).
+//!    It takes no quota: the provider cannot attribute an unauthenticated call to an account.
+//! 2. **Envelope**: JSON, channel, recipient, type, then the core's validator if one is supplied
+//!    → 400 (code 100). Such a call *does* take quota: the provider counts every authenticated call,
+//!    and a client that loops on malformed requests must see the quota drain.
+//!    A malformed call that arrives with the quota already spent still gets the 400, not a 429.
+//! 3. **Quota** (`WindowMode`): past the limit → 429 `{"errors":{"reason":"Too Many Requests"}}`
+//!    with `Retry-After` (except for `HeaderDialect::None`).
+//! 4. **Session window**: a recipient whose last inbound message is older than `window_length`
+//!    → 400 (code 131047). Recipients with no known inbound time count as open.
+//! 5. **Faults**: `fail_rate` → 500 (code 131000), nothing delivered; `drop_rate` → delivered and
+//!    logged, then the connection is closed without an answer (the client cannot know it went out).
+//! 6. **Delivery**: counted, checked for an earlier identical (recipient, payload), appended to the log.
+//!
+//! Every answer on the send routes carries the dialect's rate headers (when a rate is set) and waits
+//! `delay` first.
+
+mod args;
+mod config;
+mod handlers;
+mod headers;
+mod limiter;
+mod responses;
+mod server;
+mod state;
+mod validate;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use args::{config_from_args, SandboxArgs};
+pub use config::{HeaderDialect, SandboxConfig, Validator, WindowMode, Wire};
+pub use headers::go_duration;
+pub use state::Stats;
+
+/// A running sandbox. Dropping it also stops the server; `shutdown` waits until it has stopped.
+pub struct Sandbox {
+    addr: SocketAddr,
+    app: Arc<state::App>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Sandbox {
+    /// Binds `addr` (port 0 picks a free port) and starts serving in the background.
+    ///
+    /// Only loopback addresses are accepted: the sandbox has no real security and must not be
+    /// reachable from the network.
+    pub async fn start(config: SandboxConfig, addr: SocketAddr) -> io::Result<Sandbox> {
+        if !addr.ip().is_loopback() {
+            let msg = format!(
+                "the sandbox only listens on loopback (127.0.0.1 or ::1), not {}",
+                addr.ip()
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
+        }
+        let app = Arc::new(state::App::new(config)?);
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let router = handlers::router(Arc::clone(&app));
+        let task = tokio::spawn(server::serve(listener, router, stopped));
+        Ok(Sandbox {
+            addr,
+            app,
+            stop,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The counters so far (the same numbers as `GET /_sandbox/stats`).
+    pub fn stats(&self) -> Stats {
+        self.app.stats()
+    }
+
+    /// Stops accepting, cuts open connections and waits for the server task to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}

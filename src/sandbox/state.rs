@@ -1,0 +1,133 @@
+//! Shared sandbox state: counters, the quota, what was delivered (for duplicate detection) and the JSONL log.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::config::{phone_key, HeaderDialect, SandboxConfig, Validator};
+use super::limiter::Limiter;
+use crate::ratelimit::Rate;
+
+/// What the sandbox has seen so far; served as JSON at `GET /_sandbox/stats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Delivered messages, including those whose answer was dropped.
+    pub accepted: u64,
+    pub rejected_rate: u64,
+    pub rejected_window: u64,
+    pub rejected_invalid: u64,
+    pub rejected_auth: u64,
+    /// Injected 500s (not delivered).
+    pub faults: u64,
+    /// Delivered, but the connection was closed instead of answering.
+    pub dropped: u64,
+    /// Deliveries of a (recipient, payload) pair that had already been delivered.
+    pub duplicates: u64,
+}
+
+/// Read-only settings plus the mutable part behind one lock (requests are tiny; contention is not a concern).
+pub(crate) struct App {
+    pub rate: Option<Rate>,
+    pub dialect: HeaderDialect,
+    pub token: Option<String>,
+    /// Keyed by the digits of the phone number.
+    pub inbound: HashMap<String, SystemTime>,
+    pub window_length: Duration,
+    pub fail_rate: f64,
+    pub drop_rate: f64,
+    pub delay: Duration,
+    pub validator: Option<Validator>,
+    inner: Mutex<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub limiter: Option<Limiter>,
+    pub stats: Stats,
+    seen: HashSet<(String, String)>,
+    pub rng: StdRng,
+    log: Option<File>,
+    next_id: u64,
+}
+
+impl App {
+    pub fn new(config: SandboxConfig) -> io::Result<App> {
+        let log = match &config.log {
+            Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
+            None => None,
+        };
+        let rng = match config.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_entropy(),
+        };
+        let inner = Inner {
+            limiter: config.rate.map(|r| Limiter::new(r, config.window_mode)),
+            stats: Stats::default(),
+            seen: HashSet::new(),
+            rng,
+            log,
+            next_id: 0,
+        };
+        Ok(App {
+            rate: config.rate,
+            dialect: config.headers,
+            token: config.token,
+            inbound: config
+                .inbound
+                .iter()
+                .map(|(k, v)| (phone_key(k), *v))
+                .collect(),
+            window_length: config.window_length,
+            fail_rate: config.fail_rate,
+            drop_rate: config.drop_rate,
+            delay: config.delay,
+            validator: config.validator,
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// A panic elsewhere must not wedge the server, so a poisoned lock is simply taken over.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.lock().stats
+    }
+}
+
+impl Inner {
+    /// Records a delivery: counts it, detects a repeat of the same payload to the same recipient, logs it.
+    pub fn deliver(&mut self, now: SystemTime, to: &str, body: &serde_json::Value) {
+        self.stats.accepted += 1;
+        if !self.seen.insert((phone_key(to), body.to_string())) {
+            self.stats.duplicates += 1;
+        }
+        if let Some(file) = self.log.as_mut() {
+            let time = jiff::Timestamp::try_from(now)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            let line = serde_json::json!({ "time": time, "to": to, "body": body });
+            // One write per line keeps lines whole even if the file is tailed while running.
+            if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
+                eprintln!("sandbox: cannot append to the message log: {e}");
+            }
+        }
+    }
+
+    /// A fresh id suffix: a sequence number (unique per server) plus random bits (unique across runs).
+    pub fn next_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{:06}{:08X}", self.next_id, self.rng.gen::<u32>())
+    }
+
+    /// Rolls the dice for an injected fault with probability `p` (no roll when `p` is zero).
+    pub fn roll(&mut self, p: f64) -> bool {
+        p > 0.0 && self.rng.gen_bool(p.clamp(0.0, 1.0))
+    }
+}

@@ -1,0 +1,183 @@
+//! Structural request checks: (wire, raw body) → recipient + payload, or the error text for a 400.
+//!
+//! Only the envelope is checked here (JSON, channel, recipient, type); the full per-kind rules are
+//! the campaign core's, plugged in as `SandboxConfig::validator` and run after these checks.
+
+use serde_json::Value;
+
+use super::config::{Validator, Wire};
+
+/// A send request that passed the checks.
+#[derive(Debug, Clone)]
+pub(crate) struct Message {
+    /// Recipient exactly as sent.
+    pub to: String,
+    pub body: Value,
+}
+
+pub(crate) fn check(
+    wire: Wire,
+    raw: &[u8],
+    validator: Option<&Validator>,
+) -> Result<Message, String> {
+    let body: Value =
+        serde_json::from_slice(raw).map_err(|e| format!("request body is not valid JSON: {e}"))?;
+    if !body.is_object() {
+        return Err("request body must be a JSON object".to_string());
+    }
+    let (fields, prefix) = match wire {
+        Wire::Messangi => (messangi_request(&body)?, "request."),
+        Wire::CloudApi => (cloud_api_fields(&body)?, ""),
+    };
+    let to = recipient(fields, prefix)?;
+    match fields.get("type").and_then(Value::as_str) {
+        Some(t) if !t.trim().is_empty() => {}
+        _ => {
+            return Err(format!(
+                "`{prefix}type` is required (text, image, interactive, ...)"
+            ))
+        }
+    }
+    if let Some(validate) = validator {
+        validate(wire, &body)?;
+    }
+    Ok(Message { to, body })
+}
+
+/// The `request` object of a Messangi envelope whose channel is WhatsApp.
+fn messangi_request(body: &Value) -> Result<&serde_json::Map<String, Value>, String> {
+    match body.get("channel") {
+        Some(Value::String(c)) if c == "WHATSAPP" => {}
+        Some(other) => {
+            return Err(format!(
+                "`channel` must be \"WHATSAPP\", got {}",
+                shorten(other)
+            ))
+        }
+        None => return Err("`channel` is required and must be \"WHATSAPP\"".to_string()),
+    }
+    body.get("request")
+        .and_then(Value::as_object)
+        .ok_or_else(|| "`request` is required and must be an object".to_string())
+}
+
+fn cloud_api_fields(body: &Value) -> Result<&serde_json::Map<String, Value>, String> {
+    match body.get("messaging_product") {
+        Some(Value::String(p)) if p == "whatsapp" => {}
+        Some(other) => {
+            return Err(format!(
+                "`messaging_product` must be \"whatsapp\", got {}",
+                shorten(other)
+            ))
+        }
+        None => return Err("`messaging_product` is required and must be \"whatsapp\"".to_string()),
+    }
+    body.as_object()
+        .ok_or_else(|| "request body must be a JSON object".to_string())
+}
+
+fn recipient(fields: &serde_json::Map<String, Value>, prefix: &str) -> Result<String, String> {
+    let to = fields.get("to").ok_or_else(|| {
+        format!("`{prefix}to` is required: the recipient in E.164 form, e.g. +15551234567")
+    })?;
+    match to.as_str() {
+        Some(s) if is_e164ish(s) => Ok(s.to_string()),
+        _ => Err(format!(
+            "`{prefix}to` must be a phone number in E.164 form, e.g. +15551234567; got {}",
+            shorten(to)
+        )),
+    }
+}
+
+/// `+` (optional, as both providers accept it either way) then 7 to 15 digits, not starting with 0.
+fn is_e164ish(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    (7..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// A JSON value for an error message, cut short so a huge field cannot flood the answer.
+fn shorten(v: &Value) -> String {
+    let s = v.to_string();
+    match s.char_indices().nth(40) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn run(wire: Wire, body: Value) -> Result<Message, String> {
+        check(wire, body.to_string().as_bytes(), None)
+    }
+
+    #[test]
+    fn accepts_well_formed_envelopes() {
+        let m = json!({"channel":"WHATSAPP","request":{"from":"1555","to":"+15551234567","type":"text","message":"hi"}});
+        assert_eq!(run(Wire::Messangi, m).unwrap().to, "+15551234567");
+        let c = json!({"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"hi"}});
+        assert_eq!(run(Wire::CloudApi, c).unwrap().to, "15551234567");
+    }
+
+    #[test]
+    fn rejects_broken_envelopes_with_the_field_named() {
+        let cases = [
+            (
+                Wire::Messangi,
+                json!({"channel":"SMS","request":{"to":"+15551234567","type":"text"}}),
+                "`channel`",
+            ),
+            (Wire::Messangi, json!({"channel":"WHATSAPP"}), "`request`"),
+            (
+                Wire::Messangi,
+                json!({"channel":"WHATSAPP","request":{"type":"text"}}),
+                "`request.to`",
+            ),
+            (
+                Wire::Messangi,
+                json!({"channel":"WHATSAPP","request":{"to":"555-CALL","type":"text"}}),
+                "E.164",
+            ),
+            (
+                Wire::Messangi,
+                json!({"channel":"WHATSAPP","request":{"to":"+15551234567"}}),
+                "`request.type`",
+            ),
+            (
+                Wire::CloudApi,
+                json!({"to":"+15551234567","type":"text"}),
+                "`messaging_product`",
+            ),
+            (
+                Wire::CloudApi,
+                json!({"messaging_product":"whatsapp","to":"+0123","type":"text"}),
+                "`to`",
+            ),
+            (Wire::CloudApi, json!([1, 2]), "JSON object"),
+        ];
+        for (wire, body, needle) in cases {
+            let err = run(wire, body.clone()).unwrap_err();
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+        let err = check(Wire::CloudApi, b"{not json", None).unwrap_err();
+        assert!(err.contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn runs_the_supplied_validator_last() {
+        let v: Validator = Arc::new(|wire, body| match (wire, body.pointer("/text/body")) {
+            (Wire::CloudApi, Some(b)) if b.as_str().is_some_and(|s| s.len() > 5) => {
+                Err("text.body too long".into())
+            }
+            _ => Ok(()),
+        });
+        let long = json!({"messaging_product":"whatsapp","to":"+15551234567","type":"text","text":{"body":"toolong"}});
+        let err = check(Wire::CloudApi, long.to_string().as_bytes(), Some(&v)).unwrap_err();
+        assert_eq!(err, "text.body too long");
+    }
+}
