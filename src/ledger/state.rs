@@ -1,13 +1,17 @@
 //! Ledger: the per-(recipient, message) delivery state machine — `State`, `Outcome`, `Key` and
 //! which transitions are legal.
 //!
-//! ```text
-//!            mark_attempting              finish(Sent | Failed | Expired | Unknown)
-//!  pending ──────────────────▶ attempting ─────────────────────────────────────────▶ sent / failed / expired / unknown
-//!     ▲  │                         │  │ recover_interrupted (the run died mid-request)       │ (unknown, failed+retryable:
-//!     │  └─ finish(Expired) ─▶ expired  └──────────────────────────────▶ unknown          │  operator requeues them)
-//!     └──────────────── finish(Requeue) / requeue_unknown / requeue_failed_retryable ──────┘
-//! ```
+//! | from         | to                                  | by                                        |
+//! |--------------|-------------------------------------|-------------------------------------------|
+//! | (none)       | pending                             | `sync_planned`                            |
+//! | pending      | attempting                          | `mark_attempting` (committed, then send)  |
+//! | attempting   | sent, failed, expired, unknown      | `finish`                                  |
+//! | attempting   | pending                             | `finish(Requeue)`: certainly not sent     |
+//! | pending      | expired                             | `finish(Expired)`: window closed first    |
+//! | attempting   | unknown                             | `recover_interrupted` (the run died)      |
+//! | unknown      | pending                             | `requeue_unknown` (`--resend-unknown`)    |
+//! | failed       | pending                             | `requeue_failed_retryable` (retryable only) |
+//! | expired      | pending                             | `sync_planned` when the window reopened   |
 //!
 //! `sent` is terminal. Nothing leaves `attempting` except through `finish` or recovery, so a
 //! request that might have gone out is never sent again without the operator asking.

@@ -1,6 +1,7 @@
 //! Ledger tests: transitions, recovery, plan sync, requeues, counts, meta and reopening.
 
 mod crash;
+mod sync;
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
@@ -19,7 +20,7 @@ pub(super) fn planned(i: u32, payload: &str, deadline_s: u64) -> Planned {
     }
 }
 
-fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
+pub(super) fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("runs").join("c.db");
     let ledger = Ledger::open(&path).expect("open");
@@ -27,20 +28,20 @@ fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
 }
 
 /// A ledger with rows 0..n planned (payload `p{i}`).
-fn with_rows(n: u32) -> (tempfile::TempDir, PathBuf, Ledger) {
+pub(super) fn with_rows(n: u32) -> (tempfile::TempDir, PathBuf, Ledger) {
     let (dir, path, mut ledger) = fresh();
     let rows: Vec<_> = (0..n).map(|i| planned(i, &format!("p{i}"), 1000)).collect();
     ledger.sync_planned(&rows).expect("sync");
     (dir, path, ledger)
 }
 
-fn sent() -> Outcome {
+pub(super) fn sent() -> Outcome {
     Outcome::Sent {
         provider_id: Some("wamid.1".into()),
     }
 }
 
-fn reason(s: &str) -> String {
+pub(super) fn reason(s: &str) -> String {
     s.to_string()
 }
 
@@ -174,67 +175,6 @@ fn recover_interrupted_turns_attempting_into_unknown() {
     );
     assert_eq!(ledger.state_of(&key(2)).expect("state"), Some(State::Sent));
     assert_eq!(ledger.recover_interrupted().expect("again"), 0);
-}
-
-#[test]
-fn sync_planned_classifies_rows_and_freezes_payloads() {
-    let (_dir, _path, mut ledger) = fresh();
-    let first: Vec<_> = (0..4).map(|i| planned(i, &format!("p{i}"), 1000)).collect();
-    let report = ledger.sync_planned(&first).expect("sync");
-    assert_eq!((report.inserted, report.unchanged), (4, 0));
-    ledger.mark_attempting(&key(3)).expect("mark");
-    ledger.finish(&key(3), &sent()).expect("finish");
-
-    let mut second = first.clone();
-    second[1].payload = "p1-edited".into();
-    second[2].deadline += Duration::from_secs(60);
-    second[3].payload = "p3-edited".into();
-    let report = ledger.sync_planned(&second).expect("resync");
-    assert_eq!(report.inserted, 0);
-    assert_eq!(report.unchanged, 2);
-    assert_eq!(report.changed, vec![key(1)]);
-    assert_eq!(report.already_done, vec![key(3)]);
-    assert_eq!(
-        ledger.payload(&key(1)).expect("payload").as_deref(),
-        Some("p1")
-    );
-    let moved = ledger
-        .rows()
-        .expect("rows")
-        .into_iter()
-        .find(|r| r.key == key(2));
-    assert_eq!(moved.map(|r| r.deadline), Some(second[2].deadline));
-
-    assert_eq!(ledger.rerender(&second).expect("rerender"), 1);
-    assert_eq!(
-        ledger.payload(&key(1)).expect("p").as_deref(),
-        Some("p1-edited")
-    );
-    assert_eq!(ledger.payload(&key(3)).expect("p").as_deref(), Some("p3"));
-    assert!(ledger
-        .sync_planned(&second)
-        .expect("sync")
-        .changed
-        .is_empty());
-}
-
-#[test]
-fn expired_rows_revive_only_when_the_window_reopens() {
-    let (_dir, _path, mut ledger) = with_rows(1);
-    let expired = Outcome::Expired {
-        reason: reason("window closed"),
-    };
-    ledger.finish(&key(0), &expired).expect("expire");
-    let same = ledger
-        .sync_planned(&[planned(0, "p0", 1000)])
-        .expect("sync");
-    assert_eq!(same.already_done, vec![key(0)]);
-    let later = ledger
-        .sync_planned(&[planned(0, "p0", 5000)])
-        .expect("sync");
-    assert_eq!(later.revived, vec![key(0)]);
-    let row = ledger.rows().expect("rows").remove(0);
-    assert_eq!((row.state, row.reason), (State::Pending, None));
 }
 
 #[test]
