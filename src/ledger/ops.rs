@@ -1,0 +1,148 @@
+//! Ledger: state transitions during and around a run (key + outcome → committed row update).
+//!
+//! Each public method is one transaction, committed before it returns. Every UPDATE names the
+//! states it may start from in its WHERE clause, so an illegal transition changes nothing and
+//! is reported instead of silently overwriting a row (e.g. a `sent` row can never become
+//! `pending`).
+
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use super::{now_millis, query, Key, Ledger, LedgerError, Outcome, State};
+
+const MARK_ATTEMPTING: &str = "UPDATE deliveries
+    SET state = 'attempting', attempts = attempts + 1, attempted_at = ?3, finished_at = NULL
+    WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'";
+
+const FINISH: &str = "UPDATE deliveries
+    SET state = ?3, provider_id = ?4, reason = ?5, retryable = ?6, finished_at = ?7
+    WHERE recipient = ?1 AND message_index = ?2 AND state IN (?8, ?9)";
+
+/// Why `recover_interrupted` marks a row unknown.
+const INTERRUPTED: &str =
+    "the run stopped while this request was in flight; it may have been delivered";
+
+impl Ledger {
+    /// At the start of a run: rows a dead run left `attempting` may or may not have been
+    /// delivered, so they become `unknown` (never resent automatically). Returns how many.
+    pub fn recover_interrupted(&mut self) -> Result<usize, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE deliveries SET state = 'unknown', reason = ?1, finished_at = ?2
+             WHERE state = 'attempting'",
+            params![INTERRUPTED, now_millis()],
+        )?;
+        Ok(n)
+    }
+
+    /// `--resend-unknown`: the operator accepts possible duplicates; `unknown` → `pending`.
+    pub fn requeue_unknown(&mut self) -> Result<usize, LedgerError> {
+        self.requeue_where("state = 'unknown'")
+    }
+
+    /// `--retry-failed`: failures recorded as retryable go back to `pending`; permanent ones stay.
+    pub fn requeue_failed_retryable(&mut self) -> Result<usize, LedgerError> {
+        self.requeue_where("state = 'failed' AND retryable = 1")
+    }
+
+    /// The old reason is kept: it tells a report why a pending row has attempts behind it.
+    fn requeue_where(&mut self, condition: &str) -> Result<usize, LedgerError> {
+        let sql = format!(
+            "UPDATE deliveries SET state = 'pending', provider_id = NULL, retryable = 0,
+             finished_at = NULL WHERE {condition}"
+        );
+        Ok(self.conn.execute(&sql, [])?)
+    }
+
+    /// `pending` → `attempting`, counting the attempt. Durable when it returns: only then may the
+    /// request be sent.
+    pub fn mark_attempting(&mut self, key: &Key) -> Result<(), LedgerError> {
+        mark_one(&self.conn, key, now_millis())
+    }
+
+    /// `mark_attempting` for many keys in one transaction (one fsync). All or nothing: on error
+    /// no key is marked, and none of them may be sent.
+    pub fn mark_attempting_many(&mut self, keys: &[Key]) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_millis();
+        for key in keys {
+            mark_one(&tx, key, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records what happened to an `attempting` request (or, for `Expired`, to a `pending` row
+    /// whose window closed before it was sent).
+    pub fn finish(&mut self, key: &Key, outcome: &Outcome) -> Result<(), LedgerError> {
+        finish_one(&self.conn, key, outcome, now_millis())
+    }
+
+    /// `finish` for many rows in one transaction. All or nothing: on error nothing is recorded
+    /// and the rows stay `attempting` (the next run reports them `unknown`).
+    pub fn finish_many(&mut self, outcomes: &[(Key, Outcome)]) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_millis();
+        for (key, outcome) in outcomes {
+            finish_one(&tx, key, outcome, now)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn mark_one(conn: &Connection, key: &Key, now: i64) -> Result<(), LedgerError> {
+    let changed =
+        conn.prepare_cached(MARK_ATTEMPTING)?
+            .execute(params![key.to, key.message_index, now])?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(refusal(conn, key, State::Attempting))
+    }
+}
+
+fn finish_one(
+    conn: &Connection,
+    key: &Key,
+    outcome: &Outcome,
+    now: i64,
+) -> Result<(), LedgerError> {
+    let target = outcome.target();
+    // A requeued row is pending again: it has not finished.
+    let finished_at = (target != State::Pending).then_some(now);
+    let sources = outcome.sources();
+    let first = sources[0].as_str();
+    let second = sources.get(1).map_or(first, |s| s.as_str());
+    let changed = conn.prepare_cached(FINISH)?.execute(params![
+        key.to,
+        key.message_index,
+        target.as_str(),
+        outcome.provider_id(),
+        outcome.reason(),
+        outcome.retryable(),
+        finished_at,
+        first,
+        second,
+    ])?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(refusal(conn, key, target))
+    }
+}
+
+/// Explains why an UPDATE matched nothing: the key is missing or in a state `to` cannot follow.
+fn refusal(conn: &Connection, key: &Key, to: State) -> LedgerError {
+    match query::state_in(conn, key) {
+        Ok(Some(from)) => LedgerError::IllegalTransition {
+            key: key.clone(),
+            from,
+            to,
+        },
+        Ok(None) => LedgerError::UnknownKey { key: key.clone() },
+        Err(e) => e,
+    }
+}

@@ -1,0 +1,89 @@
+//! Ledger: connection setup — durability pragmas and the versioned schema (path → ready `Connection`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use super::LedgerError;
+
+/// Schema version stored in `PRAGMA user_version`; bump it and add a migration step when the
+/// tables change, so a ledger written by an older sessioncast is upgraded rather than misread.
+pub const SCHEMA_VERSION: i32 = 1;
+
+/// How long a writer waits for another connection's lock before failing. Runs of one campaign
+/// never overlap (see `RunLock`), so this only covers readers such as `sessioncast status`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Times are unix milliseconds; `state` is one of `State::as_str`. `payload` is the rendered
+/// request (URL + body) frozen at planning time, so a resumed run sends exactly what was
+/// previewed. `WITHOUT ROWID` makes the primary key the table itself: the one lookup every
+/// transition does is a single B-tree descent.
+const DDL_V1: &str = "
+CREATE TABLE deliveries (
+    recipient     TEXT    NOT NULL,
+    message_index INTEGER NOT NULL,
+    state         TEXT    NOT NULL CHECK (state IN
+                    ('pending','attempting','sent','failed','expired','unknown')),
+    payload       TEXT    NOT NULL,
+    deadline      INTEGER NOT NULL,
+    provider_id   TEXT,
+    reason        TEXT,
+    retryable     INTEGER NOT NULL DEFAULT 0,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    planned_at    INTEGER NOT NULL,
+    attempted_at  INTEGER,
+    finished_at   INTEGER,
+    PRIMARY KEY (recipient, message_index)
+) WITHOUT ROWID;
+CREATE INDEX deliveries_by_state ON deliveries (state);
+CREATE TABLE meta (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Opens `path`, sets the pragmas and creates or checks the schema.
+pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    set_durability(&conn)?;
+    migrate(&conn, path)?;
+    Ok(conn)
+}
+
+/// WAL lets readers work during a run; `synchronous=FULL` fsyncs the WAL on every commit, so a
+/// row marked `attempting` survives power loss, not only a killed process. (NORMAL would be
+/// faster but may lose the last commits on power loss: exactly the ones that matter here.)
+fn set_durability(conn: &Connection) -> Result<(), LedgerError> {
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(LedgerError::NoWal { mode });
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(())
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
+    // Read the version inside an IMMEDIATE transaction: two processes opening a fresh file at
+    // once must not both create the tables, and a crash mid-creation must leave version 0 with
+    // no tables rather than a half-made schema marked as current.
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let found: i32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    match found {
+        0 => {
+            tx.execute_batch(DDL_V1)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            Ok(())
+        }
+        SCHEMA_VERSION => Ok(()),
+        _ => Err(LedgerError::UnsupportedSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        }),
+    }
+}

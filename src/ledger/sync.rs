@@ -1,0 +1,166 @@
+//! Ledger: reconciling this run's plan with the rows already recorded (planned requests →
+//! inserted / unchanged / changed / revived / already-done rows).
+//!
+//! Payloads are frozen when first planned so that repeated cron runs send exactly what was
+//! previewed. If the campaign or its data changed since, the stored payload of a still-pending
+//! row differs from the new rendering: that row is reported `changed` and left alone; the caller
+//! refuses to run unless the operator passed `--rerender`, which calls [`Ledger::rerender`].
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{now_millis, to_millis, Key, Ledger, LedgerError, Planned, State};
+
+/// What `sync_planned` found for each planned row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// New rows, now `pending` with this run's payload.
+    pub inserted: usize,
+    /// Already `pending` with the same payload (its deadline is updated if it moved).
+    pub unchanged: usize,
+    /// `pending` with a different stored payload: refuse, or `rerender`.
+    pub changed: Vec<Key>,
+    /// `expired` rows whose window reopened (a later deadline: the recipient wrote again). An
+    /// expired message was never delivered, so sending it in the new window keeps at-most-once.
+    pub revived: Vec<Key>,
+    /// In any other state (sent, failed, unknown, ...): not touched; the planner drops them.
+    pub already_done: Vec<Key>,
+}
+
+/// The stored fields `sync_planned` compares against.
+struct Stored {
+    state: State,
+    payload: String,
+    deadline: i64,
+}
+
+impl Ledger {
+    /// Inserts planned rows not yet recorded as `pending`, and classifies the others (see
+    /// [`SyncReport`]). One transaction.
+    pub fn sync_planned(&mut self, rows: &[Planned]) -> Result<SyncReport, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = now_millis();
+        let mut report = SyncReport::default();
+        for row in rows {
+            sync_one(&tx, row, now, &mut report)?;
+        }
+        tx.commit()?;
+        Ok(report)
+    }
+
+    /// `--rerender`: replaces the payload (and deadline) of rows that are still `pending` with
+    /// this run's rendering. Rows in any other state keep theirs. Returns how many payloads
+    /// changed.
+    pub fn rerender(&mut self, rows: &[Planned]) -> Result<usize, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut changed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE deliveries SET payload = ?3, deadline = ?4
+                 WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'
+                   AND payload <> ?3",
+            )?;
+            for row in rows {
+                let key = &row.key;
+                let deadline = to_millis(row.deadline);
+                changed +=
+                    stmt.execute(params![key.to, key.message_index, row.payload, deadline])?;
+            }
+        }
+        tx.commit()?;
+        Ok(changed)
+    }
+}
+
+fn sync_one(
+    conn: &Connection,
+    row: &Planned,
+    now: i64,
+    report: &mut SyncReport,
+) -> Result<(), LedgerError> {
+    let deadline = to_millis(row.deadline);
+    let Some(stored) = stored(conn, &row.key)? else {
+        insert(conn, row, deadline, now)?;
+        report.inserted += 1;
+        return Ok(());
+    };
+    match stored.state {
+        State::Pending if stored.payload == row.payload => {
+            if stored.deadline != deadline {
+                move_deadline(conn, &row.key, deadline)?;
+            }
+            report.unchanged += 1;
+        }
+        State::Pending => report.changed.push(row.key.clone()),
+        State::Expired if deadline > stored.deadline => {
+            revive(conn, row, deadline)?;
+            report.revived.push(row.key.clone());
+        }
+        _ => report.already_done.push(row.key.clone()),
+    }
+    Ok(())
+}
+
+fn stored(conn: &Connection, key: &Key) -> Result<Option<Stored>, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT state, payload, deadline FROM deliveries
+         WHERE recipient = ?1 AND message_index = ?2",
+    )?;
+    let raw = stmt
+        .query_row(params![key.to, key.message_index], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let Some((state, payload, deadline)) = raw else {
+        return Ok(None);
+    };
+    Ok(Some(Stored {
+        state: state.parse()?,
+        payload,
+        deadline,
+    }))
+}
+
+fn insert(conn: &Connection, row: &Planned, deadline: i64, now: i64) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO deliveries (recipient, message_index, state, payload, deadline, planned_at)
+         VALUES (?1, ?2, 'pending', ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        row.key.to,
+        row.key.message_index,
+        row.payload,
+        deadline,
+        now
+    ])?;
+    Ok(())
+}
+
+/// A later (or earlier) `last_inbound_at` moves the deadline of a row not yet sent.
+fn move_deadline(conn: &Connection, key: &Key, deadline: i64) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET deadline = ?3
+         WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'",
+    )?
+    .execute(params![key.to, key.message_index, deadline])?;
+    Ok(())
+}
+
+/// Revives an expired row: `pending` with this plan's payload and deadline; clears the previous outcome.
+fn revive(conn: &Connection, row: &Planned, deadline: i64) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET state = 'pending', payload = ?3, deadline = ?4, reason = NULL,
+             provider_id = NULL, retryable = 0, finished_at = NULL
+         WHERE recipient = ?1 AND message_index = ?2 AND state = 'expired'",
+    )?
+    .execute(params![
+        row.key.to,
+        row.key.message_index,
+        row.payload,
+        deadline
+    ])?;
+    Ok(())
+}

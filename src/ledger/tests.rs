@@ -1,0 +1,303 @@
+//! Ledger tests: transitions, recovery, plan sync, requeues, counts, meta and reopening.
+
+mod crash;
+mod sync;
+
+use std::path::PathBuf;
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::*;
+
+pub(super) fn key(i: u32) -> Key {
+    Key::new(format!("+1555000{i:04}"), i % 2)
+}
+
+pub(super) fn planned(i: u32, payload: &str, deadline_s: u64) -> Planned {
+    Planned {
+        key: key(i),
+        payload: payload.to_string(),
+        deadline: UNIX_EPOCH + Duration::from_secs(deadline_s),
+    }
+}
+
+pub(super) fn fresh() -> (tempfile::TempDir, PathBuf, Ledger) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("runs").join("c.db");
+    let ledger = Ledger::open(&path).expect("open");
+    (dir, path, ledger)
+}
+
+/// A ledger with rows 0..n planned (payload `p{i}`).
+pub(super) fn with_rows(n: u32) -> (tempfile::TempDir, PathBuf, Ledger) {
+    let (dir, path, mut ledger) = fresh();
+    let rows: Vec<_> = (0..n).map(|i| planned(i, &format!("p{i}"), 1000)).collect();
+    ledger.sync_planned(&rows).expect("sync");
+    (dir, path, ledger)
+}
+
+pub(super) fn sent() -> Outcome {
+    Outcome::Sent {
+        provider_id: Some("wamid.1".into()),
+    }
+}
+
+pub(super) fn reason(s: &str) -> String {
+    s.to_string()
+}
+
+#[test]
+fn open_sets_durability_and_schema_version() {
+    let (_dir, _path, ledger) = fresh();
+    let pragma = |name: &str| -> String {
+        ledger
+            .conn
+            .query_row(&format!("PRAGMA {name}"), [], |r| {
+                r.get::<_, rusqlite::types::Value>(0)
+            })
+            .map(|v| format!("{v:?}"))
+            .expect("pragma")
+    };
+    assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
+    assert_eq!(pragma("synchronous"), "Integer(2)"); // FULL
+    assert_eq!(pragma("user_version"), format!("Integer({SCHEMA_VERSION})"));
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let (_dir, path, ledger) = fresh();
+    drop(ledger);
+    let conn = rusqlite::Connection::open(&path).expect("raw open");
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .expect("bump");
+    drop(conn);
+    match Ledger::open(&path) {
+        Err(LedgerError::UnsupportedSchema { found, .. }) => assert_eq!(found, SCHEMA_VERSION + 1),
+        other => panic!("expected UnsupportedSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn send_path_records_attempt_and_outcome() {
+    let (_dir, _path, mut ledger) = with_rows(1);
+    ledger.mark_attempting(&key(0)).expect("mark");
+    assert_eq!(
+        ledger.state_of(&key(0)).expect("state"),
+        Some(State::Attempting)
+    );
+    ledger.finish(&key(0), &sent()).expect("finish");
+    let rows = ledger.rows().expect("rows");
+    let row = &rows[0];
+    assert_eq!((row.state, row.attempts), (State::Sent, 1));
+    assert_eq!(row.provider_id.as_deref(), Some("wamid.1"));
+    assert!(row.attempted_at.is_some() && row.finished_at.is_some());
+    assert_eq!(row.deadline, UNIX_EPOCH + Duration::from_secs(1000));
+}
+
+#[test]
+fn illegal_transitions_are_refused_and_change_nothing() {
+    let (_dir, _path, mut ledger) = with_rows(2);
+    let err = ledger
+        .finish(&key(0), &sent())
+        .expect_err("pending -> sent");
+    assert!(matches!(
+        err,
+        LedgerError::IllegalTransition {
+            from: State::Pending,
+            to: State::Sent,
+            ..
+        }
+    ));
+    ledger.mark_attempting(&key(0)).expect("mark");
+    let err = ledger.mark_attempting(&key(0)).expect_err("marked twice");
+    assert!(matches!(
+        err,
+        LedgerError::IllegalTransition {
+            from: State::Attempting,
+            to: State::Attempting,
+            ..
+        }
+    ));
+    ledger.finish(&key(0), &sent()).expect("finish");
+    let requeue = Outcome::Requeue {
+        reason: reason("429"),
+    };
+    let err = ledger
+        .finish(&key(0), &requeue)
+        .expect_err("sent -> pending");
+    assert!(matches!(
+        err,
+        LedgerError::IllegalTransition {
+            from: State::Sent,
+            ..
+        }
+    ));
+    assert_eq!(ledger.state_of(&key(0)).expect("state"), Some(State::Sent));
+    let err = ledger.mark_attempting(&key(9)).expect_err("unknown key");
+    assert!(matches!(err, LedgerError::UnknownKey { .. }));
+    // The one shortcut: a window noticed closed before sending.
+    let expired = Outcome::Expired {
+        reason: reason("window closed"),
+    };
+    ledger
+        .finish(&key(1), &expired)
+        .expect("pending -> expired");
+    assert_eq!(
+        ledger.state_of(&key(1)).expect("state"),
+        Some(State::Expired)
+    );
+}
+
+#[test]
+fn requeue_outcome_returns_to_pending_and_keeps_attempt_count() {
+    let (_dir, _path, mut ledger) = with_rows(1);
+    ledger.mark_attempting(&key(0)).expect("mark");
+    let requeue = Outcome::Requeue {
+        reason: reason("429 Too Many Requests"),
+    };
+    ledger.finish(&key(0), &requeue).expect("requeue");
+    ledger.mark_attempting(&key(0)).expect("mark again");
+    let row = ledger.rows().expect("rows").remove(0);
+    assert_eq!((row.state, row.attempts), (State::Attempting, 2));
+    assert_eq!(row.reason.as_deref(), Some("429 Too Many Requests"));
+}
+
+#[test]
+fn recover_interrupted_turns_attempting_into_unknown() {
+    let (_dir, _path, mut ledger) = with_rows(3);
+    ledger
+        .mark_attempting_many(&[key(0), key(1), key(2)])
+        .expect("mark");
+    ledger.finish(&key(2), &sent()).expect("finish");
+    assert_eq!(ledger.recover_interrupted().expect("recover"), 2);
+    assert_eq!(
+        ledger.state_of(&key(0)).expect("state"),
+        Some(State::Unknown)
+    );
+    assert_eq!(ledger.state_of(&key(2)).expect("state"), Some(State::Sent));
+    assert_eq!(ledger.recover_interrupted().expect("again"), 0);
+}
+
+#[test]
+fn requeues_only_touch_their_own_rows() {
+    let (_dir, _path, mut ledger) = with_rows(4);
+    ledger
+        .mark_attempting_many(&[key(0), key(1), key(2), key(3)])
+        .expect("mark");
+    let outcomes = [
+        (
+            key(0),
+            Outcome::Unknown {
+                reason: reason("timeout"),
+            },
+        ),
+        (
+            key(1),
+            Outcome::Failed {
+                reason: reason("5xx"),
+                retryable: true,
+            },
+        ),
+        (
+            key(2),
+            Outcome::Failed {
+                reason: reason("bad number"),
+                retryable: false,
+            },
+        ),
+        (key(3), sent()),
+    ];
+    ledger.finish_many(&outcomes).expect("finish");
+    assert_eq!(ledger.requeue_failed_retryable().expect("retry"), 1);
+    assert_eq!(ledger.state_of(&key(1)).expect("s"), Some(State::Pending));
+    assert_eq!(ledger.state_of(&key(2)).expect("s"), Some(State::Failed));
+    assert_eq!(ledger.state_of(&key(0)).expect("s"), Some(State::Unknown));
+    assert_eq!(ledger.requeue_unknown().expect("resend"), 1);
+    assert_eq!(ledger.state_of(&key(0)).expect("s"), Some(State::Pending));
+    let settled = ledger.settled().expect("settled");
+    assert_eq!(settled.len(), 2);
+    assert_eq!(settled.get(&key(3)), Some(&State::Sent));
+    assert_eq!(settled.get(&key(2)), Some(&State::Failed));
+}
+
+#[test]
+fn batches_are_all_or_nothing() {
+    let (_dir, _path, mut ledger) = with_rows(3);
+    ledger.mark_attempting(&key(1)).expect("mark");
+    let err = ledger.mark_attempting_many(&[key(0), key(1), key(2)]);
+    assert!(matches!(err, Err(LedgerError::IllegalTransition { .. })));
+    assert_eq!(ledger.state_of(&key(0)).expect("s"), Some(State::Pending));
+    let bad = [(key(1), sent()), (key(2), sent())];
+    assert!(ledger.finish_many(&bad).is_err());
+    assert_eq!(
+        ledger.state_of(&key(1)).expect("s"),
+        Some(State::Attempting)
+    );
+}
+
+#[test]
+fn counts_cover_every_state() {
+    let (_dir, _path, mut ledger) = with_rows(5);
+    ledger
+        .mark_attempting_many(&[key(0), key(1), key(2)])
+        .expect("mark");
+    ledger.finish(&key(0), &sent()).expect("sent");
+    ledger
+        .finish(
+            &key(1),
+            &Outcome::Unknown {
+                reason: reason("reset"),
+            },
+        )
+        .expect("unknown");
+    ledger
+        .finish(
+            &key(3),
+            &Outcome::Expired {
+                reason: reason("late"),
+            },
+        )
+        .expect("expired");
+    let counts = ledger.counts().expect("counts");
+    let expected = Counts {
+        pending: 1,
+        attempting: 1,
+        sent: 1,
+        failed: 0,
+        expired: 1,
+        unknown: 1,
+    };
+    assert_eq!(counts, expected);
+    assert_eq!(counts.total(), 5);
+}
+
+#[test]
+fn meta_round_trips_and_overwrites() {
+    let (_dir, _path, mut ledger) = fresh();
+    assert_eq!(ledger.load_meta("pacer").expect("load"), None);
+    ledger.save_meta("pacer", "[1,2]").expect("save");
+    ledger.save_meta("pacer", "[3]").expect("overwrite");
+    assert_eq!(
+        ledger.load_meta("pacer").expect("load").as_deref(),
+        Some("[3]")
+    );
+}
+
+#[test]
+fn reopening_preserves_rows_and_meta() {
+    let (_dir, path, mut ledger) = with_rows(3);
+    ledger.mark_attempting(&key(0)).expect("mark");
+    ledger.finish(&key(0), &sent()).expect("finish");
+    ledger.save_meta("content_hash", "abc").expect("meta");
+    let (rows, counts) = (
+        ledger.rows().expect("rows"),
+        ledger.counts().expect("counts"),
+    );
+    drop(ledger);
+    let reopened = Ledger::open(&path).expect("reopen");
+    assert_eq!(reopened.rows().expect("rows"), rows);
+    assert_eq!(reopened.counts().expect("counts"), counts);
+    assert_eq!(
+        reopened.load_meta("content_hash").expect("m").as_deref(),
+        Some("abc")
+    );
+}

@@ -1,0 +1,67 @@
+//! Ledger tests: reconciling a new plan with recorded rows (`sync_planned`, `rerender`).
+
+use std::time::Duration;
+
+use super::{fresh, key, planned, reason, sent, with_rows};
+use crate::ledger::{Outcome, State};
+
+#[test]
+fn sync_planned_classifies_rows_and_freezes_payloads() {
+    let (_dir, _path, mut ledger) = fresh();
+    let first: Vec<_> = (0..4).map(|i| planned(i, &format!("p{i}"), 1000)).collect();
+    let report = ledger.sync_planned(&first).expect("sync");
+    assert_eq!((report.inserted, report.unchanged), (4, 0));
+    ledger.mark_attempting(&key(3)).expect("mark");
+    ledger.finish(&key(3), &sent()).expect("finish");
+
+    let mut second = first.clone();
+    second[1].payload = "p1-edited".into();
+    second[2].deadline += Duration::from_secs(60);
+    second[3].payload = "p3-edited".into();
+    let report = ledger.sync_planned(&second).expect("resync");
+    assert_eq!(report.inserted, 0);
+    assert_eq!(report.unchanged, 2);
+    assert_eq!(report.changed, vec![key(1)]);
+    assert_eq!(report.already_done, vec![key(3)]);
+    assert_eq!(
+        ledger.payload(&key(1)).expect("payload").as_deref(),
+        Some("p1")
+    );
+    let moved = ledger
+        .rows()
+        .expect("rows")
+        .into_iter()
+        .find(|r| r.key == key(2));
+    assert_eq!(moved.map(|r| r.deadline), Some(second[2].deadline));
+
+    assert_eq!(ledger.rerender(&second).expect("rerender"), 1);
+    assert_eq!(
+        ledger.payload(&key(1)).expect("p").as_deref(),
+        Some("p1-edited")
+    );
+    assert_eq!(ledger.payload(&key(3)).expect("p").as_deref(), Some("p3"));
+    assert!(ledger
+        .sync_planned(&second)
+        .expect("sync")
+        .changed
+        .is_empty());
+}
+
+#[test]
+fn expired_rows_revive_only_when_the_window_reopens() {
+    let (_dir, _path, mut ledger) = with_rows(1);
+    let expired = Outcome::Expired {
+        reason: reason("window closed"),
+    };
+    ledger.finish(&key(0), &expired).expect("expire");
+    let same = ledger
+        .sync_planned(&[planned(0, "p0", 1000)])
+        .expect("sync");
+    assert_eq!(same.already_done, vec![key(0)]);
+    let later = ledger
+        .sync_planned(&[planned(0, "p0", 5000)])
+        .expect("sync");
+    assert_eq!(later.revived, vec![key(0)]);
+    let row = ledger.rows().expect("rows").remove(0);
+    assert_eq!((row.state, row.reason), (State::Pending, None));
+}
