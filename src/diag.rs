@@ -10,9 +10,17 @@ pub enum Place {
     /// A whole file (cannot be read, not YAML at all...).
     File { file: PathBuf },
     /// A node of the campaign YAML: its path and, when known, line and column (1-based).
-    Yaml { file: PathBuf, path: String, line: Option<(usize, usize)> },
+    Yaml {
+        file: PathBuf,
+        path: String,
+        line: Option<(usize, usize)>,
+    },
     /// A data row of a CSV file (1-based line number, the header is line 1).
-    Csv { file: PathBuf, line: u64, column: Option<String> },
+    Csv {
+        file: PathBuf,
+        line: u64,
+        column: Option<String>,
+    },
     /// A line of a template file under `templates/`.
     Template { file: PathBuf, line: usize },
 }
@@ -41,11 +49,21 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(place: Place, message: impl Into<String>) -> Self {
-        Problem { level: Level::Error, place, message: message.into(), hint: None, recipients: None, per_recipient: false }
+        Problem {
+            level: Level::Error,
+            place,
+            message: message.into(),
+            hint: None,
+            recipients: None,
+            per_recipient: false,
+        }
     }
 
     pub fn warning(place: Place, message: impl Into<String>) -> Self {
-        Problem { level: Level::Warning, ..Problem::new(place, message) }
+        Problem {
+            level: Level::Warning,
+            ..Problem::new(place, message)
+        }
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
@@ -62,10 +80,26 @@ impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Place::File { file } => write!(f, "{}", show(file)),
-            Place::Yaml { file, path, line: Some((l, c)) } => write!(f, "{}:{l}:{c}: {path}", show(file)),
-            Place::Yaml { file, path, line: None } => write!(f, "{}: {path}", show(file)),
-            Place::Csv { file, line, column: Some(col) } => write!(f, "{}:{line}: column `{col}`", show(file)),
-            Place::Csv { file, line, column: None } => write!(f, "{}:{line}", show(file)),
+            Place::Yaml {
+                file,
+                path,
+                line: Some((l, c)),
+            } => write!(f, "{}:{l}:{c}: {path}", show(file)),
+            Place::Yaml {
+                file,
+                path,
+                line: None,
+            } => write!(f, "{}: {path}", show(file)),
+            Place::Csv {
+                file,
+                line,
+                column: Some(col),
+            } => write!(f, "{}:{line}: column `{col}`", show(file)),
+            Place::Csv {
+                file,
+                line,
+                column: None,
+            } => write!(f, "{}:{line}", show(file)),
             Place::Template { file, line } => write!(f, "{}:{line}", show(file)),
         }
     }
@@ -118,14 +152,21 @@ impl fmt::Display for Problems {
             writeln!(f, "{p}\n")?;
         }
         let n = self.0.len();
-        write!(f, "{n} problem{} found; nothing was sent", if n == 1 { "" } else { "s" })
+        write!(
+            f,
+            "{n} problem{} found; nothing was sent",
+            if n == 1 { "" } else { "s" }
+        )
     }
 }
 
 impl std::error::Error for Problems {}
 
 /// "did you mean `caption`?" for a misspelt name, when a candidate is close enough.
-pub fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(wrong, c), c))
@@ -140,14 +181,21 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(did_you_mean("captoin", ["url", "caption"]).as_deref(), Some("did you mean `caption`?"));
+        assert_eq!(
+            did_you_mean("captoin", ["url", "caption"]).as_deref(),
+            Some("did you mean `caption`?")
+        );
         assert_eq!(did_you_mean("zzz", ["url", "caption"]), None);
     }
 
     #[test]
     fn renders_place_and_hint() {
         let p = Problem::new(
-            Place::Yaml { file: "c.yaml".into(), path: "messages[0].captoin".into(), line: Some((7, 5)) },
+            Place::Yaml {
+                file: "c.yaml".into(),
+                path: "messages[0].captoin".into(),
+                line: Some((7, 5)),
+            },
             "unknown field `captoin`",
         )
         .hint("did you mean `caption`?");

@@ -73,6 +73,9 @@ impl fmt::Display for DropReason {
     }
 }
 
+/// A job that cannot be scheduled, with why.
+pub type Dropped = (Job, DropReason);
+
 /// The slot grid: slot `j` opens at `start + floor(j / L) * W`.
 #[derive(Debug, Clone, Copy)]
 pub struct Slots {
@@ -84,7 +87,9 @@ pub struct Slots {
 impl Slots {
     pub fn at(&self, slot: u64) -> Timestamp {
         let windows = i32::try_from(slot / self.limit).unwrap_or(i32::MAX);
-        self.start.saturating_add(self.window * windows).unwrap_or(Timestamp::MAX)
+        self.start
+            .saturating_add(self.window * windows)
+            .unwrap_or(Timestamp::MAX)
     }
 
     /// How many slots open strictly before `deadline`.
@@ -95,7 +100,9 @@ impl Slots {
         let span = deadline.duration_since(self.start).as_nanos();
         let w = self.window.as_nanos().max(1);
         let windows = (span + w - 1) / w; // ceil: a window that opens before the deadline counts
-        u64::try_from(windows).unwrap_or(u64::MAX).saturating_mul(self.limit)
+        u64::try_from(windows)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(self.limit)
     }
 }
 
@@ -112,14 +119,18 @@ pub struct Planned {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Sent as number `order` (0-based), first message in slot `slot`, at about `eta`.
-    Scheduled { order: usize, slot: u64, eta: Timestamp },
+    Scheduled {
+        order: usize,
+        slot: u64,
+        eta: Timestamp,
+    },
     Dropped(DropReason),
 }
 
 /// Lay out `jobs` (already filtered of duplicates, suppressed, invalid...) on the slot grid.
 /// Returns the scheduled jobs in send order with their first slot, and the ones that cannot make
 /// it (window already closed, or no slot before the deadline).
-pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<(Job, u64)>, Vec<(Job, DropReason)>) {
+pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<(Job, u64)>, Vec<Dropped>) {
     let mut dropped = Vec::new();
     let mut open = Vec::with_capacity(jobs.len());
     for job in jobs {

@@ -21,7 +21,12 @@ pub enum PreviewFormat {
 const CHUNK: usize = 2048;
 
 /// Write every scheduled request of `plan`, in plan order. Returns how many were written.
-pub fn write_requests(campaign: &Campaign, plan: &Plan, format: PreviewFormat, out: &mut impl Write) -> io::Result<u64> {
+pub fn write_requests(
+    campaign: &Campaign,
+    plan: &Plan,
+    format: PreviewFormat,
+    out: &mut impl Write,
+) -> io::Result<u64> {
     let renderer = Renderer::new(campaign);
     let scheduled: Vec<_> = plan.scheduled().collect();
     let total = plan.requests();
@@ -34,7 +39,9 @@ pub fn write_requests(campaign: &Campaign, plan: &Plan, format: PreviewFormat, o
                 let mut n = 0;
                 for entry in part {
                     let r = &campaign.recipients[entry.recipient];
-                    let Ok(requests) = renderer.requests(r) else { continue };
+                    let Ok(requests) = renderer.requests(r) else {
+                        continue;
+                    };
                     let eta = match entry.outcome {
                         Outcome::Scheduled { eta, .. } => eta.to_string(),
                         Outcome::Dropped(_) => String::new(),
@@ -42,8 +49,12 @@ pub fn write_requests(campaign: &Campaign, plan: &Plan, format: PreviewFormat, o
                     for (index, req) in requests {
                         n += 1;
                         let _ = match format {
-                            PreviewFormat::Json => write_json(&mut buf, &r.to.to_string(), index, &req),
-                            PreviewFormat::Pretty => write_pretty(&mut buf, &r.to.to_string(), index, &req, &eta),
+                            PreviewFormat::Json => {
+                                write_json(&mut buf, &r.to.to_string(), index, &req)
+                            }
+                            PreviewFormat::Pretty => {
+                                write_pretty(&mut buf, &r.to.to_string(), index, &req, &eta)
+                            }
                         };
                     }
                 }
@@ -60,7 +71,10 @@ pub fn write_requests(campaign: &Campaign, plan: &Plan, format: PreviewFormat, o
 }
 
 fn headers_json() -> serde_json::Value {
-    let map = Request::headers(None).into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v))).collect();
+    let map = Request::headers(None)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
+        .collect();
     serde_json::Value::Object(map)
 }
 
@@ -78,7 +92,13 @@ fn write_json(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request) -> io::R
     Ok(())
 }
 
-fn write_pretty(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request, eta: &str) -> io::Result<()> {
+fn write_pretty(
+    buf: &mut Vec<u8>,
+    to: &str,
+    index: usize,
+    req: &Request,
+    eta: &str,
+) -> io::Result<()> {
     writeln!(buf, "# {to} · messages[{index}] · planned {eta}")?;
     writeln!(buf, "{} {}", Request::METHOD, req.url)?;
     for (k, v) in Request::headers(None) {

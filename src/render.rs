@@ -29,13 +29,21 @@ pub struct Renderer<'c> {
 
 impl<'c> Renderer<'c> {
     pub fn new(campaign: &'c Campaign) -> Self {
-        Renderer { campaign, limits: campaign.provider.limits(), url: campaign.provider.url() }
+        Renderer {
+            campaign,
+            limits: campaign.provider.limits(),
+            url: campaign.provider.url(),
+        }
     }
 
     /// The messages this recipient gets (after `when:`), rendered and checked.
     pub fn messages(&self, r: &Recipient) -> Result<Vec<(usize, Message)>, Vec<RenderIssue>> {
         let c = self.campaign;
-        let ctx = minijinja::Value::from_object(Scope { campaign: Arc::clone(&c.vars), own: r.vars.clone(), to: r.to });
+        let ctx = minijinja::Value::from_object(Scope {
+            campaign: Arc::clone(&c.vars),
+            own: r.vars.clone(),
+            to: r.to,
+        });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());
         for m in &c.messages {
@@ -68,9 +76,22 @@ impl<'c> Renderer<'c> {
             });
             let mut check = Check::new(&self.limits);
             message.kind().check(&mut check);
-            for issue in check.issues.into_iter().filter(|x| !failed.contains(&x.path)) {
-                let path = if issue.path.is_empty() { format!("messages[{i}]") } else { format!("messages[{i}].{}", issue.path) };
-                issues.push(RenderIssue { path, message: issue.message, hint: issue.hint, template: None });
+            for issue in check
+                .issues
+                .into_iter()
+                .filter(|x| !failed.contains(&x.path))
+            {
+                let path = if issue.path.is_empty() {
+                    format!("messages[{i}]")
+                } else {
+                    format!("messages[{i}].{}", issue.path)
+                };
+                issues.push(RenderIssue {
+                    path,
+                    message: issue.message,
+                    hint: issue.hint,
+                    template: None,
+                });
             }
             if failed.is_empty() {
                 out.push((i, message));
@@ -86,14 +107,19 @@ impl<'c> Renderer<'c> {
     /// The requests for one recipient, in message order.
     pub fn requests(&self, r: &Recipient) -> Result<Vec<(usize, Request)>, Vec<RenderIssue>> {
         let messages = self.messages(r)?;
-        Ok(messages.into_iter().map(|(i, m)| (i, self.campaign.provider.request(&self.url, r.to, &m))).collect())
+        Ok(messages
+            .into_iter()
+            .map(|(i, m)| (i, self.campaign.provider.request(&self.url, r.to, &m)))
+            .collect())
     }
 }
 
 fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
     let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
     let template = match (e.name(), e.line()) {
-        (Some(name), Some(line)) if name != path && !name.starts_with("messages[") => Some((name.to_string(), line)),
+        (Some(name), Some(line)) if name != path && !name.starts_with("messages[") => {
+            Some((name.to_string(), line))
+        }
         _ => None,
     };
     let hint = match e.kind() {
@@ -102,7 +128,12 @@ fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
         }
         _ => None,
     };
-    RenderIssue { path, message: format!("template error: {}{detail}", e.kind()), hint, template }
+    RenderIssue {
+        path,
+        message: format!("template error: {}{detail}", e.kind()),
+        hint,
+        template,
+    }
 }
 
 /// The result of rendering every recipient: how many messages each gets (`None` when its
@@ -112,10 +143,13 @@ pub struct Validation {
     pub problems: Problems,
 }
 
+/// Per chunk: message counts, and issues with the recipient index they hit.
+type ChunkResult = (Vec<Option<u32>>, Vec<(usize, RenderIssue)>);
+
 /// Render and check every recipient's messages, in parallel, keeping input order.
 pub fn validate_all(campaign: &Campaign) -> Validation {
     let renderer = Renderer::new(campaign);
-    let chunks: Vec<(Vec<Option<u32>>, Vec<(usize, RenderIssue)>)> = campaign
+    let chunks: Vec<ChunkResult> = campaign
         .recipients
         .par_chunks(4096)
         .enumerate()
@@ -158,7 +192,10 @@ pub fn validate_all(campaign: &Campaign) -> Validation {
                 },
                 None => yaml_place(campaign, &issue.path),
             };
-            let mut p = Problem::new(place, format!("{} {}", last_segment(&issue.path), issue.message));
+            let mut p = Problem::new(
+                place,
+                format!("{} {}", last_segment(&issue.path), issue.message),
+            );
             if issue.template.is_some() {
                 p.message = format!("{} (used by {})", issue.message, issue.path);
             }
@@ -169,11 +206,26 @@ pub fn validate_all(campaign: &Campaign) -> Validation {
             problems.push(p);
         }
     }
+    // A problem every recipient has is the campaign's, not any one recipient's: skipping
+    // recipients cannot fix it.
+    let everyone = campaign.recipients.len();
+    for p in &mut problems.0 {
+        if p.recipients
+            .as_ref()
+            .is_some_and(|(n, _)| *n == everyone && everyone > 1)
+        {
+            p.per_recipient = false;
+        }
+    }
     Validation { counts, problems }
 }
 
 fn yaml_place(c: &Campaign, path: &str) -> Place {
-    Place::Yaml { file: c.file.clone(), path: path.to_string(), line: c.positions.find(path) }
+    Place::Yaml {
+        file: c.file.clone(),
+        path: path.to_string(),
+        line: c.positions.find(path),
+    }
 }
 
 /// `messages[1].interactive.buttons[2].title` → `title`, to start a sentence.

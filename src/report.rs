@@ -47,7 +47,8 @@ pub struct Row {
 }
 
 pub fn summary(c: &Campaign, plan: &Plan) -> Summary {
-    let mut dropped: BTreeMap<&'static str, usize> = DropReason::ALL.iter().map(|r| (r.as_str(), 0)).collect();
+    let mut dropped: BTreeMap<&'static str, usize> =
+        DropReason::ALL.iter().map(|r| (r.as_str(), 0)).collect();
     for (_, reason) in plan.dropped() {
         *dropped.entry(reason.as_str()).or_default() += 1;
     }
@@ -74,13 +75,19 @@ pub fn summary(c: &Campaign, plan: &Plan) -> Summary {
         dropped,
         first_eta: etas.first().map(ToString::to_string),
         last_eta: etas.last().map(ToString::to_string),
-        reach: if valid == 0 { 0.0 } else { (scheduled as f64 / valid as f64 * 10_000.0).round() / 10_000.0 },
+        reach: if valid == 0 {
+            0.0
+        } else {
+            (scheduled as f64 / valid as f64 * 10_000.0).round() / 10_000.0
+        },
     }
 }
 
 fn row(c: &Campaign, e: &Planned) -> Row {
     let (status, reason, eta, order) = match e.outcome {
-        Outcome::Scheduled { order, eta, .. } => ("scheduled", None, Some(eta.to_string()), Some(order)),
+        Outcome::Scheduled { order, eta, .. } => {
+            ("scheduled", None, Some(eta.to_string()), Some(order))
+        }
         Outcome::Dropped(r) => ("dropped", Some(r.as_str()), None, None),
     };
     Row {
@@ -108,7 +115,13 @@ pub fn rows<'a>(c: &'a Campaign, plan: &'a Plan) -> impl Iterator<Item = Row> + 
     plan.entries.iter().map(|e| row(c, e)).chain(rejected)
 }
 
-pub fn write_plan(c: &Campaign, plan: &Plan, format: PlanFormat, color: bool, out: &mut impl Write) -> io::Result<()> {
+pub fn write_plan(
+    c: &Campaign,
+    plan: &Plan,
+    format: PlanFormat,
+    color: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
     match format {
         PlanFormat::Json => {
             #[derive(Serialize)]
@@ -117,15 +130,31 @@ pub fn write_plan(c: &Campaign, plan: &Plan, format: PlanFormat, color: bool, ou
                 recipients: I,
             }
             let recipients: Vec<Row> = rows(c, plan).collect();
-            serde_json::to_writer(&mut *out, &Doc { summary: summary(c, plan), recipients })?;
+            serde_json::to_writer(
+                &mut *out,
+                &Doc {
+                    summary: summary(c, plan),
+                    recipients,
+                },
+            )?;
             writeln!(out)
         }
         PlanFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);
-            w.write_record(["to", "status", "reason", "deadline", "eta", "order", "messages"])?;
+            w.write_record([
+                "to", "status", "reason", "deadline", "eta", "order", "messages",
+            ])?;
             for r in rows(c, plan) {
                 let order = r.order.map(|o| o.to_string()).unwrap_or_default();
-                let fields = [r.to, r.status.into(), r.reason.unwrap_or("").into(), r.deadline.unwrap_or_default(), r.eta.unwrap_or_default(), order, r.messages.to_string()];
+                let fields = [
+                    r.to,
+                    r.status.into(),
+                    r.reason.unwrap_or("").into(),
+                    r.deadline.unwrap_or_default(),
+                    r.eta.unwrap_or_default(),
+                    order,
+                    r.messages.to_string(),
+                ];
                 w.write_record(&fields)?;
             }
             w.flush()
@@ -142,19 +171,46 @@ fn spare(deadline: Timestamp, eta: Timestamp) -> String {
 
 fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> io::Result<()> {
     let s = summary(c, plan);
-    let (bold, dim, red, reset) = if color { ("\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[0m") } else { ("", "", "", "") };
-    writeln!(out, "{bold}{}{reset} at {} ({} via {})", c.name, s.now, s.rate, c.provider.name())?;
+    let (bold, dim, red, reset) = if color {
+        ("\x1b[1m", "\x1b[2m", "\x1b[31m", "\x1b[0m")
+    } else {
+        ("", "", "", "")
+    };
+    writeln!(
+        out,
+        "{bold}{}{reset} at {} ({} via {})",
+        c.name,
+        s.now,
+        s.rate,
+        c.provider.name()
+    )?;
     writeln!(out, "  recipients in file  {}", s.recipients_in_file)?;
     writeln!(out, "  valid               {}", s.valid)?;
-    writeln!(out, "  scheduled           {} ({} requests)", s.scheduled, s.requests)?;
+    writeln!(
+        out,
+        "  scheduled           {} ({} requests)",
+        s.scheduled, s.requests
+    )?;
     for (reason, n) in s.dropped.iter().filter(|(_, n)| **n > 0) {
         writeln!(out, "  dropped {reason:<19} {n}")?;
     }
-    writeln!(out, "  first eta           {}", s.first_eta.as_deref().unwrap_or("-"))?;
-    writeln!(out, "  last eta            {}", s.last_eta.as_deref().unwrap_or("-"))?;
+    writeln!(
+        out,
+        "  first eta           {}",
+        s.first_eta.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "  last eta            {}",
+        s.last_eta.as_deref().unwrap_or("-")
+    )?;
     writeln!(out, "  reach               {:.1}%", s.reach * 100.0)?;
     writeln!(out)?;
-    writeln!(out, "{bold}{:>6}  {:<16} {:<21} {:<21} {:>10}  {}{reset}", "order", "to", "deadline", "eta", "spare", "messages")?;
+    writeln!(
+        out,
+        "{bold}{:>6}  {:<16} {:<21} {:<21} {:>10}  messages{reset}",
+        "order", "to", "deadline", "eta", "spare"
+    )?;
     for e in &plan.entries {
         let to = c.recipients[e.recipient].to.to_string();
         match e.outcome {
@@ -176,7 +232,11 @@ fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> 
         }
     }
     for r in &c.rejected {
-        writeln!(out, "{dim}{:>6}  {:<16} {:<21} {red}dropped: invalid ({}){reset}", "-", r.to, "-", r.reason)?;
+        writeln!(
+            out,
+            "{dim}{:>6}  {:<16} {:<21} {red}dropped: invalid ({}){reset}",
+            "-", r.to, "-", r.reason
+        )?;
     }
     Ok(())
 }

@@ -32,7 +32,11 @@ impl Templates {
             // path_loader refuses names that climb out of the folder (`..`).
             env.set_loader(minijinja::path_loader(d));
         }
-        Templates { env, names: HashMap::new(), dir: dir.map(Path::to_path_buf) }
+        Templates {
+            env,
+            names: HashMap::new(),
+            dir: dir.map(Path::to_path_buf),
+        }
     }
 
     pub fn dir(&self) -> Option<&Path> {
@@ -48,7 +52,8 @@ impl Templates {
     /// Compile `source`, registered under `name` (its YAML path). Returns the variables it uses.
     pub fn add(&mut self, name: &str, source: &str) -> Result<BTreeSet<String>, minijinja::Error> {
         if !self.names.contains_key(source) {
-            self.env.add_template_owned(name.to_string(), source.to_string())?;
+            self.env
+                .add_template_owned(name.to_string(), source.to_string())?;
             self.names.insert(source.to_string(), name.to_string());
         }
         let t = self.env.get_template(&self.names[source])?;
@@ -57,7 +62,11 @@ impl Templates {
     }
 
     /// Compile a `when:` condition as a template that renders `1` when it holds.
-    pub fn add_condition(&mut self, name: &str, expr: &str) -> Result<BTreeSet<String>, minijinja::Error> {
+    pub fn add_condition(
+        &mut self,
+        name: &str,
+        expr: &str,
+    ) -> Result<BTreeSet<String>, minijinja::Error> {
         self.add(name, &condition_source(expr))
     }
 
@@ -71,7 +80,10 @@ impl Templates {
             return Ok(source.to_string());
         }
         let name = self.names.get(source).ok_or_else(|| {
-            minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, "template was not compiled at load")
+            minijinja::Error::new(
+                minijinja::ErrorKind::TemplateNotFound,
+                "template was not compiled at load",
+            )
         })?;
         self.env.get_template(name)?.render(ctx)
     }
@@ -98,7 +110,10 @@ pub struct Vars {
 
 impl Vars {
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.names.iter().position(|n| n == key).map(|i| &self.values[i])
+        self.names
+            .iter()
+            .position(|n| n == key)
+            .map(|i| &self.values[i])
     }
 }
 
@@ -108,12 +123,21 @@ impl Object for Scope {
         if key == "to" {
             return Some(Value::from(self.to.to_string()));
         }
-        self.own.get(key).or_else(|| self.campaign.get(key)).cloned()
+        self.own
+            .get(key)
+            .or_else(|| self.campaign.get(key))
+            .cloned()
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         let mut keys: Vec<Value> = vec![Value::from("to")];
-        keys.extend(self.own.names.iter().chain(self.campaign.names.iter()).map(|n| Value::from(n.as_str())));
+        keys.extend(
+            self.own
+                .names
+                .iter()
+                .chain(self.campaign.names.iter())
+                .map(|n| Value::from(n.as_str())),
+        );
         Enumerator::Values(keys)
     }
 }

@@ -9,7 +9,8 @@ const SECRET: &str = "tok-SECRET-9f8e7d6c5b4a";
 
 fn sessioncast() -> Command {
     let mut cmd = Command::cargo_bin("sessioncast").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).env("NO_COLOR", "1");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1");
     cmd
 }
 
@@ -26,39 +27,90 @@ fn campaigns() -> Vec<PathBuf> {
 
 #[test]
 fn exit_codes() {
-    sessioncast().args(["check", "campaigns/demo.yaml"]).assert().code(0);
-    sessioncast().args(["check", "tests/fixtures/invalid/syntax.yaml"]).assert().code(3);
-    sessioncast().args(["check", "no/such/file.yaml"]).assert().code(3);
-    sessioncast().args(["check", "--bogus-flag"]).assert().code(2);
-    sessioncast().args(["run", "campaigns/demo.yaml", "--dry-run", "--now", "yesterday"]).assert().code(2);
-    sessioncast().args(["plan", "campaigns/demo.yaml", "--format", "xml"]).assert().code(2);
+    sessioncast()
+        .args(["check", "campaigns/demo.yaml"])
+        .assert()
+        .code(0);
+    sessioncast()
+        .args(["check", "tests/fixtures/invalid/syntax.yaml"])
+        .assert()
+        .code(3);
+    sessioncast()
+        .args(["check", "no/such/file.yaml"])
+        .assert()
+        .code(3);
+    sessioncast()
+        .args(["check", "--bogus-flag"])
+        .assert()
+        .code(2);
+    sessioncast()
+        .args([
+            "run",
+            "campaigns/demo.yaml",
+            "--dry-run",
+            "--now",
+            "yesterday",
+        ])
+        .assert()
+        .code(2);
+    sessioncast()
+        .args(["plan", "campaigns/demo.yaml", "--format", "xml"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn every_shipped_example_passes_check() {
-    for f in campaigns().iter().filter(|p| p.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))) {
+    for f in campaigns()
+        .iter()
+        .filter(|p| p.starts_with(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns")))
+    {
         let out = sessioncast().arg("check").arg(f).output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}: {}", f.display(), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            f.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
 #[test]
 fn demo_dry_run_prints_one_json_object_per_request() {
-    let out = sessioncast().args(["run", "campaigns/demo.yaml", "--dry-run", "--format", "json"]).output().unwrap();
+    let out = sessioncast()
+        .args([
+            "run",
+            "campaigns/demo.yaml",
+            "--dry-run",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut n = 0;
     for line in stdout.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["to", "message_index", "method", "url", "headers", "body"]);
+        assert_eq!(
+            keys,
+            ["to", "message_index", "method", "url", "headers", "body"]
+        );
         assert_eq!(v["headers"]["Authorization"], "Bearer ***");
         assert_eq!(v["method"], "POST");
         n += 1;
     }
-    assert!(n > 40, "expected requests for most of the 40 recipients, got {n}");
+    assert!(
+        n > 40,
+        "expected requests for most of the 40 recipients, got {n}"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("window_closed"), "expired recipients are listed: {err}");
+    assert!(
+        err.contains("window_closed"),
+        "expired recipients are listed: {err}"
+    );
 }
 
 #[test]
@@ -80,7 +132,11 @@ fn the_token_never_appears_in_any_output() {
                 .output()
                 .unwrap();
             for stream in [&out.stdout, &out.stderr] {
-                assert!(!String::from_utf8_lossy(stream).contains(SECRET), "{args:?} {} leaked the token", f.display());
+                assert!(
+                    !String::from_utf8_lossy(stream).contains(SECRET),
+                    "{args:?} {} leaked the token",
+                    f.display()
+                );
             }
         }
     }
@@ -92,12 +148,36 @@ fn schema_describes_every_top_level_key_and_kind() {
     assert_eq!(out.status.code(), Some(0));
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let props = schema["properties"].as_object().unwrap();
-    for key in ["version", "name", "provider", "rate", "window", "recipients", "vars", "messages", "suppress", "not_after"] {
+    for key in [
+        "version",
+        "name",
+        "provider",
+        "rate",
+        "window",
+        "recipients",
+        "vars",
+        "messages",
+        "suppress",
+        "not_after",
+    ] {
         assert!(props.contains_key(key), "schema lacks `{key}`");
     }
     let text = serde_json::to_string(&schema).unwrap();
-    for kind in ["text", "image", "video", "audio", "document", "contacts", "location", "interactive", "when"] {
-        assert!(text.contains(&format!("\"{kind}\"")), "schema lacks `{kind}`");
+    for kind in [
+        "text",
+        "image",
+        "video",
+        "audio",
+        "document",
+        "contacts",
+        "location",
+        "interactive",
+        "when",
+    ] {
+        assert!(
+            text.contains(&format!("\"{kind}\"")),
+            "schema lacks `{kind}`"
+        );
     }
 }
 
@@ -107,4 +187,61 @@ fn help_teaches_the_flow_and_exit_codes() {
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("sessioncast check campaigns/demo.yaml"));
     assert!(help.contains("3 invalid campaign"));
+}
+
+#[test]
+fn the_same_file_and_now_give_byte_identical_plans() {
+    for format in ["table", "json", "csv"] {
+        let run = || {
+            sessioncast()
+                .args([
+                    "plan",
+                    "campaigns/demo.yaml",
+                    "--format",
+                    format,
+                    "--now",
+                    NOW,
+                ])
+                .output()
+                .unwrap()
+        };
+        let (a, b) = (run(), run());
+        assert_eq!(a.status.code(), Some(0));
+        assert!(!a.stdout.is_empty());
+        assert_eq!(a.stdout, b.stdout, "{format} output differs between runs");
+    }
+}
+
+#[test]
+fn plan_json_lists_every_recipient_with_a_status() {
+    let out = sessioncast()
+        .args([
+            "plan",
+            "campaigns/demo.yaml",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = doc["recipients"].as_array().unwrap();
+    assert_eq!(rows.len(), 40);
+    assert_eq!(doc["summary"]["recipients_in_file"], 40);
+    let scheduled = rows.iter().filter(|r| r["status"] == "scheduled").count();
+    assert_eq!(doc["summary"]["scheduled"], scheduled);
+    assert!(
+        rows.iter().any(|r| r["reason"] == "window_closed"),
+        "the demo has expired recipients"
+    );
+    // Scheduled rows come in send order, each before its deadline.
+    for (i, r) in rows
+        .iter()
+        .filter(|r| r["status"] == "scheduled")
+        .enumerate()
+    {
+        assert_eq!(r["order"], i);
+        assert!(r["eta"].as_str().unwrap() < r["deadline"].as_str().unwrap());
+    }
 }

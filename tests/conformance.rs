@@ -19,7 +19,14 @@ fn cloud_api_bodies_conform_to_metas_message_schema() {
             }
             let out = Command::cargo_bin("sessioncast")
                 .unwrap()
-                .args(["run", "--dry-run", "--format", "json", "--now", "2026-11-23T12:00:00Z"])
+                .args([
+                    "run",
+                    "--dry-run",
+                    "--format",
+                    "json",
+                    "--now",
+                    "2026-11-23T12:00:00Z",
+                ])
                 .arg(&path)
                 .output()
                 .unwrap();
@@ -30,11 +37,19 @@ fn cloud_api_bodies_conform_to_metas_message_schema() {
                     continue; // a Messangi body
                 }
                 if let Err(errors) = schema.validate(&req["body"]) {
-                    panic!("{}: {} does not conform:\n{}", path.display(), req["body"], errors.join("\n"));
+                    panic!(
+                        "{}: {} does not conform:\n{}",
+                        path.display(),
+                        req["body"],
+                        errors.join("\n")
+                    );
                 }
                 checked += 1;
             }
         }
     }
-    assert!(checked >= 15, "only {checked} Cloud API bodies were checked");
+    assert!(
+        checked >= 15,
+        "only {checked} Cloud API bodies were checked"
+    );
 }

@@ -20,7 +20,12 @@ use std::sync::Arc;
 /// Load and validate a campaign file. The campaign is returned whenever its essentials could be
 /// read, even with problems, so later stages can still render and report theirs.
 pub fn load(path: &Path, now: Timestamp) -> (Option<Campaign>, Problems) {
-    let mut l = Loader { file: path.to_path_buf(), positions: Positions::default(), problems: Problems::default(), reported: Default::default() };
+    let mut l = Loader {
+        file: path.to_path_buf(),
+        positions: Positions::default(),
+        problems: Problems::default(),
+        reported: Default::default(),
+    };
     let campaign = l.load(now);
     (campaign, l.problems)
 }
@@ -35,7 +40,11 @@ pub(super) struct Loader {
 
 impl Loader {
     pub fn place(&self, path: &str) -> Place {
-        Place::Yaml { file: self.file.clone(), path: path.to_string(), line: self.positions.find(path) }
+        Place::Yaml {
+            file: self.file.clone(),
+            path: path.to_string(),
+            line: self.positions.find(path),
+        }
     }
 
     pub fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
@@ -48,8 +57,13 @@ impl Loader {
         let source = match std::fs::read_to_string(&self.file) {
             Ok(s) => s,
             Err(e) => {
-                let place = Place::File { file: self.file.clone() };
-                self.problems.push(Problem::new(place, format!("cannot read the campaign file: {e}")));
+                let place = Place::File {
+                    file: self.file.clone(),
+                };
+                self.problems.push(Problem::new(
+                    place,
+                    format!("cannot read the campaign file: {e}"),
+                ));
                 return None;
             }
         };
@@ -57,14 +71,25 @@ impl Loader {
             Ok(v) => v,
             Err(e) => {
                 let line = e.location().map(|l| (l.line(), l.column()));
-                let place = Place::Yaml { file: self.file.clone(), path: "(syntax)".into(), line };
-                self.problems.push(Problem::new(place, format!("invalid YAML: {e}")).hint("fix the YAML syntax at this place"));
+                let place = Place::Yaml {
+                    file: self.file.clone(),
+                    path: "(syntax)".into(),
+                    line,
+                };
+                self.problems.push(
+                    Problem::new(place, format!("invalid YAML: {e}"))
+                        .hint("fix the YAML syntax at this place"),
+                );
                 return None;
             }
         };
         self.positions = Positions::index(&source);
         let Some(map) = root.as_mapping() else {
-            self.error("", "the campaign file must be a mapping of keys (version, name, provider, ...)", None);
+            self.error(
+                "",
+                "the campaign file must be a mapping of keys (version, name, provider, ...)",
+                None,
+            );
             return None;
         };
         self.campaign(map, now)
@@ -74,17 +99,26 @@ impl Loader {
         for key in map.keys() {
             let k = key.as_str().unwrap_or("?");
             if !TOP_LEVEL.contains(&k) {
-                let hint = did_you_mean(k, TOP_LEVEL).or(Some(format!("known keys: {}", TOP_LEVEL.join(", "))));
+                let hint = did_you_mean(k, TOP_LEVEL)
+                    .or(Some(format!("known keys: {}", TOP_LEVEL.join(", "))));
                 self.error(k, format!("unknown key `{k}`"), hint);
             }
         }
         let version: Option<u32> = self.required(map, "version");
         if version.is_some_and(|v| v != 1) {
-            self.error("version", "unsupported format version", Some("this sessioncast reads `version: 1`".into()));
+            self.error(
+                "version",
+                "unsupported format version",
+                Some("this sessioncast reads `version: 1`".into()),
+            );
         }
         let name: Option<String> = self.required(map, "name");
         if name.as_deref().is_some_and(|n| n.trim().is_empty()) {
-            self.error("name", "the name is empty", Some("name the campaign, e.g. `name: order-followup`".into()));
+            self.error(
+                "name",
+                "the name is empty",
+                Some("name the campaign, e.g. `name: order-followup`".into()),
+            );
         }
         let provider = self.provider(map);
         let rate = self.rate(map);
@@ -139,7 +173,11 @@ impl Loader {
         match map.get(key) {
             Some(v) => self.parse(key, v),
             None => {
-                self.error("", format!("missing `{key}`"), Some(format!("add `{key}:` at the top level")));
+                self.error(
+                    "",
+                    format!("missing `{key}`"),
+                    Some(format!("add `{key}:` at the top level")),
+                );
                 None
             }
         }
@@ -149,24 +187,35 @@ impl Loader {
     /// closest valid name.
     fn serde_problem(&mut self, at: &str, value: &Value, message: &str) {
         let ticks: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-        let expected = message.split_once("expected").map(|(_, e)| e.split('`').skip(1).step_by(2).collect::<Vec<_>>());
+        let expected = message
+            .split_once("expected")
+            .map(|(_, e)| e.split('`').skip(1).step_by(2).collect::<Vec<_>>());
         let mut path = at.to_string();
         let mut hint = None;
         if message.starts_with("unknown field") || message.starts_with("unknown variant") {
             let wrong = ticks.first().copied().unwrap_or("");
             let candidates = expected.unwrap_or_default();
-            hint = did_you_mean(wrong, candidates.iter().copied())
-                .or_else(|| (!candidates.is_empty()).then(|| format!("expected one of: {}", candidates.join(", "))));
+            hint = did_you_mean(wrong, candidates.iter().copied()).or_else(|| {
+                (!candidates.is_empty())
+                    .then(|| format!("expected one of: {}", candidates.join(", ")))
+            });
             if message.starts_with("unknown field") {
                 // Inside tagged enums serde loses the path; find the key in the value instead.
                 if let Some(sub) = find_key(value, wrong, "") {
                     path = join(at_root(at, &path), &sub);
                 }
             }
-        } else if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        } else if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
             hint = Some(format!("add `{field}:`"));
         }
-        let message = message.split(" at line ").next().unwrap_or(message).to_string();
+        let message = message
+            .split(" at line ")
+            .next()
+            .unwrap_or(message)
+            .to_string();
         self.error(&path, message, hint);
     }
 
@@ -177,26 +226,60 @@ impl Loader {
                 let from = match Phone::parse(&m.from) {
                     Ok(p) => Some(p.digits()),
                     Err(e) => {
-                        self.error("provider.from", e, Some("the sender number registered for WhatsApp".into()));
+                        self.error(
+                            "provider.from",
+                            e,
+                            Some("the sender number registered for WhatsApp".into()),
+                        );
                         None
                     }
                 };
-                (m.base_url, m.token_env, from.map(|from| Wire::Messangi { from, callbacks: m.callbacks }))
+                (
+                    m.base_url,
+                    m.token_env,
+                    from.map(|from| Wire::Messangi {
+                        from,
+                        callbacks: m.callbacks,
+                    }),
+                )
             }
             ProviderSpec::CloudApi(c) => {
-                if c.phone_number_id.is_empty() || !c.phone_number_id.chars().all(|ch| ch.is_ascii_digit()) {
-                    self.error("provider.phone_number_id", format!("`{}` is not a phone number id", c.phone_number_id), Some("copy the numeric id from WhatsApp Manager".into()));
+                if c.phone_number_id.is_empty()
+                    || !c.phone_number_id.chars().all(|ch| ch.is_ascii_digit())
+                {
+                    self.error(
+                        "provider.phone_number_id",
+                        format!("`{}` is not a phone number id", c.phone_number_id),
+                        Some("copy the numeric id from WhatsApp Manager".into()),
+                    );
                 }
-                let api_version = c.api_version.unwrap_or_else(|| crate::provider::DEFAULT_API_VERSION.to_string());
+                let api_version = c
+                    .api_version
+                    .unwrap_or_else(|| crate::provider::DEFAULT_API_VERSION.to_string());
                 if !api_version.starts_with('v') || api_version[1..].parse::<f32>().is_err() {
-                    self.error("provider.api_version", format!("`{api_version}` is not a Graph API version"), Some("write e.g. v23.0".into()));
+                    self.error(
+                        "provider.api_version",
+                        format!("`{api_version}` is not a Graph API version"),
+                        Some("write e.g. v23.0".into()),
+                    );
                 }
-                (c.base_url, c.token_env, Some(Wire::CloudApi { api_version, phone_number_id: c.phone_number_id }))
+                (
+                    c.base_url,
+                    c.token_env,
+                    Some(Wire::CloudApi {
+                        api_version,
+                        phone_number_id: c.phone_number_id,
+                    }),
+                )
             }
         };
-        let base_url = check_base_url(&base_url).map_err(|e| self.error("provider.base_url", e, None)).ok();
+        let base_url = check_base_url(&base_url)
+            .map_err(|e| self.error("provider.base_url", e, None))
+            .ok();
         let env_ok = !token_env.is_empty()
-            && token_env.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && token_env
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && !token_env.starts_with(|c: char| c.is_ascii_digit());
         if !env_ok {
             self.error(
@@ -205,12 +288,18 @@ impl Loader {
                 Some("give the NAME of the variable that holds the token, e.g. MESSANGI_API_KEY; never the token itself".into()),
             );
         }
-        Some(Provider { wire: wire?, base_url: base_url?, token_env })
+        Some(Provider {
+            wire: wire?,
+            base_url: base_url?,
+            token_env,
+        })
     }
 
     fn rate(&mut self, map: &Mapping) -> Option<Rate> {
         let raw: String = self.required(map, "rate")?;
-        raw.parse::<Rate>().map_err(|e| self.error("rate", e.to_string(), None)).ok()
+        raw.parse::<Rate>()
+            .map_err(|e| self.error("rate", e.to_string(), None))
+            .ok()
     }
 
     fn window(&mut self, map: &Mapping) -> Option<Window> {
@@ -218,20 +307,34 @@ impl Loader {
             Some(v) => self.parse("window", v)?,
             None => WindowSpec::default(),
         };
-        let mut duration = |key: &str, raw: Option<String>, default: u64| -> Option<SignedDuration> {
-            let Some(raw) = raw else { return Some(SignedDuration::from_secs(default as i64)) };
-            match humantime::parse_duration(&raw).ok().and_then(|d| SignedDuration::try_from(d).ok()) {
-                Some(d) => Some(d),
-                None => {
-                    self.error(&format!("window.{key}"), format!("`{raw}` is not a duration"), Some("write e.g. 24h, 10m or 30s".into()));
-                    None
+        let mut duration =
+            |key: &str, raw: Option<String>, default: u64| -> Option<SignedDuration> {
+                let Some(raw) = raw else {
+                    return Some(SignedDuration::from_secs(default as i64));
+                };
+                match humantime::parse_duration(&raw)
+                    .ok()
+                    .and_then(|d| SignedDuration::try_from(d).ok())
+                {
+                    Some(d) => Some(d),
+                    None => {
+                        self.error(
+                            &format!("window.{key}"),
+                            format!("`{raw}` is not a duration"),
+                            Some("write e.g. 24h, 10m or 30s".into()),
+                        );
+                        None
+                    }
                 }
-            }
-        };
+            };
         let length = duration("length", spec.length, 24 * 3600)?;
         let margin = duration("margin", spec.margin, 600)?;
         if margin >= length {
-            self.error("window.margin", "the margin is as long as the window itself", Some("keep the margin shorter than `window.length`".into()));
+            self.error(
+                "window.margin",
+                "the margin is as long as the window itself",
+                Some("keep the margin shorter than `window.length`".into()),
+            );
             return None;
         }
         Some(Window { length, margin })
@@ -239,11 +342,18 @@ impl Loader {
 
     /// Variables from a YAML mapping (campaign `vars:` or an inline recipient's).
     pub fn vars(&mut self, value: Option<&Value>, path: &str) -> Option<Vars> {
-        let Some(v) = value else { return Some(Vars::default()) };
+        let Some(v) = value else {
+            return Some(Vars::default());
+        };
         let map: BTreeMap<String, serde_json::Value> = self.parse(path, v)?;
-        let (names, values): (Vec<String>, Vec<minijinja::Value>) =
-            map.into_iter().map(|(k, v)| (k, minijinja::Value::from_serialize(&v))).unzip();
-        Some(Vars { names: names.into(), values: values.into() })
+        let (names, values): (Vec<String>, Vec<minijinja::Value>) = map
+            .into_iter()
+            .map(|(k, v)| (k, minijinja::Value::from_serialize(&v)))
+            .unzip();
+        Some(Vars {
+            names: names.into(),
+            values: values.into(),
+        })
     }
 
     fn templates_dir(&mut self, map: &Mapping) -> Option<PathBuf> {
@@ -253,19 +363,29 @@ impl Loader {
                 let rel: String = self.parse("templates", v)?;
                 let dir = base.join(&rel);
                 if !dir.is_dir() {
-                    self.error("templates", format!("`{}` is not a folder", dir.display()), Some("give the template folder relative to the campaign file".into()));
+                    self.error(
+                        "templates",
+                        format!("`{}` is not a folder", dir.display()),
+                        Some("give the template folder relative to the campaign file".into()),
+                    );
                     return None;
                 }
                 Some(dir)
             }
             // Campaigns usually live in `campaigns/` beside the project's `templates/`.
-            None => [base.join("templates"), base.join("../templates")].into_iter().find(|d| d.is_dir()),
+            None => [base.join("templates"), base.join("../templates")]
+                .into_iter()
+                .find(|d| d.is_dir()),
         }
     }
 
     fn recipients(&mut self, map: &Mapping, now: Timestamp) -> Option<Raw> {
         let Some(v) = map.get("recipients") else {
-            self.error("", "missing `recipients`", Some("add an inline list or `recipients: {file: recipients.csv}`".into()));
+            self.error(
+                "",
+                "missing `recipients`",
+                Some("add an inline list or `recipients: {file: recipients.csv}`".into()),
+            );
             return None;
         };
         match v {
@@ -286,7 +406,11 @@ impl Loader {
                 let file: String = match m.get("file") {
                     Some(f) if m.len() == 1 => self.parse("recipients.file", f)?,
                     _ => {
-                        self.error("recipients", "expected an inline list or `{file: PATH}`", Some("write `recipients: {file: recipients.csv}`".into()));
+                        self.error(
+                            "recipients",
+                            "expected an inline list or `{file: PATH}`",
+                            Some("write `recipients: {file: recipients.csv}`".into()),
+                        );
                         return None;
                     }
                 };
@@ -294,21 +418,39 @@ impl Loader {
                 recipients::csv(self, &path, now)
             }
             _ => {
-                self.error("recipients", "expected an inline list or `{file: PATH}`", None);
+                self.error(
+                    "recipients",
+                    "expected an inline list or `{file: PATH}`",
+                    None,
+                );
                 None
             }
         }
     }
 
-    fn messages(&mut self, map: &Mapping, templates: &mut Templates, vars: Option<&Vars>, raw: Option<&Raw>) -> Vec<Msg> {
+    fn messages(
+        &mut self,
+        map: &Mapping,
+        templates: &mut Templates,
+        vars: Option<&Vars>,
+        raw: Option<&Raw>,
+    ) -> Vec<Msg> {
         let items = match map.get("messages") {
             Some(Value::Sequence(items)) if !items.is_empty() => items,
             Some(_) => {
-                self.error("messages", "expected a list of one or more messages", Some("add `- type: text` with a `body:`".into()));
+                self.error(
+                    "messages",
+                    "expected a list of one or more messages",
+                    Some("add `- type: text` with a `body:`".into()),
+                );
                 return Vec::new();
             }
             None => {
-                self.error("", "missing `messages`", Some("add `messages:` with at least one message".into()));
+                self.error(
+                    "",
+                    "missing `messages`",
+                    Some("add `messages:` with at least one message".into()),
+                );
                 return Vec::new();
             }
         };
@@ -320,17 +462,30 @@ impl Loader {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
                 self.compile(&path, &spec, templates, &known);
-                out.push(Msg { index: i, when: spec.when, message: spec.message });
+                out.push(Msg {
+                    index: i,
+                    when: spec.when,
+                    message: spec.message,
+                });
             }
         }
         out
     }
 
     /// Compile every template of one message and check the variables it uses exist somewhere.
-    fn compile(&mut self, path: &str, spec: &MessageSpec, templates: &mut Templates, known: &BTreeSet<String>) {
+    fn compile(
+        &mut self,
+        path: &str,
+        spec: &MessageSpec,
+        templates: &mut Templates,
+        known: &BTreeSet<String>,
+    ) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
-            found.push((format!("{path}.when"), templates.add_condition(&format!("{path}.when"), w)));
+            found.push((
+                format!("{path}.when"),
+                templates.add_condition(&format!("{path}.when"), w),
+            ));
         }
         let mut message: Message = spec.message.clone();
         message.kind_mut().visit(&mut |seg, s| {
@@ -340,15 +495,23 @@ impl Loader {
             }
         });
         for (p, result) in found {
-            if result.as_ref().map_or(true, |used| used.iter().any(|v| !known.contains(v))) {
+            if result
+                .as_ref()
+                .map_or(true, |used| used.iter().any(|v| !known.contains(v)))
+            {
                 self.reported.insert(p.clone());
             }
             match result {
                 Err(e) => self.template_error(&p, &e, templates),
                 Ok(used) => {
                     for var in used.iter().filter(|v| !known.contains(*v)) {
-                        let hint = did_you_mean(var, known.iter().map(String::as_str))
-                            .or_else(|| Some(format!("define `{var}` in `vars:` or as a recipient column; known: {}", known.iter().cloned().collect::<Vec<_>>().join(", "))));
+                        let hint =
+                            did_you_mean(var, known.iter().map(String::as_str)).or_else(|| {
+                                Some(format!(
+                                    "define `{var}` in `vars:` or as a recipient column; known: {}",
+                                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                                ))
+                            });
                         self.error(&p, format!("undefined variable `{var}` in template"), hint);
                     }
                 }
@@ -358,25 +521,54 @@ impl Loader {
 
     fn template_error(&mut self, path: &str, e: &minijinja::Error, templates: &Templates) {
         let detail = e.detail().unwrap_or("").to_string();
-        let msg = format!("template error: {}{}", e.kind(), if detail.is_empty() { String::new() } else { format!(": {detail}") });
-        match (e.name(), e.line(), e.name().and_then(|n| templates.file_of(n))) {
-            (Some(name), Some(line), Some(file)) if name != path => {
-                self.problems.push(Problem::new(Place::Template { file, line }, msg).hint(format!("used by {path}")));
+        let msg = format!(
+            "template error: {}{}",
+            e.kind(),
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
             }
-            _ => self.error(path, msg, Some("check the template syntax: {{ variable }}, {% if ... %}".into())),
+        );
+        match (
+            e.name(),
+            e.line(),
+            e.name().and_then(|n| templates.file_of(n)),
+        ) {
+            (Some(name), Some(line), Some(file)) if name != path => {
+                self.problems.push(
+                    Problem::new(Place::Template { file, line }, msg)
+                        .hint(format!("used by {path}")),
+                );
+            }
+            _ => self.error(
+                path,
+                msg,
+                Some("check the template syntax: {{ variable }}, {% if ... %}".into()),
+            ),
         }
     }
 
     fn not_after(&mut self, map: &Mapping) -> Option<Timestamp> {
         let raw: String = self.parse("not_after", map.get("not_after")?)?;
         raw.parse::<Timestamp>()
-            .map_err(|_| self.error("not_after", format!("`{raw}` is not an RFC 3339 time"), Some("write e.g. 2026-11-30T18:00:00Z".into())))
+            .map_err(|_| {
+                self.error(
+                    "not_after",
+                    format!("`{raw}` is not an RFC 3339 time"),
+                    Some("write e.g. 2026-11-30T18:00:00Z".into()),
+                )
+            })
             .ok()
     }
 
     fn suppress(&mut self, map: &Mapping) -> std::collections::HashSet<Phone> {
-        let Some(v) = map.get("suppress") else { return Default::default() };
-        let Some(rel) = self.parse::<String>("suppress", v) else { return Default::default() };
+        let Some(v) = map.get("suppress") else {
+            return Default::default();
+        };
+        let Some(rel) = self.parse::<String>("suppress", v) else {
+            return Default::default();
+        };
         let path = self.file.parent().unwrap_or(Path::new(".")).join(rel);
         recipients::suppress_list(self, &path)
     }
@@ -407,9 +599,13 @@ fn find_key(value: &Value, key: &str, prefix: &str) -> Option<String> {
             if m.contains_key(key) {
                 return Some(join(prefix, key));
             }
-            m.iter().find_map(|(k, v)| find_key(v, key, &join(prefix, k.as_str().unwrap_or("?"))))
+            m.iter()
+                .find_map(|(k, v)| find_key(v, key, &join(prefix, k.as_str().unwrap_or("?"))))
         }
-        Value::Sequence(s) => s.iter().enumerate().find_map(|(i, v)| find_key(v, key, &format!("{prefix}[{i}]"))),
+        Value::Sequence(s) => s
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_key(v, key, &format!("{prefix}[{i}]"))),
         Value::Tagged(t) => find_key(&t.value, key, prefix),
         _ => None,
     }

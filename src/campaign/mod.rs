@@ -73,7 +73,9 @@ pub struct Window {
 impl Window {
     /// The last moment a message may go out: `last_inbound_at + length - margin`.
     pub fn deadline(&self, last_inbound_at: Timestamp) -> Timestamp {
-        last_inbound_at.saturating_add(self.length - self.margin).unwrap_or(Timestamp::MAX)
+        last_inbound_at
+            .saturating_add(self.length - self.margin)
+            .unwrap_or(Timestamp::MAX)
     }
 }
 
@@ -104,7 +106,9 @@ impl Campaign {
     }
 
     pub fn recipients_file(&self) -> PathBuf {
-        self.recipients_csv.clone().unwrap_or_else(|| self.file.clone())
+        self.recipients_csv
+            .clone()
+            .unwrap_or_else(|| self.file.clone())
     }
 
     pub fn deadline(&self, r: &Recipient) -> Timestamp {

@@ -13,9 +13,16 @@ impl Phone {
     pub fn parse(input: &str) -> Result<Phone, String> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
-            return Err("the phone number is empty; write it in international form, e.g. +14155550123".into());
+            return Err(
+                "the phone number is empty; write it in international form, e.g. +14155550123"
+                    .into(),
+            );
         }
-        let with_plus = if trimmed.starts_with('+') { trimmed.to_string() } else { format!("+{trimmed}") };
+        let with_plus = if trimmed.starts_with('+') {
+            trimmed.to_string()
+        } else {
+            format!("+{trimmed}")
+        };
         let number = phonenumber::parse(None, &with_plus)
             .map_err(|e| format!("`{input}` is not a phone number ({e}); write it in international form with the country code, e.g. +14155550123"))?;
         if !phonenumber::is_valid(&number) {
@@ -25,7 +32,10 @@ impl Phone {
             ));
         }
         let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        e164[1..].parse().map(Phone).map_err(|_| format!("`{input}` is too long for E.164"))
+        e164[1..]
+            .parse()
+            .map(Phone)
+            .map_err(|_| format!("`{input}` is too long for E.164"))
     }
 
     /// The digits without `+`, as Messangi wants the sender.
@@ -46,10 +56,22 @@ mod tests {
 
     #[test]
     fn normalizes_to_e164() {
-        assert_eq!(Phone::parse("+1 (415) 555-0123").unwrap().to_string(), "+14155550123");
-        assert_eq!(Phone::parse("14155550123").unwrap().to_string(), "+14155550123");
-        assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().to_string(), "+442079460958");
-        assert_eq!(Phone::parse("+58 412 555 0101").unwrap().digits(), "584125550101");
+        assert_eq!(
+            Phone::parse("+1 (415) 555-0123").unwrap().to_string(),
+            "+14155550123"
+        );
+        assert_eq!(
+            Phone::parse("14155550123").unwrap().to_string(),
+            "+14155550123"
+        );
+        assert_eq!(
+            Phone::parse("+44 20 7946 0958").unwrap().to_string(),
+            "+442079460958"
+        );
+        assert_eq!(
+            Phone::parse("+58 412 555 0101").unwrap().digits(),
+            "584125550101"
+        );
     }
 
     #[test]

@@ -113,7 +113,8 @@ mod tests {
 
     #[test]
     fn finds_keys_and_sequence_items() {
-        let src = "name: x\nmessages:\n  - type: text\n    body: hi\n  - type: image\n    captoin: y\n";
+        let src =
+            "name: x\nmessages:\n  - type: text\n    body: hi\n  - type: image\n    captoin: y\n";
         let pos = Positions::index(src);
         assert_eq!(pos.find("name"), Some((1, 1)));
         assert_eq!(pos.find("messages[1].captoin"), Some((6, 5)));

@@ -35,28 +35,45 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// A bad CSV row: line, the raw `to`, the column at fault, what is wrong.
+type RowError = (u64, String, &'static str, String);
+
 /// Rows are parsed in parallel chunks: phone validation dominates loading time.
 const CHUNK: usize = 1 << 15;
 
-pub(super) fn inline(l: &mut Loader, parsed: Vec<Option<(InlineRecipient, Option<Vars>)>>, now: Timestamp) -> Raw {
+pub(super) fn inline(
+    l: &mut Loader,
+    parsed: Vec<Option<(InlineRecipient, Option<Vars>)>>,
+    now: Timestamp,
+) -> Raw {
     let mut raw = Raw::default();
     let mut names = HashSet::new();
     for (i, item) in parsed.into_iter().enumerate() {
         let Some((r, vars)) = item else { continue };
         let path = format!("recipients[{i}]");
         let to = Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e));
-        let at = parse_inbound(&r.last_inbound_at, now).map_err(|e| (format!("{path}.last_inbound_at"), e));
+        let at = parse_inbound(&r.last_inbound_at, now)
+            .map_err(|e| (format!("{path}.last_inbound_at"), e));
         match (to, at, vars) {
             (Ok(to), Ok(last_inbound_at), Some(vars)) => {
                 names.extend(vars.names.iter().cloned());
-                raw.recipients.push(Recipient { to, last_inbound_at, vars, origin: Origin::Inline(i) });
+                raw.recipients.push(Recipient {
+                    to,
+                    last_inbound_at,
+                    vars,
+                    origin: Origin::Inline(i),
+                });
             }
             (to, at, _) => {
                 for (p, e) in [to.err(), at.err()].into_iter().flatten() {
                     let mut problem = Problem::new(l.place(&p), e.clone());
                     problem.per_recipient = true;
                     l.problems.push(problem);
-                    raw.rejected.push(Rejected { origin: Origin::Inline(i), to: r.to.clone(), reason: e });
+                    raw.rejected.push(Rejected {
+                        origin: Origin::Inline(i),
+                        to: r.to.clone(),
+                        reason: e,
+                    });
                 }
             }
         }
@@ -71,33 +88,58 @@ pub(super) fn inline(l: &mut Loader, parsed: Vec<Option<(InlineRecipient, Option
 }
 
 pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
-    let file_place = |line| Place::Csv { file: path.to_path_buf(), line, column: None };
-    let mut reader = match csv::ReaderBuilder::new().trim(csv::Trim::All).from_path(path) {
+    let file_place = |line| Place::Csv {
+        file: path.to_path_buf(),
+        line,
+        column: None,
+    };
+    let mut reader = match csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+    {
         Ok(r) => r,
         Err(e) => {
             let place = l.place("recipients.file");
-            l.problems.push(Problem::new(place, format!("cannot read `{}`: {e}", path.display())).hint("the path is relative to the campaign file"));
+            l.problems.push(
+                Problem::new(place, format!("cannot read `{}`: {e}", path.display()))
+                    .hint("the path is relative to the campaign file"),
+            );
             return None;
         }
     };
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(str::to_string).collect(),
         Err(e) => {
-            l.problems.push(Problem::new(file_place(1), format!("cannot read the CSV header: {e}")));
+            l.problems.push(Problem::new(
+                file_place(1),
+                format!("cannot read the CSV header: {e}"),
+            ));
             return None;
         }
     };
     let col = |name: &str| header.iter().position(|h| h == name);
     let (Some(to_col), Some(at_col)) = (col("to"), col("last_inbound_at")) else {
         l.problems.push(
-            Problem::new(file_place(1), format!("the header `{}` lacks `to` or `last_inbound_at`", header.join(",")))
-                .hint("the first line must name the columns: to,last_inbound_at,<your variables...>"),
+            Problem::new(
+                file_place(1),
+                format!(
+                    "the header `{}` lacks `to` or `last_inbound_at`",
+                    header.join(",")
+                ),
+            )
+            .hint("the first line must name the columns: to,last_inbound_at,<your variables...>"),
         );
         return None;
     };
-    let var_cols: Vec<usize> = (0..header.len()).filter(|&i| i != to_col && i != at_col).collect();
+    let var_cols: Vec<usize> = (0..header.len())
+        .filter(|&i| i != to_col && i != at_col)
+        .collect();
     let names: Arc<[String]> = var_cols.iter().map(|&i| header[i].clone()).collect();
-    let mut raw = Raw { csv: Some(path.to_path_buf()), var_names: names.to_vec(), ..Raw::default() };
+    let mut raw = Raw {
+        csv: Some(path.to_path_buf()),
+        var_names: names.to_vec(),
+        ..Raw::default()
+    };
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut records = reader.into_records();
     loop {
@@ -116,7 +158,7 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         if chunk.is_empty() {
             break;
         }
-        let parsed: Vec<Result<Recipient, (u64, String, &str, String)>> = chunk
+        let parsed: Vec<Result<Recipient, RowError>> = chunk
             .par_iter()
             .map(|rec| {
                 let line = rec.position().map_or(0, |p| p.line());
@@ -124,19 +166,38 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
                 let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
                 let at = parse_inbound(rec.get(at_col).unwrap_or(""), now)
                     .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
-                let values = var_cols.iter().map(|&i| minijinja::Value::from(rec.get(i).unwrap_or(""))).collect();
-                Ok(Recipient { to, last_inbound_at: at, vars: Vars { names: names.clone(), values }, origin: Origin::Csv(line) })
+                let values = var_cols
+                    .iter()
+                    .map(|&i| minijinja::Value::from(rec.get(i).unwrap_or("")))
+                    .collect();
+                Ok(Recipient {
+                    to,
+                    last_inbound_at: at,
+                    vars: Vars {
+                        names: names.clone(),
+                        values,
+                    },
+                    origin: Origin::Csv(line),
+                })
             })
             .collect();
         for r in parsed {
             match r {
                 Ok(r) => raw.recipients.push(r),
                 Err((line, to, column, e)) => {
-                    let place = Place::Csv { file: path.to_path_buf(), line, column: Some(column.to_string()) };
+                    let place = Place::Csv {
+                        file: path.to_path_buf(),
+                        line,
+                        column: Some(column.to_string()),
+                    };
                     let mut p = Problem::new(place, e.clone());
                     p.per_recipient = true;
                     l.problems.push(p);
-                    raw.rejected.push(Rejected { origin: Origin::Csv(line), to, reason: e });
+                    raw.rejected.push(Rejected {
+                        origin: Origin::Csv(line),
+                        to,
+                        reason: e,
+                    });
                 }
             }
         }
@@ -158,10 +219,19 @@ fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
             raw.duplicates.push(i);
             if raw.warnings.len() < 20 {
                 let place = match r.origin {
-                    Origin::Csv(line) => Place::Csv { file: raw.csv.clone().unwrap_or_default(), line, column: Some("to".into()) },
-                    Origin::Inline(i) => Place::File { file: format!("recipients[{i}]").into() },
+                    Origin::Csv(line) => Place::Csv {
+                        file: raw.csv.clone().unwrap_or_default(),
+                        line,
+                        column: Some("to".into()),
+                    },
+                    Origin::Inline(i) => Place::File {
+                        file: format!("recipients[{i}]").into(),
+                    },
                 };
-                let p = Problem::warning(place, format!("{} repeats {}; it will be sent once", r.to, show(earlier)));
+                let p = Problem::warning(
+                    place,
+                    format!("{} repeats {}; it will be sent once", r.to, show(earlier)),
+                );
                 raw.warnings.push(p.hint("remove the repeated row"));
             }
         } else {
@@ -170,8 +240,13 @@ fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
     }
     let extra = raw.duplicates.len().saturating_sub(20);
     if extra > 0 {
-        let place = Place::File { file: raw.csv.clone().unwrap_or_default() };
-        raw.warnings.push(Problem::warning(place, format!("{extra} more repeated numbers")));
+        let place = Place::File {
+            file: raw.csv.clone().unwrap_or_default(),
+        };
+        raw.warnings.push(Problem::warning(
+            place,
+            format!("{extra} more repeated numbers"),
+        ));
     }
 }
 
@@ -181,7 +256,10 @@ pub(super) fn suppress_list(l: &mut Loader, path: &Path) -> HashSet<Phone> {
         Ok(t) => t,
         Err(e) => {
             let place = l.place("suppress");
-            l.problems.push(Problem::new(place, format!("cannot read `{}`: {e}", path.display())));
+            l.problems.push(Problem::new(
+                place,
+                format!("cannot read `{}`: {e}", path.display()),
+            ));
             return HashSet::new();
         }
     };
@@ -196,7 +274,11 @@ pub(super) fn suppress_list(l: &mut Loader, path: &Path) -> HashSet<Phone> {
     };
     let mut out = HashSet::new();
     for (i, line) in lines {
-        let value = line.split(',').nth(to_col.unwrap_or(0)).unwrap_or("").trim();
+        let value = line
+            .split(',')
+            .nth(to_col.unwrap_or(0))
+            .unwrap_or("")
+            .trim();
         if value.is_empty() || value.starts_with('#') {
             continue;
         }
@@ -205,7 +287,11 @@ pub(super) fn suppress_list(l: &mut Loader, path: &Path) -> HashSet<Phone> {
                 out.insert(p);
             }
             Err(e) => {
-                let place = Place::Csv { file: path.to_path_buf(), line: i as u64 + 1, column: None };
+                let place = Place::Csv {
+                    file: path.to_path_buf(),
+                    line: i as u64 + 1,
+                    column: None,
+                };
                 l.problems.push(Problem::new(place, e));
             }
         }

@@ -44,8 +44,19 @@ pub struct CampaignFile {
 }
 
 /// Top-level keys, in file order, for unknown-key hints.
-pub const TOP_LEVEL: [&str; 11] =
-    ["version", "name", "provider", "rate", "window", "recipients", "vars", "messages", "templates", "suppress", "not_after"];
+pub const TOP_LEVEL: [&str; 11] = [
+    "version",
+    "name",
+    "provider",
+    "rate",
+    "window",
+    "recipients",
+    "vars",
+    "messages",
+    "templates",
+    "suppress",
+    "not_after",
+];
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +73,9 @@ pub struct WindowSpec {
 #[serde(untagged)]
 pub enum RecipientsSpec {
     /// A CSV with columns `to,last_inbound_at` and any others (they become variables).
-    File { file: String },
+    File {
+        file: String,
+    },
     Inline(Vec<InlineRecipient>),
 }
 
@@ -109,7 +122,11 @@ impl<'de> Deserialize<'de> for MessageSpec {
         let when = match value.as_mapping_mut().and_then(|m| m.remove("when")) {
             None => None,
             Some(serde_yaml::Value::String(s)) => Some(s),
-            Some(_) => return Err(serde::de::Error::custom("`when` must be a string expression")),
+            Some(_) => {
+                return Err(serde::de::Error::custom(
+                    "`when` must be a string expression",
+                ))
+            }
         };
         let message = Message::deserialize(value).map_err(serde::de::Error::custom)?;
         Ok(MessageSpec { when, message })

@@ -43,10 +43,16 @@ impl std::fmt::Display for Failure {
 
 impl Failure {
     pub fn runtime(message: impl Into<String>) -> Self {
-        Failure { exit: Exit::Runtime, message: message.into() }
+        Failure {
+            exit: Exit::Runtime,
+            message: message.into(),
+        }
     }
     pub fn usage(message: impl Into<String>) -> Self {
-        Failure { exit: Exit::Usage, message: message.into() }
+        Failure {
+            exit: Exit::Usage,
+            message: message.into(),
+        }
     }
 }
 
@@ -62,10 +68,15 @@ pub type Outcome = Result<Exit, Failure>;
 pub fn now(arg: Option<&str>) -> Result<Timestamp, Failure> {
     match arg {
         // Whole seconds keep plans and previews readable.
-        None => Ok(Timestamp::from_second(Timestamp::now().as_second()).unwrap_or(Timestamp::UNIX_EPOCH)),
-        Some(s) => s
-            .parse()
-            .map_err(|_| Failure::usage(format!("--now `{s}` is not an RFC 3339 time; write e.g. 2026-11-23T12:00:00Z"))),
+        None => {
+            Ok(Timestamp::from_second(Timestamp::now().as_second())
+                .unwrap_or(Timestamp::UNIX_EPOCH))
+        }
+        Some(s) => s.parse().map_err(|_| {
+            Failure::usage(format!(
+                "--now `{s}` is not an RFC 3339 time; write e.g. 2026-11-23T12:00:00Z"
+            ))
+        }),
     }
 }
 
@@ -93,18 +104,27 @@ pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepar
             let _ = writeln!(err, "{w}\n");
         }
     }
-    let fatal = problems.0.iter().any(|p| p.level == Level::Error && !(skip_invalid && p.per_recipient));
+    let fatal = problems
+        .0
+        .iter()
+        .any(|p| p.level == Level::Error && !(skip_invalid && p.per_recipient));
     match campaign {
         Some(campaign) if !fatal => {
             if !problems.is_empty() {
-                let text = problems.to_string().replace("nothing was sent", "these recipients are dropped as `invalid`");
+                let text = problems.to_string().replace(
+                    "nothing was sent",
+                    "these recipients are dropped as `invalid`",
+                );
                 let _ = writeln!(err, "{text}");
             }
             Ok(Prepared { campaign, counts })
         }
         _ => {
             let _ = writeln!(err, "{}", with_skip_hint(&problems));
-            Err(Failure { exit: Exit::Invalid, message: format!("{} is invalid", path.display()) })
+            Err(Failure {
+                exit: Exit::Invalid,
+                message: format!("{} is invalid", path.display()),
+            })
         }
     }
 }

@@ -23,11 +23,23 @@ pub fn run(a: &RunArgs) -> Outcome {
     drop(out);
     let dropped: Vec<_> = plan.dropped().collect();
     let mut err = std::io::stderr().lock();
-    writeln!(err, "dry run: {written} requests for {} recipients; nothing was sent", plan.scheduled().count())?;
+    writeln!(
+        err,
+        "dry run: {written} requests for {} recipients; nothing was sent",
+        plan.scheduled().count()
+    )?;
     if !dropped.is_empty() || !c.rejected.is_empty() {
-        writeln!(err, "skipped {} recipients:", dropped.len() + c.rejected.len())?;
+        writeln!(
+            err,
+            "skipped {} recipients:",
+            dropped.len() + c.rejected.len()
+        )?;
         for (e, reason) in dropped {
-            writeln!(err, "  {}  {reason}  (deadline {})", c.recipients[e.recipient].to, e.deadline)?;
+            writeln!(
+                err,
+                "  {}  {reason}  (deadline {})",
+                c.recipients[e.recipient].to, e.deadline
+            )?;
         }
         for r in &c.rejected {
             writeln!(err, "  {}  invalid  ({})", r.to, r.reason)?;

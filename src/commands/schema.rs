@@ -6,7 +6,8 @@ use crate::exit::Exit;
 
 pub fn run() -> Outcome {
     let schema = schemars::schema_for!(CampaignFile);
-    let text = serde_json::to_string_pretty(&schema).map_err(|e| super::Failure::runtime(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&schema)
+        .map_err(|e| super::Failure::runtime(e.to_string()))?;
     println!("{text}");
     Ok(Exit::Ok)
 }

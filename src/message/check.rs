@@ -54,11 +54,18 @@ pub struct Check<'a> {
 
 impl<'a> Check<'a> {
     pub fn new(limits: &'a Limits) -> Self {
-        Check { limits, issues: Vec::new() }
+        Check {
+            limits,
+            issues: Vec::new(),
+        }
     }
 
     pub fn error(&mut self, path: &[Seg], message: impl Into<String>, hint: Option<String>) {
-        self.issues.push(Issue { path: path_string(path), message: message.into(), hint });
+        self.issues.push(Issue {
+            path: path_string(path),
+            message: message.into(),
+            hint,
+        });
     }
 
     /// At most `max` Unicode code points (what both providers appear to count).
@@ -69,8 +76,15 @@ impl<'a> Check<'a> {
             if n > max {
                 self.error(
                     path,
-                    format!("is {n} characters long; {} allows at most {max}", self.limits.provider),
-                    Some(format!("shorten it by {} characters", n - max)),
+                    format!(
+                        "is {n} characters long; {} allows at most {max}",
+                        self.limits.provider
+                    ),
+                    Some(format!(
+                        "shorten it by {} character{}",
+                        n - max,
+                        if n - max == 1 { "" } else { "s" }
+                    )),
                 );
             }
         }
@@ -79,7 +93,11 @@ impl<'a> Check<'a> {
     /// Present and not blank after rendering, and at most `max` characters.
     pub fn required(&mut self, path: &[Seg], value: &str, max: usize) {
         if value.trim().is_empty() {
-            self.error(path, "is empty", Some("give it a value (templates must not render to nothing)".into()));
+            self.error(
+                path,
+                "is empty",
+                Some("give it a value (templates must not render to nothing)".into()),
+            );
         } else {
             self.max_len(path, value, max);
         }
@@ -94,7 +112,11 @@ impl<'a> Check<'a> {
     /// Between `min` and `max` items.
     pub fn count(&mut self, path: &[Seg], n: usize, min: usize, max: usize, what: &str) {
         if n < min || n > max {
-            let range = if min == max { format!("exactly {min}") } else { format!("{min} to {max}") };
+            let range = if min == max {
+                format!("exactly {min}")
+            } else {
+                format!("{min} to {max}")
+            };
             self.error(
                 path,
                 format!("has {n} {what}; {} allows {range}", self.limits.provider),
@@ -110,7 +132,10 @@ impl<'a> Check<'a> {
             _ => self.error(
                 path,
                 format!("`{value}` is not an http(s) URL"),
-                Some("use a public, direct-download link such as https://cdn.example.com/file.jpg".into()),
+                Some(
+                    "use a public, direct-download link such as https://cdn.example.com/file.jpg"
+                        .into(),
+                ),
             ),
         }
     }
@@ -122,7 +147,11 @@ impl<'a> Check<'a> {
             if !seen.insert(v) {
                 let mut p = path.to_vec();
                 p.push(Seg::I(i));
-                self.error(&p, format!("repeats the {what} `{v}`"), Some(format!("each {what} must be unique")));
+                self.error(
+                    &p,
+                    format!("repeats the {what} `{v}`"),
+                    Some(format!("each {what} must be unique")),
+                );
             }
         }
     }
@@ -134,7 +163,11 @@ mod tests {
 
     #[test]
     fn counts_code_points_not_bytes() {
-        let limits = Limits { provider: "test", text_body: 4, media_ids: true };
+        let limits = Limits {
+            provider: "test",
+            text_body: 4,
+            media_ids: true,
+        };
         let mut c = Check::new(&limits);
         c.max_len(&[Seg::K("body")], "ñañá", 4); // 8 bytes, 4 code points
         assert!(c.issues.is_empty());

@@ -88,12 +88,15 @@ record!(
     Address { street, city, state, zip, country, country_code, kind as "type" }
 );
 
+/// A record's own visitor: it calls the callback on each of its string fields under a base path.
+type VisitFn<T> = fn(&mut T, &mut dyn FnMut(&[Seg], &mut String), &[Seg]);
+
 fn visit_list<T>(
     f: &mut dyn FnMut(&[Seg], &mut String),
     base: &[Seg],
     key: &'static str,
     items: &mut [T],
-    each: fn(&mut T, &mut dyn FnMut(&[Seg], &mut String), &[Seg]),
+    each: VisitFn<T>,
 ) {
     for (i, item) in items.iter_mut().enumerate() {
         let mut p = base.to_vec();
@@ -123,12 +126,25 @@ impl Contact {
 
     fn check(&self, c: &mut Check, base: &[Seg]) {
         let at = |tail: &[Seg]| [base, tail].concat();
-        if self.name.formatted_name.as_deref().is_none_or(|n| n.trim().is_empty()) {
-            c.error(&at(&[Seg::K("name"), Seg::K("formatted_name")]), "is missing or empty", Some("give `formatted_name`, the full name shown on the card".into()));
+        if self
+            .name
+            .formatted_name
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+        {
+            c.error(
+                &at(&[Seg::K("name"), Seg::K("formatted_name")]),
+                "is missing or empty",
+                Some("give `formatted_name`, the full name shown on the card".into()),
+            );
         }
         if let Some(b) = &self.birthday {
             if b.parse::<jiff::civil::Date>().is_err() || b.len() != 10 {
-                c.error(&at(&[Seg::K("birthday")]), format!("`{b}` is not a date"), Some("write YYYY-MM-DD, e.g. 1990-04-21".into()));
+                c.error(
+                    &at(&[Seg::K("birthday")]),
+                    format!("`{b}` is not a date"),
+                    Some("write YYYY-MM-DD, e.g. 1990-04-21".into()),
+                );
             }
         }
         for (i, a) in self.addresses.iter().enumerate() {
@@ -142,7 +158,10 @@ impl Contact {
                 }
             }
         }
-        let kinds = self.phones.iter().map(|p| ("phones", &p.kind))
+        let kinds = self
+            .phones
+            .iter()
+            .map(|p| ("phones", &p.kind))
             .chain(self.emails.iter().map(|e| ("emails", &e.kind)))
             .chain(self.urls.iter().map(|u| ("urls", &u.kind)))
             .chain(self.addresses.iter().map(|a| ("addresses", &a.kind)));
@@ -174,7 +193,13 @@ impl Kind for Contacts {
     }
 
     fn check(&self, c: &mut Check) {
-        c.count(&[Seg::K("contacts")], self.contacts.len(), 1, CONTACTS_MAX, "contacts");
+        c.count(
+            &[Seg::K("contacts")],
+            self.contacts.len(),
+            1,
+            CONTACTS_MAX,
+            "contacts",
+        );
         for (i, contact) in self.contacts.iter().enumerate() {
             contact.check(c, &[Seg::K("contacts"), Seg::I(i)]);
         }

@@ -33,10 +33,22 @@ pub enum Interactive {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Header {
-    Text { text: String },
-    Image { url: Option<String>, id: Option<String> },
-    Video { url: Option<String>, id: Option<String> },
-    Document { url: Option<String>, id: Option<String>, filename: Option<String> },
+    Text {
+        text: String,
+    },
+    Image {
+        url: Option<String>,
+        id: Option<String>,
+    },
+    Video {
+        url: Option<String>,
+        id: Option<String>,
+    },
+    Document {
+        url: Option<String>,
+        id: Option<String>,
+        filename: Option<String>,
+    },
 }
 
 impl Header {
@@ -60,19 +72,34 @@ impl Header {
         let at = |k| [base, &[Seg::K("header"), Seg::K(k)]].concat();
         match self {
             Header::Text { text } => c.required(&at("text"), text, HEADER_TEXT_MAX),
-            Header::Image { url, id } | Header::Video { url, id } | Header::Document { url, id, .. } => match (url, id) {
+            Header::Image { url, id }
+            | Header::Video { url, id }
+            | Header::Document { url, id, .. } => match (url, id) {
                 (Some(u), None) => c.url(&at("url"), u),
                 (None, Some(_)) if c.limits.media_ids => {}
-                (None, Some(_)) => c.error(&at("id"), format!("{} cannot send uploaded media ids", c.limits.provider), Some("give a public `url:` instead".into())),
-                _ => c.error(&[base, &[Seg::K("header")]].concat(), "needs exactly one of `url` and `id`", None),
+                (None, Some(_)) => c.error(
+                    &at("id"),
+                    format!("{} cannot send uploaded media ids", c.limits.provider),
+                    Some("give a public `url:` instead".into()),
+                ),
+                _ => c.error(
+                    &[base, &[Seg::K("header")]].concat(),
+                    "needs exactly one of `url` and `id`",
+                    None,
+                ),
             },
         }
     }
 
     pub fn cloud(&self) -> Value {
-        let media = |url: &Option<String>, id: &Option<String>, filename: Option<&Option<String>>| {
-            object([("id", js(id)), ("link", js(url)), ("filename", filename.and_then(js))])
-        };
+        let media =
+            |url: &Option<String>, id: &Option<String>, filename: Option<&Option<String>>| {
+                object([
+                    ("id", js(id)),
+                    ("link", js(url)),
+                    ("filename", filename.and_then(js)),
+                ])
+            };
         match self {
             Header::Text { text } => json!({"type": "text", "text": text}),
             Header::Image { url, id } => json!({"type": "image", "image": media(url, id, None)}),
@@ -110,8 +137,14 @@ pub struct Button {
 }
 
 /// Body and footer, which buttons and lists share.
-pub fn body_footer_cloud(body: &str, footer: &Option<String>) -> [(&'static str, Option<Value>); 2] {
-    [("body", Some(json!({"text": body}))), ("footer", footer.as_ref().map(|t| json!({"text": t})))]
+pub fn body_footer_cloud(
+    body: &str,
+    footer: &Option<String>,
+) -> [(&'static str, Option<Value>); 2] {
+    [
+        ("body", Some(json!({"text": body}))),
+        ("footer", footer.as_ref().map(|t| json!({"text": t}))),
+    ]
 }
 
 const BASE: [Seg; 1] = [Seg::K("interactive")];
@@ -124,8 +157,14 @@ impl Buttons {
         f(&[BASE[0], Seg::K("body")], &mut self.body);
         visit_opt(f, &[BASE[0], Seg::K("footer")], &mut self.footer);
         for (i, b) in self.buttons.iter_mut().enumerate() {
-            f(&[BASE[0], Seg::K("buttons"), Seg::I(i), Seg::K("id")], &mut b.id);
-            f(&[BASE[0], Seg::K("buttons"), Seg::I(i), Seg::K("title")], &mut b.title);
+            f(
+                &[BASE[0], Seg::K("buttons"), Seg::I(i), Seg::K("id")],
+                &mut b.id,
+            );
+            f(
+                &[BASE[0], Seg::K("buttons"), Seg::I(i), Seg::K("title")],
+                &mut b.title,
+            );
         }
     }
 
@@ -135,18 +174,36 @@ impl Buttons {
         }
         c.required(&[BASE[0], Seg::K("body")], &self.body, BUTTON_BODY_MAX);
         c.optional(&[BASE[0], Seg::K("footer")], &self.footer, FOOTER_MAX);
-        c.count(&[BASE[0], Seg::K("buttons")], self.buttons.len(), 1, BUTTONS_MAX, "buttons");
+        c.count(
+            &[BASE[0], Seg::K("buttons")],
+            self.buttons.len(),
+            1,
+            BUTTONS_MAX,
+            "buttons",
+        );
         for (i, b) in self.buttons.iter().enumerate() {
             let at = |k| [BASE[0], Seg::K("buttons"), Seg::I(i), Seg::K(k)];
             c.required(&at("id"), &b.id, BUTTON_ID_MAX);
             if b.id.trim() != b.id {
-                c.error(&at("id"), format!("`{}` has leading or trailing spaces", b.id), Some("remove them".into()));
+                c.error(
+                    &at("id"),
+                    format!("`{}` has leading or trailing spaces", b.id),
+                    Some("remove them".into()),
+                );
             }
             c.required(&at("title"), &b.title, BUTTON_TITLE_MAX);
         }
         let list = [BASE[0], Seg::K("buttons")];
-        c.unique(&list, self.buttons.iter().map(|b| b.id.as_str()), "button id");
-        c.unique(&list, self.buttons.iter().map(|b| b.title.as_str()), "button title");
+        c.unique(
+            &list,
+            self.buttons.iter().map(|b| b.id.as_str()),
+            "button id",
+        );
+        c.unique(
+            &list,
+            self.buttons.iter().map(|b| b.title.as_str()),
+            "button title",
+        );
     }
 
     fn cloud(&self) -> Value {

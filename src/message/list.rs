@@ -65,9 +65,22 @@ impl List {
         visit_opt(f, &[I, Seg::K("footer")], &mut self.footer);
         f(&[I, Seg::K("button")], &mut self.button);
         for (s, section) in self.sections.iter_mut().enumerate() {
-            visit_opt(f, &[I, Seg::K("sections"), Seg::I(s), Seg::K("title")], &mut section.title);
+            visit_opt(
+                f,
+                &[I, Seg::K("sections"), Seg::I(s), Seg::K("title")],
+                &mut section.title,
+            );
             for (r, row) in section.rows.iter_mut().enumerate() {
-                let at = |k| [I, Seg::K("sections"), Seg::I(s), Seg::K("rows"), Seg::I(r), Seg::K(k)];
+                let at = |k| {
+                    [
+                        I,
+                        Seg::K("sections"),
+                        Seg::I(s),
+                        Seg::K("rows"),
+                        Seg::I(r),
+                        Seg::K(k),
+                    ]
+                };
                 f(&at("id"), &mut row.id);
                 f(&at("title"), &mut row.title);
                 visit_opt(f, &at("description"), &mut row.description);
@@ -77,33 +90,67 @@ impl List {
 
     pub(super) fn check(&self, c: &mut Check) {
         match &self.header {
-            Some(Header::Text { text }) => c.required(&[I, Seg::K("header"), Seg::K("text")], text, HEADER_TEXT_MAX),
-            Some(_) => c.error(&[I, Seg::K("header")], "list messages take only a text header", Some("use `header: {type: text, text: ...}`".into())),
+            Some(Header::Text { text }) => c.required(
+                &[I, Seg::K("header"), Seg::K("text")],
+                text,
+                HEADER_TEXT_MAX,
+            ),
+            Some(_) => c.error(
+                &[I, Seg::K("header")],
+                "list messages take only a text header",
+                Some("use `header: {type: text, text: ...}`".into()),
+            ),
             None => {}
         }
         c.required(&[I, Seg::K("body")], &self.body, LIST_BODY_MAX);
         c.optional(&[I, Seg::K("footer")], &self.footer, FOOTER_MAX);
         c.required(&[I, Seg::K("button")], &self.button, LIST_BUTTON_MAX);
-        c.count(&[I, Seg::K("sections")], self.sections.len(), 1, SECTIONS_MAX, "sections");
+        c.count(
+            &[I, Seg::K("sections")],
+            self.sections.len(),
+            1,
+            SECTIONS_MAX,
+            "sections",
+        );
         let rows: usize = self.sections.iter().map(|s| s.rows.len()).sum();
-        c.count(&[I, Seg::K("sections")], rows, 1, ROWS_MAX, "rows across all sections");
+        c.count(
+            &[I, Seg::K("sections")],
+            rows,
+            1,
+            ROWS_MAX,
+            "rows across all sections",
+        );
         for (s, section) in self.sections.iter().enumerate() {
             let title = [I, Seg::K("sections"), Seg::I(s), Seg::K("title")];
             match &section.title {
                 Some(t) => c.required(&title, t, SECTION_TITLE_MAX),
-                None if self.sections.len() > 1 => {
-                    c.error(&title, "is missing", Some("every section needs a title when there is more than one".into()))
-                }
+                None if self.sections.len() > 1 => c.error(
+                    &title,
+                    "is missing",
+                    Some("every section needs a title when there is more than one".into()),
+                ),
                 None => {}
             }
             for (r, row) in section.rows.iter().enumerate() {
-                let at = |k| [I, Seg::K("sections"), Seg::I(s), Seg::K("rows"), Seg::I(r), Seg::K(k)];
+                let at = |k| {
+                    [
+                        I,
+                        Seg::K("sections"),
+                        Seg::I(s),
+                        Seg::K("rows"),
+                        Seg::I(r),
+                        Seg::K(k),
+                    ]
+                };
                 c.required(&at("id"), &row.id, ROW_ID_MAX);
                 c.required(&at("title"), &row.title, ROW_TITLE_MAX);
                 c.optional(&at("description"), &row.description, ROW_DESCRIPTION_MAX);
             }
         }
-        let ids = self.sections.iter().flat_map(|s| s.rows.iter().map(|r| r.id.as_str()));
+        let ids = self
+            .sections
+            .iter()
+            .flat_map(|s| s.rows.iter().map(|r| r.id.as_str()));
         c.unique(&[I, Seg::K("rows")], ids, "row id");
     }
 
@@ -115,9 +162,18 @@ impl List {
                 let rows: Vec<Value> = s
                     .rows
                     .iter()
-                    .map(|r| object([("id", j(&r.id)), ("title", j(&r.title)), ("description", r.description.as_ref().map(|d| json!(d)))]))
+                    .map(|r| {
+                        object([
+                            ("id", j(&r.id)),
+                            ("title", j(&r.title)),
+                            ("description", r.description.as_ref().map(|d| json!(d))),
+                        ])
+                    })
                     .collect();
-                object([("title", s.title.as_ref().map(|t| json!(t))), ("rows", Some(Value::Array(rows)))])
+                object([
+                    ("title", s.title.as_ref().map(|t| json!(t))),
+                    ("rows", Some(Value::Array(rows))),
+                ])
             })
             .collect();
         let [body, footer] = body_footer_cloud(&self.body, &self.footer);
@@ -126,7 +182,10 @@ impl List {
             ("header", self.header.as_ref().map(Header::cloud)),
             body,
             footer,
-            ("action", Some(json!({"button": self.button, "sections": sections}))),
+            (
+                "action",
+                Some(json!({"button": self.button, "sections": sections})),
+            ),
         ])
     }
 }

@@ -24,12 +24,23 @@ fn check_source(c: &mut Check, url: &Option<String>, id: &Option<String>) {
                 c.error(&[Seg::K("id")], "is empty", None);
             }
         }
-        (Some(_), Some(_)) => c.error(&[Seg::K("id")], "both `url` and `id` are set", Some("keep one of them".into())),
-        (None, None) => c.error(&[], "has no media source", Some("add `url: https://...` (or `id:` on the Cloud API)".into())),
+        (Some(_), Some(_)) => c.error(
+            &[Seg::K("id")],
+            "both `url` and `id` are set",
+            Some("keep one of them".into()),
+        ),
+        (None, None) => c.error(
+            &[],
+            "has no media source",
+            Some("add `url: https://...` (or `id:` on the Cloud API)".into()),
+        ),
     }
 }
 
-fn source_json(url: &Option<String>, id: &Option<String>) -> [(&'static str, Option<serde_json::Value>); 2] {
+fn source_json(
+    url: &Option<String>,
+    id: &Option<String>,
+) -> [(&'static str, Option<serde_json::Value>); 2] {
     [("id", js(id)), ("link", js(url))]
 }
 
@@ -137,13 +148,22 @@ impl Kind for Document {
         c.optional(&[Seg::K("caption")], &self.caption, CAPTION_MAX);
         if let Some(name) = &self.filename {
             if !name.contains('.') || name.ends_with('.') {
-                c.error(&[Seg::K("filename")], format!("`{name}` has no extension"), Some("add one, e.g. `invoice.pdf`".into()));
+                c.error(
+                    &[Seg::K("filename")],
+                    format!("`{name}` has no extension"),
+                    Some("add one, e.g. `invoice.pdf`".into()),
+                );
             }
         }
     }
 
     fn cloud(&self) -> serde_json::Value {
         let [id, link] = source_json(&self.url, &self.id);
-        object([id, link, ("caption", js(&self.caption)), ("filename", js(&self.filename))])
+        object([
+            id,
+            link,
+            ("caption", js(&self.caption)),
+            ("filename", js(&self.filename)),
+        ])
     }
 }

@@ -97,20 +97,37 @@ impl Message {
     }
 
     /// Every message kind's `type` name, for hints.
-    pub const TYPES: [&'static str; 8] =
-        ["text", "image", "video", "audio", "document", "contacts", "location", "interactive"];
+    pub const TYPES: [&'static str; 8] = [
+        "text",
+        "image",
+        "video",
+        "audio",
+        "document",
+        "contacts",
+        "location",
+        "interactive",
+    ];
 }
 
 /// Visit an optional string field.
-pub(crate) fn visit_opt(f: &mut dyn FnMut(&[Seg], &mut String), path: &[Seg], v: &mut Option<String>) {
+pub(crate) fn visit_opt(
+    f: &mut dyn FnMut(&[Seg], &mut String),
+    path: &[Seg],
+    v: &mut Option<String>,
+) {
     if let Some(s) = v {
         f(path, s);
     }
 }
 
 /// Build a JSON object from `(key, value)` pairs, leaving out absent optional values.
-pub(crate) fn object<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<serde_json::Value>)>) -> serde_json::Value {
-    let map = pairs.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v))).collect();
+pub(crate) fn object<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, Option<serde_json::Value>)>,
+) -> serde_json::Value {
+    let map = pairs
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k.to_string(), v)))
+        .collect();
     serde_json::Value::Object(map)
 }
 

@@ -24,6 +24,9 @@ impl Kind for Text {
     }
 
     fn cloud(&self) -> serde_json::Value {
-        object([("preview_url", self.preview_url.map(Into::into)), ("body", j(&self.body))])
+        object([
+            ("preview_url", self.preview_url.map(Into::into)),
+            ("body", j(&self.body)),
+        ])
     }
 }

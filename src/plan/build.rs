@@ -15,7 +15,9 @@ pub struct Plan {
 
 impl Plan {
     pub fn scheduled(&self) -> impl Iterator<Item = &Planned> {
-        self.entries.iter().filter(|e| matches!(e.outcome, Outcome::Scheduled { .. }))
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.outcome, Outcome::Scheduled { .. }))
     }
 
     pub fn dropped(&self) -> impl Iterator<Item = (&Planned, DropReason)> {
@@ -32,7 +34,12 @@ impl Plan {
 
 /// Plan `campaign` at `now`. `counts[i]` is how many messages recipient `i` gets (`None` when
 /// its messages are invalid); `done` says whether an earlier run already handled a number.
-pub fn build(campaign: &Campaign, counts: &[Option<u32>], now: Timestamp, done: &dyn Fn(Phone) -> bool) -> Plan {
+pub fn build(
+    campaign: &Campaign,
+    counts: &[Option<u32>],
+    now: Timestamp,
+    done: &dyn Fn(Phone) -> bool,
+) -> Plan {
     let slots = Slots {
         start: now,
         limit: u64::from(campaign.rate.limit),
@@ -59,8 +66,18 @@ pub fn build(campaign: &Campaign, counts: &[Option<u32>], now: Timestamp, done: 
         };
         let messages = count.unwrap_or(0);
         match reason {
-            Some(reason) => entries.push(Planned { recipient: i, deadline, messages, outcome: Outcome::Dropped(reason) }),
-            None => jobs.push(Job { id: i, deadline, messages, priority: priority(campaign, i) }),
+            Some(reason) => entries.push(Planned {
+                recipient: i,
+                deadline,
+                messages,
+                outcome: Outcome::Dropped(reason),
+            }),
+            None => jobs.push(Job {
+                id: i,
+                deadline,
+                messages,
+                priority: priority(campaign, i),
+            }),
         }
     }
     let (scheduled, late) = schedule(&slots, jobs);
@@ -71,23 +88,40 @@ pub fn build(campaign: &Campaign, counts: &[Option<u32>], now: Timestamp, done: 
             recipient: j.id,
             deadline: j.deadline,
             messages: j.messages,
-            outcome: Outcome::Scheduled { order, slot, eta: slots.at(slot) },
+            outcome: Outcome::Scheduled {
+                order,
+                slot,
+                eta: slots.at(slot),
+            },
         })
         .collect();
     let mut dropped: Vec<Planned> = late
         .into_iter()
-        .map(|(j, reason)| Planned { recipient: j.id, deadline: j.deadline, messages: j.messages, outcome: Outcome::Dropped(reason) })
+        .map(|(j, reason)| Planned {
+            recipient: j.id,
+            deadline: j.deadline,
+            messages: j.messages,
+            outcome: Outcome::Dropped(reason),
+        })
         .chain(entries)
         .collect();
     dropped.sort_by_key(|p| p.recipient);
     out.extend(dropped);
-    Plan { now, slots, entries: out }
+    Plan {
+        now,
+        slots,
+        entries: out,
+    }
 }
 
 /// The recipient's `priority` variable as a whole number (0 when absent or not a number).
 fn priority(c: &Campaign, i: usize) -> i64 {
     let r = &c.recipients[i];
     let v = r.vars.get("priority");
-    v.and_then(|v| i64::try_from(v.clone()).ok().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok())))
-        .unwrap_or(0)
+    v.and_then(|v| {
+        i64::try_from(v.clone())
+            .ok()
+            .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+    })
+    .unwrap_or(0)
 }

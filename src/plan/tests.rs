@@ -9,22 +9,41 @@ fn t0() -> Timestamp {
 }
 
 fn slots(limit: u64, window_s: i64) -> Slots {
-    Slots { start: t0(), limit, window: SignedDuration::from_secs(window_s) }
+    Slots {
+        start: t0(),
+        limit,
+        window: SignedDuration::from_secs(window_s),
+    }
 }
 
 fn job(id: usize, due_s: i64, messages: u32) -> Job {
-    Job { id, deadline: t0() + SignedDuration::from_secs(due_s), messages, priority: 0 }
+    Job {
+        id,
+        deadline: t0() + SignedDuration::from_secs(due_s),
+        messages,
+        priority: 0,
+    }
 }
 
 #[test]
 fn worked_case_reaches_all_six_urgent_first() {
     // 2 per 300 s; four due in 900 s listed before two due in 250 s.
-    let jobs = vec![job(0, 900, 1), job(1, 900, 1), job(2, 900, 1), job(3, 900, 1), job(4, 250, 1), job(5, 250, 1)];
+    let jobs = vec![
+        job(0, 900, 1),
+        job(1, 900, 1),
+        job(2, 900, 1),
+        job(3, 900, 1),
+        job(4, 250, 1),
+        job(5, 250, 1),
+    ];
     let (scheduled, dropped) = schedule(&slots(2, 300), jobs);
     assert!(dropped.is_empty());
     let order: Vec<usize> = scheduled.iter().map(|(j, _)| j.id).collect();
     assert_eq!(order, vec![4, 5, 0, 1, 2, 3]);
-    assert_eq!(scheduled.iter().map(|(_, s)| *s).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4, 5]);
+    assert_eq!(
+        scheduled.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5]
+    );
 }
 
 #[test]
@@ -38,12 +57,23 @@ fn file_order_would_reach_only_four() {
 
 #[test]
 fn closed_windows_and_missed_slots_are_dropped_with_reasons() {
-    let jobs = vec![job(0, -5, 1), job(1, 100, 1), job(2, 100, 1), job(3, 100, 1)];
+    let jobs = vec![
+        job(0, -5, 1),
+        job(1, 100, 1),
+        job(2, 100, 1),
+        job(3, 100, 1),
+    ];
     let (scheduled, dropped) = schedule(&slots(2, 300), jobs);
     assert_eq!(scheduled.len(), 2);
     let reasons: Vec<_> = dropped.iter().map(|(j, r)| (j.id, *r)).collect();
     assert!(reasons.contains(&(0, DropReason::WindowClosed)));
-    assert_eq!(reasons.iter().filter(|(_, r)| *r == DropReason::ExpiresBeforeSlot).count(), 1);
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|(_, r)| *r == DropReason::ExpiresBeforeSlot)
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -55,7 +85,10 @@ fn priority_reorders_only_without_losing_anyone() {
     let jobs = vec![job(0, 250, 1), job(1, 250, 1), c, job(3, 900, 1)];
     let (scheduled, dropped) = schedule(&slots(2, 300), jobs);
     assert!(dropped.is_empty());
-    assert_eq!(scheduled.iter().map(|(j, _)| j.id).collect::<Vec<_>>(), vec![0, 1, 2, 3]);
+    assert_eq!(
+        scheduled.iter().map(|(j, _)| j.id).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3]
+    );
 
     // With room to spare, the high-priority recipient goes first.
     let mut c = job(2, 900, 1);
@@ -78,7 +111,12 @@ fn optimum(s: &Slots, jobs: &[Job]) -> usize {
     let open: Vec<&Job> = jobs.iter().filter(|j| j.deadline > s.start).collect();
     let mut best = 0;
     for mask in 0u32..(1 << open.len()) {
-        let mut set: Vec<&&Job> = open.iter().enumerate().filter(|(i, _)| mask & (1 << i) != 0).map(|(_, j)| j).collect();
+        let mut set: Vec<&&Job> = open
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, j)| j)
+            .collect();
         set.sort_by_key(|j| j.deadline);
         let mut used = 0u64;
         if set.iter().all(|j| {

@@ -51,12 +51,19 @@ pub fn body(from: &str, callbacks: Option<&str>, to: Phone, message: &Message) -
             put("fileName", m.filename.as_ref());
         }
         Message::Contacts(c) => {
-            let names: Vec<&str> = c.contacts.iter().filter_map(|c| c.name.formatted_name.as_deref()).collect();
+            let names: Vec<&str> = c
+                .contacts
+                .iter()
+                .filter_map(|c| c.name.formatted_name.as_deref())
+                .collect();
             put("message", Some(&names.join(", ")));
             r.insert("contacts".into(), c.cloud());
         }
         Message::Location(l) => {
-            let fallback = l.name.clone().unwrap_or_else(|| format!("{},{}", l.latitude.0, l.longitude.0));
+            let fallback = l
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{},{}", l.latitude.0, l.longitude.0));
             put("message", Some(&fallback));
             r.insert("location".into(), l.cloud());
         }

@@ -34,8 +34,14 @@ pub struct Provider {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Wire {
-    Messangi { from: String, callbacks: Option<String> },
-    CloudApi { api_version: String, phone_number_id: String },
+    Messangi {
+        from: String,
+        callbacks: Option<String>,
+    },
+    CloudApi {
+        api_version: String,
+        phone_number_id: String,
+    },
 }
 
 /// One HTTP request as it will be sent (the token is added only at send time).
@@ -52,7 +58,10 @@ impl Request {
     /// `Bearer ***`, which is how previews print it.
     pub fn headers(token: Option<&str>) -> [(&'static str, String); 2] {
         [
-            ("Authorization", format!("Bearer {}", token.unwrap_or("***"))),
+            (
+                "Authorization",
+                format!("Bearer {}", token.unwrap_or("***")),
+            ),
             ("Content-Type", "application/json".to_string()),
         ]
     }
@@ -68,15 +77,26 @@ impl Provider {
 
     pub fn limits(&self) -> Limits {
         match self.wire {
-            Wire::Messangi { .. } => Limits { provider: "Messangi", text_body: 1024, media_ids: false },
-            Wire::CloudApi { .. } => Limits { provider: "the Cloud API", text_body: 4096, media_ids: true },
+            Wire::Messangi { .. } => Limits {
+                provider: "Messangi",
+                text_body: 1024,
+                media_ids: false,
+            },
+            Wire::CloudApi { .. } => Limits {
+                provider: "the Cloud API",
+                text_body: 4096,
+                media_ids: true,
+            },
         }
     }
 
     pub fn url(&self) -> String {
         match &self.wire {
             Wire::Messangi { .. } => format!("{}/notification", self.base_url),
-            Wire::CloudApi { api_version, phone_number_id } => {
+            Wire::CloudApi {
+                api_version,
+                phone_number_id,
+            } => {
                 format!("{}/{api_version}/{phone_number_id}/messages", self.base_url)
             }
         }
@@ -85,13 +105,18 @@ impl Provider {
     /// The JSON body that sends `message` to `to`.
     pub fn body(&self, to: Phone, message: &Message) -> serde_json::Value {
         match &self.wire {
-            Wire::Messangi { from, callbacks } => messangi::body(from, callbacks.as_deref(), to, message),
+            Wire::Messangi { from, callbacks } => {
+                messangi::body(from, callbacks.as_deref(), to, message)
+            }
             Wire::CloudApi { .. } => cloud_api::body(to, message),
         }
     }
 
     pub fn request(&self, url: &str, to: Phone, message: &Message) -> Request {
-        Request { url: url.to_string(), body: self.body(to, message) }
+        Request {
+            url: url.to_string(),
+            body: self.body(to, message),
+        }
     }
 }
 
@@ -109,11 +134,17 @@ pub fn check_base_url(raw: &str) -> Result<String, String> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => return Err(format!("`{raw}` uses plain http; use https (plain http is allowed only to loopback)")),
+        "http" => {
+            return Err(format!(
+                "`{raw}` uses plain http; use https (plain http is allowed only to loopback)"
+            ))
+        }
         other => return Err(format!("`{raw}` has scheme `{other}`; use https://")),
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("`{raw}` has a query or fragment; give just the base address"));
+        return Err(format!(
+            "`{raw}` has a query or fragment; give just the base address"
+        ));
     }
     Ok(raw.trim_end_matches('/').to_string())
 }

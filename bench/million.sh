@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Benchmark: check, plan and dry run on a generated 1,000,000-recipient CSV.
+# Prints wall time, peak memory and the dry run's requests per second. Not a test: figures
+# depend on the machine; the README records what was measured.
+#
+#   bash bench/million.sh            # 1,000,000 recipients
+#   N=100000 bash bench/million.sh   # smaller
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+OUT=bench/out
+mkdir -p "$OUT"
+cargo build --release --quiet
+BIN=target/release/sessioncast
+
+python3 - "$N" "$OUT/recipients.csv" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+langs = ("en", "es")
+with open(path, "w") as f:
+    f.write("to,last_inbound_at,first_name,lang,order_id\n")
+    for i in range(n):
+        # Valid, distinct US numbers: +1 415 2xx xxxx.
+        f.write(f"+1415{2000000 + i:07d},{1 + i % 20}h ago,Name{i % 997},{langs[i % 2]},A-{i}\n")
+PY
+
+cat > "$OUT/million.yaml" <<'YAML'
+version: 1
+name: bench-million
+provider: { kind: messangi, base_url: "https://messangi.example.com", token_env: MESSANGI_API_KEY, from: "14155550100" }
+rate: 1000/1s
+recipients: { file: recipients.csv }
+vars: { store: Acme }
+messages:
+  - { type: text, when: 'lang == "es"', body: "Hola {{ first_name }}, tu pedido {{ order_id }} ya salió de {{ store }}." }
+  - { type: text, when: 'lang != "es"', body: "Hi {{ first_name }}, your order {{ order_id }} has shipped from {{ store }}." }
+  - { type: image, url: "https://cdn.example.com/orders/{{ order_id }}.jpg", caption: "Order {{ order_id }}" }
+YAML
+
+NOW=2026-11-23T12:00:00Z
+echo "recipients: $N (2 requests each), machine: $(nproc) cores"
+python3 bench/measure.py check - -- $BIN check "$OUT/million.yaml" --now $NOW
+python3 bench/measure.py plan-json - -- $BIN plan "$OUT/million.yaml" --format json --now $NOW
+python3 bench/measure.py dry-run-json "$OUT/requests.jsonl" -- $BIN run "$OUT/million.yaml" --dry-run --format json --now $NOW \
+  | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+n = sum(1 for _ in open("bench/out/requests.jsonl"))
+r["requests"] = n
+r["requests_per_s"] = round(n / r["wall_s"])
+print(json.dumps(r))'
+rm -f "$OUT/requests.jsonl"
