@@ -124,20 +124,17 @@ pub fn write_plan(
 ) -> io::Result<()> {
     match format {
         PlanFormat::Json => {
-            #[derive(Serialize)]
-            struct Doc<I: Serialize> {
-                summary: Summary,
-                recipients: I,
+            // Rows are streamed one by one: a million recipients never sit in memory as JSON.
+            out.write_all(b"{\"summary\":")?;
+            serde_json::to_writer(&mut *out, &summary(c, plan))?;
+            out.write_all(b",\"recipients\":[")?;
+            for (i, row) in rows(c, plan).enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *out, &row)?;
             }
-            let recipients: Vec<Row> = rows(c, plan).collect();
-            serde_json::to_writer(
-                &mut *out,
-                &Doc {
-                    summary: summary(c, plan),
-                    recipients,
-                },
-            )?;
-            writeln!(out)
+            out.write_all(b"]}\n")
         }
         PlanFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);
