@@ -1,18 +1,13 @@
 //! The binary's contract: exit codes, the schema command, help text, and that the token's value
 //! never appears in any output.
 
-use assert_cmd::Command;
+#[path = "support/cli.rs"]
+mod support;
+
 use std::path::PathBuf;
+use support::{sessioncast, NOW};
 
-const NOW: &str = "2026-11-23T12:00:00Z";
 const SECRET: &str = "tok-SECRET-9f8e7d6c5b4a";
-
-fn sessioncast() -> Command {
-    let mut cmd = Command::cargo_bin("sessioncast").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1");
-    cmd
-}
 
 fn campaigns() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = ["campaigns", "tests/fixtures/ok", "tests/fixtures/invalid"]

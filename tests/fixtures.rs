@@ -1,16 +1,10 @@
 //! Fixture corpus through the binary: every `fixtures/ok` campaign's dry-run preview and every
 //! `fixtures/invalid` campaign's problems are snapshotted.
 
-use assert_cmd::Command;
+#[path = "support/cli.rs"]
+mod support;
 
-const NOW: &str = "2026-11-23T12:00:00Z";
-
-fn sessioncast() -> Command {
-    let mut cmd = Command::cargo_bin("sessioncast").unwrap();
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1");
-    cmd
-}
+use support::{sessioncast, NOW};
 
 /// The fixture's path relative to the crate, as a user would type it.
 fn rel(path: &std::path::Path) -> String {

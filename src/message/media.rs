@@ -1,6 +1,6 @@
 //! `type: image | video | audio | document`: media by public URL (or, on the Cloud API, by
-//! uploaded media id). The four kinds share the source rule but differ in caption and file name,
-//! so each is its own type.
+//! uploaded media id). The four kinds share the source rule and differ in which of `caption` and
+//! `filename` they take, so each is its own type (audio rejects a caption at load).
 
 use super::{js, object, visit_opt, Check, Kind, Seg};
 use schemars::JsonSchema;
@@ -37,15 +37,21 @@ fn check_source(c: &mut Check, url: &Option<String>, id: &Option<String>) {
     }
 }
 
-fn source_json(
-    url: &Option<String>,
-    id: &Option<String>,
-) -> [(&'static str, Option<serde_json::Value>); 2] {
-    [("id", js(id)), ("link", js(url))]
+/// The limits of the optional fields some media kinds take.
+fn check_extra(c: &mut Check, field: &'static str, value: &Option<String>) {
+    match (field, value) {
+        ("caption", _) => c.optional(&[Seg::K("caption")], value, CAPTION_MAX),
+        ("filename", Some(name)) if !name.contains('.') || name.ends_with('.') => c.error(
+            &[Seg::K("filename")],
+            format!("`{name}` has no extension"),
+            Some("add one, e.g. `invoice.pdf`".into()),
+        ),
+        _ => {}
+    }
 }
 
-macro_rules! captioned {
-    ($(#[$doc:meta])* $name:ident) => {
+macro_rules! media {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident),* }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
         #[serde(deny_unknown_fields)]
@@ -56,114 +62,56 @@ macro_rules! captioned {
             /// Uploaded media id (Cloud API only), instead of `url`.
             #[serde(default, skip_serializing_if = "Option::is_none")]
             pub id: Option<String>,
-            /// Caption shown under the media, at most 1024 characters.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            pub caption: Option<String>,
+            $(
+                $(#[$fdoc])*
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                pub $field: Option<String>,
+            )*
         }
 
         impl Kind for $name {
             fn visit(&mut self, f: &mut dyn FnMut(&[Seg], &mut String)) {
                 visit_opt(f, &[Seg::K("url")], &mut self.url);
                 visit_opt(f, &[Seg::K("id")], &mut self.id);
-                visit_opt(f, &[Seg::K("caption")], &mut self.caption);
+                $(visit_opt(f, &[Seg::K(stringify!($field))], &mut self.$field);)*
             }
 
             fn check(&self, c: &mut Check) {
                 check_source(c, &self.url, &self.id);
-                c.optional(&[Seg::K("caption")], &self.caption, CAPTION_MAX);
+                $(check_extra(c, stringify!($field), &self.$field);)*
             }
 
             fn cloud(&self) -> serde_json::Value {
-                let [id, link] = source_json(&self.url, &self.id);
-                object([id, link, ("caption", js(&self.caption))])
+                object([("id", js(&self.id)), ("link", js(&self.url)) $(, (stringify!($field), js(&self.$field)))*])
             }
         }
     };
 }
 
-captioned!(
+media!(
     /// An image (jpeg or png).
-    Image
+    Image {
+        /// Caption shown under the image, at most 1024 characters.
+        caption
+    }
 );
-captioned!(
+media!(
     /// A video (mp4 or 3gpp, H.264 + AAC).
-    Video
+    Video {
+        /// Caption shown under the video, at most 1024 characters.
+        caption
+    }
 );
-
-/// An audio file; WhatsApp shows no caption for audio, so there is none to set.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Audio {
-    /// Public http(s) URL of the file (direct download, no redirects).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Uploaded media id (Cloud API only), instead of `url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-}
-
-impl Kind for Audio {
-    fn visit(&mut self, f: &mut dyn FnMut(&[Seg], &mut String)) {
-        visit_opt(f, &[Seg::K("url")], &mut self.url);
-        visit_opt(f, &[Seg::K("id")], &mut self.id);
+media!(
+    /// An audio file; WhatsApp shows no caption for audio, so there is none to set.
+    Audio {}
+);
+media!(
+    /// A document; the file name's extension decides the icon the user sees.
+    Document {
+        /// Caption shown under the document, at most 1024 characters.
+        caption,
+        /// File name shown to the user, with its extension (`invoice.pdf`).
+        filename
     }
-
-    fn check(&self, c: &mut Check) {
-        check_source(c, &self.url, &self.id);
-    }
-
-    fn cloud(&self) -> serde_json::Value {
-        object(source_json(&self.url, &self.id))
-    }
-}
-
-/// A document; the file name's extension decides the icon the user sees.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Document {
-    /// Public http(s) URL of the file (direct download, no redirects).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Uploaded media id (Cloud API only), instead of `url`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    /// Caption shown under the document, at most 1024 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub caption: Option<String>,
-    /// File name shown to the user, with its extension (`invoice.pdf`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub filename: Option<String>,
-}
-
-impl Kind for Document {
-    fn visit(&mut self, f: &mut dyn FnMut(&[Seg], &mut String)) {
-        visit_opt(f, &[Seg::K("url")], &mut self.url);
-        visit_opt(f, &[Seg::K("id")], &mut self.id);
-        visit_opt(f, &[Seg::K("caption")], &mut self.caption);
-        visit_opt(f, &[Seg::K("filename")], &mut self.filename);
-    }
-
-    fn check(&self, c: &mut Check) {
-        check_source(c, &self.url, &self.id);
-        c.optional(&[Seg::K("caption")], &self.caption, CAPTION_MAX);
-        if let Some(name) = &self.filename {
-            if !name.contains('.') || name.ends_with('.') {
-                c.error(
-                    &[Seg::K("filename")],
-                    format!("`{name}` has no extension"),
-                    Some("add one, e.g. `invoice.pdf`".into()),
-                );
-            }
-        }
-    }
-
-    fn cloud(&self) -> serde_json::Value {
-        let [id, link] = source_json(&self.url, &self.id);
-        object([
-            id,
-            link,
-            ("caption", js(&self.caption)),
-            ("filename", js(&self.filename)),
-        ])
-    }
-}
+);

@@ -23,6 +23,22 @@ pub use text::Text;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// Apply `$body` to the kind inside any message (every variant holds a `Kind`).
+macro_rules! each_kind {
+    ($message:expr, $m:ident => $body:expr) => {
+        match $message {
+            Message::Text($m) => $body,
+            Message::Image($m) => $body,
+            Message::Video($m) => $body,
+            Message::Audio($m) => $body,
+            Message::Document($m) => $body,
+            Message::Contacts($m) => $body,
+            Message::Location($m) => $body,
+            Message::Interactive($m) => $body,
+        }
+    };
+}
+
 /// Behaviour every message kind provides.
 pub trait Kind {
     /// Call `f` on every string field with its path relative to the message.
@@ -71,29 +87,11 @@ impl Message {
     }
 
     pub fn kind(&self) -> &dyn Kind {
-        match self {
-            Message::Text(m) => m,
-            Message::Image(m) => m,
-            Message::Video(m) => m,
-            Message::Audio(m) => m,
-            Message::Document(m) => m,
-            Message::Contacts(m) => m,
-            Message::Location(m) => m,
-            Message::Interactive(m) => m,
-        }
+        each_kind!(self, m => m)
     }
 
     pub fn kind_mut(&mut self) -> &mut dyn Kind {
-        match self {
-            Message::Text(m) => m,
-            Message::Image(m) => m,
-            Message::Video(m) => m,
-            Message::Audio(m) => m,
-            Message::Document(m) => m,
-            Message::Contacts(m) => m,
-            Message::Location(m) => m,
-            Message::Interactive(m) => m,
-        }
+        each_kind!(self, m => m)
     }
 
     /// Every message kind's `type` name, for hints.
