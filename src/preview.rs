@@ -6,7 +6,6 @@ use crate::plan::{Outcome, Plan};
 use crate::provider::Request;
 use crate::render::Renderer;
 use rayon::prelude::*;
-use serde_json::json;
 use std::io::{self, Write};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +27,7 @@ pub fn write_requests(
     out: &mut impl Write,
 ) -> io::Result<u64> {
     let renderer = Renderer::new(campaign);
+    let headers = headers_json();
     let scheduled: Vec<_> = plan.scheduled().collect();
     let total = plan.requests();
     let mut written = 0u64;
@@ -50,7 +50,7 @@ pub fn write_requests(
                         n += 1;
                         let _ = match format {
                             PreviewFormat::Json => {
-                                write_json(&mut buf, &r.to.to_string(), index, &req)
+                                write_json(&mut buf, &headers, &r.to.to_string(), index, &req)
                             }
                             PreviewFormat::Pretty => {
                                 write_pretty(&mut buf, &r.to.to_string(), index, &req, &eta)
@@ -70,25 +70,35 @@ pub fn write_requests(
     Ok(written)
 }
 
-fn headers_json() -> serde_json::Value {
-    let map = Request::headers(None)
+/// The fixed part of every JSON line after `url`: method and redacted headers.
+fn headers_json() -> String {
+    let map: serde_json::Map<String, serde_json::Value> = Request::headers(None)
         .into_iter()
         .map(|(k, v)| (k.to_string(), serde_json::Value::String(v)))
         .collect();
-    serde_json::Value::Object(map)
+    serde_json::Value::Object(map).to_string()
 }
 
-fn write_json(buf: &mut Vec<u8>, to: &str, index: usize, req: &Request) -> io::Result<()> {
-    let line = json!({
-        "to": to,
-        "message_index": index,
-        "method": Request::METHOD,
-        "url": req.url,
-        "headers": headers_json(),
-        "body": req.body,
-    });
-    serde_json::to_writer(&mut *buf, &line)?;
-    buf.push(b'\n');
+/// One request as `{"to","message_index","method","url","headers","body"}`, written field by
+/// field so the body is serialized in place rather than copied into a wrapper value.
+fn write_json(
+    buf: &mut Vec<u8>,
+    headers: &str,
+    to: &str,
+    index: usize,
+    req: &Request,
+) -> io::Result<()> {
+    buf.extend_from_slice(b"{\"to\":");
+    serde_json::to_writer(&mut *buf, to)?;
+    write!(
+        buf,
+        ",\"message_index\":{index},\"method\":\"{}\",\"url\":",
+        Request::METHOD
+    )?;
+    serde_json::to_writer(&mut *buf, &req.url)?;
+    write!(buf, ",\"headers\":{headers},\"body\":")?;
+    serde_json::to_writer(&mut *buf, &req.body)?;
+    buf.extend_from_slice(b"}\n");
     Ok(())
 }
 

@@ -48,8 +48,8 @@ impl<'c> Renderer<'c> {
         let mut out = Vec::with_capacity(c.messages.len());
         for m in &c.messages {
             let i = m.index;
-            if let Some(cond) = &m.when {
-                match c.templates.holds(cond, &ctx) {
+            if let Some(cond) = &m.when_template {
+                match c.templates.render_named(cond, &ctx).map(|out| out == "1") {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
@@ -62,9 +62,12 @@ impl<'c> Renderer<'c> {
             // Fields whose template failed: their own limit checks would judge the template
             // text, so they are skipped; every other field is still checked.
             let mut failed: Vec<String> = Vec::new();
+            let mut field = 0;
             message.kind_mut().visit(&mut |seg, s| {
-                if crate::template::is_template(s) {
-                    match c.templates.render(s, &ctx) {
+                let template = m.field_templates.get(field).and_then(Option::as_ref);
+                field += 1;
+                if let Some(name) = template {
+                    match c.templates.render_named(name, &ctx) {
                         Ok(v) => *s = v,
                         Err(e) => {
                             let field = crate::message::path_string(seg);

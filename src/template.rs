@@ -61,6 +61,16 @@ impl Templates {
         Ok(t.undeclared_variables(true).into_iter().collect())
     }
 
+    /// The registered name of a compiled template source.
+    pub fn name_of(&self, source: &str) -> Option<String> {
+        self.names.get(source).cloned()
+    }
+
+    /// Render a template registered at load under `name`.
+    pub fn render_named(&self, name: &str, ctx: &Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+
     /// Compile a `when:` condition as a template that renders `1` when it holds.
     pub fn add_condition(
         &mut self,
@@ -69,27 +79,9 @@ impl Templates {
     ) -> Result<BTreeSet<String>, minijinja::Error> {
         self.add(name, &condition_source(expr))
     }
-
-    pub fn holds(&self, expr: &str, ctx: &Value) -> Result<bool, minijinja::Error> {
-        Ok(self.render(&condition_source(expr), ctx)? == "1")
-    }
-
-    /// Render a string field: plain strings come back as they are.
-    pub fn render(&self, source: &str, ctx: &Value) -> Result<String, minijinja::Error> {
-        if !is_template(source) {
-            return Ok(source.to_string());
-        }
-        let name = self.names.get(source).ok_or_else(|| {
-            minijinja::Error::new(
-                minijinja::ErrorKind::TemplateNotFound,
-                "template was not compiled at load",
-            )
-        })?;
-        self.env.get_template(name)?.render(ctx)
-    }
 }
 
-fn condition_source(expr: &str) -> String {
+pub fn condition_source(expr: &str) -> String {
     format!("{{% if {expr} %}}1{{% endif %}}")
 }
 

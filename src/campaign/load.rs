@@ -461,11 +461,14 @@ impl Loader {
         for (i, item) in items.iter().enumerate() {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
-                self.compile(&path, &spec, templates, &known);
+                let (when_template, field_templates) =
+                    self.compile(&path, &spec, templates, &known);
                 out.push(Msg {
                     index: i,
                     when: spec.when,
                     message: spec.message,
+                    when_template,
+                    field_templates,
                 });
             }
         }
@@ -479,7 +482,7 @@ impl Loader {
         spec: &MessageSpec,
         templates: &mut Templates,
         known: &BTreeSet<String>,
-    ) {
+    ) -> (Option<String>, Vec<Option<String>>) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
             found.push((
@@ -488,12 +491,20 @@ impl Loader {
             ));
         }
         let mut message: Message = spec.message.clone();
+        let mut fields = Vec::new();
         message.kind_mut().visit(&mut |seg, s| {
             if crate::template::is_template(s) {
                 let p = format!("{path}.{}", crate::message::path_string(seg));
                 found.push((p.clone(), templates.add(&p, s)));
+                fields.push(templates.name_of(s));
+            } else {
+                fields.push(None);
             }
         });
+        let when = spec
+            .when
+            .as_deref()
+            .and_then(|w| templates.name_of(&crate::template::condition_source(w)));
         for (p, result) in found {
             if result
                 .as_ref()
@@ -517,6 +528,7 @@ impl Loader {
                 }
             }
         }
+        (when, fields)
     }
 
     fn template_error(&mut self, path: &str, e: &minijinja::Error, templates: &Templates) {

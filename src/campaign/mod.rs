@@ -61,6 +61,10 @@ pub struct Msg {
     pub index: usize,
     pub when: Option<String>,
     pub message: Message,
+    /// Registered template names, found once at load so rendering needs no lookup by source:
+    /// the `when:` condition's, and each string field's in `Kind::visit` order (`None` = plain).
+    pub when_template: Option<String>,
+    pub field_templates: Vec<Option<String>>,
 }
 
 /// The customer-service window.

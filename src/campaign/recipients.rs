@@ -140,68 +140,79 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         var_names: names.to_vec(),
         ..Raw::default()
     };
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut records = reader.into_records();
-    loop {
-        chunk.clear();
-        for rec in records.by_ref().take(CHUNK) {
-            match rec {
-                Ok(r) => chunk.push(r),
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    let mut p = Problem::new(file_place(line), format!("malformed CSV row: {e}"));
-                    p.hint = Some("every row needs as many fields as the header; quote values containing commas".into());
-                    l.problems.push(p);
+    // A reader thread reads the next chunk while the pool parses this one: phone validation is
+    // parallel, CSV reading is not, and this way neither waits for the other.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<csv::Result<csv::StringRecord>>>(1);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut records = reader.into_records();
+            loop {
+                let chunk: Vec<_> = records.by_ref().take(CHUNK).collect();
+                if chunk.is_empty() || tx.send(chunk).is_err() {
+                    break;
                 }
             }
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let parsed: Vec<Result<Recipient, RowError>> = chunk
-            .par_iter()
-            .map(|rec| {
-                let line = rec.position().map_or(0, |p| p.line());
-                let to_raw = rec.get(to_col).unwrap_or("");
-                let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
-                let at = parse_inbound(rec.get(at_col).unwrap_or(""), now)
-                    .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
-                let values = var_cols
-                    .iter()
-                    .map(|&i| minijinja::Value::from(rec.get(i).unwrap_or("")))
-                    .collect();
-                Ok(Recipient {
-                    to,
-                    last_inbound_at: at,
-                    vars: Vars {
-                        names: names.clone(),
-                        values,
-                    },
-                    origin: Origin::Csv(line),
-                })
-            })
-            .collect();
-        for r in parsed {
-            match r {
-                Ok(r) => raw.recipients.push(r),
-                Err((line, to, column, e)) => {
-                    let place = Place::Csv {
-                        file: path.to_path_buf(),
-                        line,
-                        column: Some(column.to_string()),
-                    };
-                    let mut p = Problem::new(place, e.clone());
-                    p.per_recipient = true;
-                    l.problems.push(p);
-                    raw.rejected.push(Rejected {
-                        origin: Origin::Csv(line),
+        });
+        for batch in rx {
+            let mut chunk = Vec::with_capacity(batch.len());
+            for rec in batch {
+                match rec {
+                    Ok(r) => chunk.push(r),
+                    Err(e) => {
+                        let line = e.position().map_or(0, |p| p.line());
+                        let mut p =
+                            Problem::new(file_place(line), format!("malformed CSV row: {e}"));
+                        p.hint = Some("every row needs as many fields as the header; quote values containing commas".into());
+                        l.problems.push(p);
+                    }
+                }
+            }
+            let parsed: Vec<Result<Recipient, RowError>> = chunk
+                .par_iter()
+                .map(|rec| {
+                    let line = rec.position().map_or(0, |p| p.line());
+                    let to_raw = rec.get(to_col).unwrap_or("");
+                    let to =
+                        Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+                    let at = parse_inbound(rec.get(at_col).unwrap_or(""), now)
+                        .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
+                    let values = var_cols
+                        .iter()
+                        .map(|&i| minijinja::Value::from(rec.get(i).unwrap_or("")))
+                        .collect();
+                    Ok(Recipient {
                         to,
-                        reason: e,
-                    });
+                        last_inbound_at: at,
+                        vars: Vars {
+                            names: names.clone(),
+                            values,
+                        },
+                        origin: Origin::Csv(line),
+                    })
+                })
+                .collect();
+            for r in parsed {
+                match r {
+                    Ok(r) => raw.recipients.push(r),
+                    Err((line, to, column, e)) => {
+                        let place = Place::Csv {
+                            file: path.to_path_buf(),
+                            line,
+                            column: Some(column.to_string()),
+                        };
+                        let mut p = Problem::new(place, e.clone());
+                        p.per_recipient = true;
+                        l.problems.push(p);
+                        raw.rejected.push(Rejected {
+                            origin: Origin::Csv(line),
+                            to,
+                            reason: e,
+                        });
+                    }
                 }
             }
         }
-    }
+    });
     let file = path.display().to_string();
     find_duplicates(&mut raw, |o| match o {
         Origin::Csv(line) => format!("{file}:{line}"),
