@@ -15,4 +15,11 @@ peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 if proc.returncode != 0:
     sys.stderr.write(proc.stderr.decode(errors="replace")[-2000:])
     sys.exit(f"{label}: exit {proc.returncode}")
-print(json.dumps({"label": label, "wall_s": round(wall, 3), "peak_mb": round(peak_mb, 1)}))
+result = {"label": label, "wall_s": round(wall, 3), "peak_mb": round(peak_mb, 1)}
+# A dry run reports "dry run: N requests ..." on stderr: derive the request rate from it.
+for line in proc.stderr.decode(errors="replace").splitlines():
+    if line.startswith("dry run: "):
+        n = int(line.split()[2])
+        result["requests"] = n
+        result["requests_per_s"] = round(n / wall)
+print(json.dumps(result))

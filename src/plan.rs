@@ -118,11 +118,9 @@ pub struct Planned {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Sent as number `order` (0-based), first message in slot `slot`, at about `eta`.
+    /// First message in slot `slot`; its time is `Plan::eta`, its order the entry's position.
     Scheduled {
-        order: usize,
         slot: u64,
-        eta: Timestamp,
     },
     Dropped(DropReason),
 }
@@ -131,15 +129,15 @@ pub enum Outcome {
 /// Returns the scheduled jobs in send order with their first slot, and the ones that cannot make
 /// it (window already closed, or no slot before the deadline).
 pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<(Job, u64)>, Vec<Dropped>) {
-    let mut dropped = Vec::new();
-    let mut open = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if job.deadline <= slots.start {
-            dropped.push((job, DropReason::WindowClosed));
-        } else {
-            open.push(job);
-        }
-    }
+    // Partition in place: with a million recipients a second vector of jobs is real memory.
+    let mut open = jobs;
+    let closed = |j: &Job| j.deadline <= slots.start;
+    let mut dropped: Vec<Dropped> = open
+        .iter()
+        .filter(|j| closed(j))
+        .map(|j| (j.clone(), DropReason::WindowClosed))
+        .collect();
+    open.retain(|j| !closed(j));
     let (chosen, late) = select(open, |d| slots.before(d));
     dropped.extend(late.into_iter().map(|j| (j, DropReason::ExpiresBeforeSlot)));
     let mut next = 0u64;

@@ -2,7 +2,7 @@
 //! the token shown as `***`. Built by the same rendering code as the real send path.
 
 use crate::campaign::Campaign;
-use crate::plan::{Outcome, Plan};
+use crate::plan::Plan;
 use crate::provider::Request;
 use crate::render::Renderer;
 use rayon::prelude::*;
@@ -42,10 +42,7 @@ pub fn write_requests(
                     let Ok(requests) = renderer.requests(r) else {
                         continue;
                     };
-                    let eta = match entry.outcome {
-                        Outcome::Scheduled { eta, .. } => eta.to_string(),
-                        Outcome::Dropped(_) => String::new(),
-                    };
+                    let eta = plan.eta(entry).map(|t| t.to_string()).unwrap_or_default();
                     for (index, req) in requests {
                         n += 1;
                         let _ = match format {

@@ -38,6 +38,16 @@ impl<'c> Renderer<'c> {
 
     /// The messages this recipient gets (after `when:`), rendered and checked.
     pub fn messages(&self, r: &Recipient) -> Result<Vec<(usize, Message)>, Vec<RenderIssue>> {
+        self.render(r, true)
+    }
+
+    /// Render, checking limits only when asked: requests are built for recipients that
+    /// `validate_all` has already checked, so the send and preview paths skip the second check.
+    fn render(
+        &self,
+        r: &Recipient,
+        check_limits: bool,
+    ) -> Result<Vec<(usize, Message)>, Vec<RenderIssue>> {
         let c = self.campaign;
         let ctx = minijinja::Value::from_object(Scope {
             campaign: Arc::clone(&c.vars),
@@ -78,7 +88,9 @@ impl<'c> Renderer<'c> {
                 }
             });
             let mut check = Check::new(&self.limits);
-            message.kind().check(&mut check);
+            if check_limits {
+                message.kind().check(&mut check);
+            }
             for issue in check
                 .issues
                 .into_iter()
@@ -107,9 +119,10 @@ impl<'c> Renderer<'c> {
         }
     }
 
-    /// The requests for one recipient, in message order.
+    /// The requests for one recipient, in message order. The recipient must have passed
+    /// `validate_all`: limits are not checked again.
     pub fn requests(&self, r: &Recipient) -> Result<Vec<(usize, Request)>, Vec<RenderIssue>> {
-        let messages = self.messages(r)?;
+        let messages = self.render(r, false)?;
         Ok(messages
             .into_iter()
             .map(|(i, m)| (i, self.campaign.provider.request(&self.url, r.to, &m)))

@@ -53,18 +53,20 @@ pub fn summary(c: &Campaign, plan: &Plan) -> Summary {
         *dropped.entry(reason.as_str()).or_default() += 1;
     }
     *dropped.entry(DropReason::Invalid.as_str()).or_default() += c.rejected.len();
-    let etas: Vec<Timestamp> = plan
-        .scheduled()
-        .filter_map(|e| match e.outcome {
-            Outcome::Scheduled { eta, .. } => Some(eta),
-            Outcome::Dropped(_) => None,
-        })
-        .collect();
+    // Scheduled entries come first, in send order.
+    let scheduled = plan.scheduled().count();
+    let etas: Vec<Timestamp> = [
+        plan.entries.first(),
+        scheduled.checked_sub(1).and_then(|i| plan.entries.get(i)),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|e| plan.eta(e))
+    .collect();
     let invalid = dropped[DropReason::Invalid.as_str()];
     let dup = dropped[DropReason::Duplicate.as_str()];
     let total = c.recipients.len() + c.rejected.len();
     let valid = total - invalid - dup;
-    let scheduled = etas.len();
     Summary {
         now: plan.now.to_string(),
         rate: c.rate.to_string(),
@@ -83,11 +85,16 @@ pub fn summary(c: &Campaign, plan: &Plan) -> Summary {
     }
 }
 
-fn row(c: &Campaign, e: &Planned) -> Row {
+/// Entry `order` of the plan as a row (scheduled entries come first, so the position is the
+/// send order).
+fn row(c: &Campaign, plan: &Plan, order: usize, e: &Planned) -> Row {
     let (status, reason, eta, order) = match e.outcome {
-        Outcome::Scheduled { order, eta, .. } => {
-            ("scheduled", None, Some(eta.to_string()), Some(order))
-        }
+        Outcome::Scheduled { .. } => (
+            "scheduled",
+            None,
+            plan.eta(e).map(|t| t.to_string()),
+            Some(order),
+        ),
         Outcome::Dropped(r) => ("dropped", Some(r.as_str()), None, None),
     };
     Row {
@@ -112,7 +119,11 @@ pub fn rows<'a>(c: &'a Campaign, plan: &'a Plan) -> impl Iterator<Item = Row> + 
         order: None,
         messages: 0,
     });
-    plan.entries.iter().map(|e| row(c, e)).chain(rejected)
+    plan.entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| row(c, plan, i, e))
+        .chain(rejected)
 }
 
 pub fn write_plan(
@@ -208,18 +219,21 @@ fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> 
         "{bold}{:>6}  {:<16} {:<21} {:<21} {:>10}  messages{reset}",
         "order", "to", "deadline", "eta", "spare"
     )?;
-    for e in &plan.entries {
+    for (order, e) in plan.entries.iter().enumerate() {
         let to = c.recipients[e.recipient].to.to_string();
         match e.outcome {
-            Outcome::Scheduled { order, eta, .. } => writeln!(
-                out,
-                "{:>6}  {to:<16} {:<21} {:<21} {:>10}  {}",
-                order + 1,
-                e.deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                eta.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-                spare(e.deadline, eta),
-                e.messages
-            )?,
+            Outcome::Scheduled { slot } => {
+                let eta = plan.slots.at(slot);
+                writeln!(
+                    out,
+                    "{:>6}  {to:<16} {:<21} {:<21} {:>10}  {}",
+                    order + 1,
+                    e.deadline.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    eta.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                    spare(e.deadline, eta),
+                    e.messages
+                )?
+            }
             Outcome::Dropped(reason) => writeln!(
                 out,
                 "{dim}{:>6}  {to:<16} {:<21} {red}dropped: {reason}{reset}",

@@ -27,6 +27,14 @@ impl Plan {
         })
     }
 
+    /// When a scheduled entry's first message is planned to go out.
+    pub fn eta(&self, e: &Planned) -> Option<Timestamp> {
+        match e.outcome {
+            Outcome::Scheduled { slot } => Some(self.slots.at(slot)),
+            Outcome::Dropped(_) => None,
+        }
+    }
+
     pub fn requests(&self) -> u64 {
         self.scheduled().map(|e| u64::from(e.messages)).sum()
     }
@@ -83,16 +91,11 @@ pub fn build(
     let (scheduled, late) = schedule(&slots, jobs);
     let mut out: Vec<Planned> = scheduled
         .into_iter()
-        .enumerate()
-        .map(|(order, (j, slot))| Planned {
+        .map(|(j, slot)| Planned {
             recipient: j.id,
             deadline: j.deadline,
             messages: j.messages,
-            outcome: Outcome::Scheduled {
-                order,
-                slot,
-                eta: slots.at(slot),
-            },
+            outcome: Outcome::Scheduled { slot },
         })
         .collect();
     let mut dropped: Vec<Planned> = late

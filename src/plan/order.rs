@@ -38,14 +38,18 @@ pub fn select(mut jobs: Vec<Job>, slots_before: impl Fn(Timestamp) -> u64) -> (V
             }
         }
     }
-    let (mut chosen, mut dropped) = (Vec::new(), Vec::new());
-    for (pos, j) in jobs.into_iter().enumerate() {
-        if late[pos] {
-            dropped.push(j);
-        } else {
-            chosen.push(j);
-        }
-    }
+    let dropped: Vec<Job> = jobs
+        .iter()
+        .zip(&late)
+        .filter(|(_, l)| **l)
+        .map(|(j, _)| j.clone())
+        .collect();
+    let mut pos = 0;
+    jobs.retain(|_| {
+        pos += 1;
+        !late[pos - 1]
+    });
+    let mut chosen = jobs;
     let has_priority = chosen.windows(2).any(|w| w[0].priority != w[1].priority);
     if has_priority && chosen.len() <= PRIORITY_MOVES_MAX {
         chosen = priority_order(chosen, &slots_before);
