@@ -23,14 +23,27 @@ pub struct RenderIssue {
 /// Renders messages for recipients of one campaign.
 pub struct Renderer<'c> {
     campaign: &'c Campaign,
+    /// Each message's `when:` condition, compiled once (`None`: no condition, or it failed to
+    /// compile, which load already reported).
+    conditions: Vec<Option<minijinja::Expression<'c, 'c>>>,
     limits: Limits,
     url: String,
 }
 
 impl<'c> Renderer<'c> {
     pub fn new(campaign: &'c Campaign) -> Self {
+        let conditions = campaign
+            .messages
+            .iter()
+            .map(|m| {
+                m.when
+                    .as_deref()
+                    .and_then(|w| campaign.templates.expression(w).ok())
+            })
+            .collect();
         Renderer {
             campaign,
+            conditions,
             limits: campaign.provider.limits(),
             url: campaign.provider.url(),
         }
@@ -56,10 +69,10 @@ impl<'c> Renderer<'c> {
         });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());
-        for m in &c.messages {
+        for (m, condition) in c.messages.iter().zip(&self.conditions) {
             let i = m.index;
-            if let Some(cond) = &m.when_template {
-                match c.templates.render_named(cond, &ctx).map(|out| out == "1") {
+            if let Some(cond) = condition {
+                match cond.eval(&ctx).map(|v| v.is_true()) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {

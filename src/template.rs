@@ -61,6 +61,14 @@ impl Templates {
         Ok(t.undeclared_variables(true).into_iter().collect())
     }
 
+    /// Compile a `when:` expression for evaluation (cheaper than rendering a template).
+    pub fn expression<'a>(
+        &'a self,
+        expr: &'a str,
+    ) -> Result<minijinja::Expression<'a, 'a>, minijinja::Error> {
+        self.env.compile_expression(expr)
+    }
+
     /// The registered name of a compiled template source.
     pub fn name_of(&self, source: &str) -> Option<String> {
         self.names.get(source).cloned()
@@ -81,7 +89,7 @@ impl Templates {
     }
 }
 
-pub fn condition_source(expr: &str) -> String {
+fn condition_source(expr: &str) -> String {
     format!("{{% if {expr} %}}1{{% endif %}}")
 }
 

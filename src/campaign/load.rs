@@ -461,13 +461,11 @@ impl Loader {
         for (i, item) in items.iter().enumerate() {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
-                let (when_template, field_templates) =
-                    self.compile(&path, &spec, templates, &known);
+                let field_templates = self.compile(&path, &spec, templates, &known);
                 out.push(Msg {
                     index: i,
                     when: spec.when,
                     message: spec.message,
-                    when_template,
                     field_templates,
                 });
             }
@@ -482,7 +480,7 @@ impl Loader {
         spec: &MessageSpec,
         templates: &mut Templates,
         known: &BTreeSet<String>,
-    ) -> (Option<String>, Vec<Option<String>>) {
+    ) -> Vec<Option<String>> {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
             found.push((
@@ -501,10 +499,6 @@ impl Loader {
                 fields.push(None);
             }
         });
-        let when = spec
-            .when
-            .as_deref()
-            .and_then(|w| templates.name_of(&crate::template::condition_source(w)));
         for (p, result) in found {
             if result
                 .as_ref()
@@ -528,7 +522,7 @@ impl Loader {
                 }
             }
         }
-        (when, fields)
+        fields
     }
 
     fn template_error(&mut self, path: &str, e: &minijinja::Error, templates: &Templates) {

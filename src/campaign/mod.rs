@@ -61,9 +61,8 @@ pub struct Msg {
     pub index: usize,
     pub when: Option<String>,
     pub message: Message,
-    /// Registered template names, found once at load so rendering needs no lookup by source:
-    /// the `when:` condition's, and each string field's in `Kind::visit` order (`None` = plain).
-    pub when_template: Option<String>,
+    /// Registered template names of the string fields, in `Kind::visit` order (`None` = plain
+    /// text), found once at load so rendering needs no lookup by source.
     pub field_templates: Vec<Option<String>>,
 }
 

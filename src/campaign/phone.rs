@@ -18,12 +18,12 @@ impl Phone {
                     .into(),
             );
         }
-        let with_plus = if trimmed.starts_with('+') {
-            trimmed.to_string()
+        let with_plus: std::borrow::Cow<str> = if trimmed.starts_with('+') {
+            trimmed.into()
         } else {
-            format!("+{trimmed}")
+            format!("+{trimmed}").into()
         };
-        let number = phonenumber::parse(None, &with_plus)
+        let number = phonenumber::parse(None, with_plus.as_ref())
             .map_err(|e| format!("`{input}` is not a phone number ({e}); write it in international form with the country code, e.g. +14155550123"))?;
         if !phonenumber::is_valid(&number) {
             return Err(format!(
@@ -31,11 +31,18 @@ impl Phone {
                 number.code().value()
             ));
         }
-        let e164 = number.format().mode(phonenumber::Mode::E164).to_string();
-        e164[1..]
-            .parse()
+        // E.164 is the country code followed by the national number with its leading zeros;
+        // built arithmetically, as the formatter would only say the same thing more slowly.
+        let national = number.national();
+        let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d + 1);
+        let width = u32::from(national.zeros()) + digits(national.value());
+        10u64
+            .checked_pow(width)
+            .and_then(|scale| u64::from(number.code().value()).checked_mul(scale))
+            .and_then(|head| head.checked_add(national.value()))
+            .filter(|&d| digits(d) <= 15)
             .map(Phone)
-            .map_err(|_| format!("`{input}` is too long for E.164"))
+            .ok_or_else(|| format!("`{input}` is too long for E.164"))
     }
 
     /// The digits without `+`, as Messangi wants the sender.

@@ -9,7 +9,8 @@ use crate::diag::{Place, Problem};
 use crate::template::Vars;
 use jiff::Timestamp;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -224,7 +225,9 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
 /// Warn about numbers that repeat an earlier recipient after normalization; the planner sends
 /// to the first and drops the rest as `duplicate`.
 fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
-    let mut first: HashMap<Phone, Origin> = HashMap::with_capacity(raw.recipients.len());
+    // Keys are plain numbers: FxHash is several times faster than SipHash here.
+    let mut first: FxHashMap<Phone, Origin> = FxHashMap::default();
+    first.reserve(raw.recipients.len());
     for (i, r) in raw.recipients.iter().enumerate() {
         if let Some(&earlier) = first.get(&r.to) {
             raw.duplicates.push(i);

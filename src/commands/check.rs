@@ -20,5 +20,6 @@ pub fn run(a: &CheckArgs) -> Outcome {
         c.provider.name(),
         c.rate,
     );
+    p.release();
     Ok(Exit::Ok)
 }

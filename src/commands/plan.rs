@@ -14,5 +14,6 @@ pub fn run(a: &PlanArgs) -> Outcome {
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     write_plan(&p.campaign, &plan, a.format, color_stdout(), &mut out)?;
     out.flush()?;
+    p.release();
     Ok(Exit::Ok)
 }

@@ -45,5 +45,6 @@ pub fn run(a: &RunArgs) -> Outcome {
             writeln!(err, "  {}  invalid  ({})", r.to, r.reason)?;
         }
     }
+    p.release();
     Ok(Exit::Ok)
 }
