@@ -26,6 +26,9 @@ pub struct Renderer<'c> {
     /// Each message's `when:` condition, compiled once (`None`: no condition, or it failed to
     /// compile, which load already reported).
     conditions: Vec<Option<minijinja::Expression<'c, 'c>>>,
+    /// Each message's string-field templates in `Kind::visit` order, fetched once (`None`:
+    /// plain text, or a template that failed to compile, which load already reported).
+    fields: Vec<Vec<Option<minijinja::Template<'c, 'c>>>>,
     limits: Limits,
     url: String,
 }
@@ -41,9 +44,20 @@ impl<'c> Renderer<'c> {
                     .and_then(|w| campaign.templates.expression(w).ok())
             })
             .collect();
+        let fields = campaign
+            .messages
+            .iter()
+            .map(|m| {
+                let names = m.field_templates.iter();
+                names
+                    .map(|n| n.as_deref().and_then(|n| campaign.templates.get(n).ok()))
+                    .collect()
+            })
+            .collect();
         Renderer {
             campaign,
             conditions,
+            fields,
             limits: campaign.provider.limits(),
             url: campaign.provider.url(),
         }
@@ -69,7 +83,8 @@ impl<'c> Renderer<'c> {
         });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());
-        for (m, condition) in c.messages.iter().zip(&self.conditions) {
+        for ((m, condition), templates) in c.messages.iter().zip(&self.conditions).zip(&self.fields)
+        {
             let i = m.index;
             if let Some(cond) = condition {
                 match cond.eval(&ctx).map(|v| v.is_true()) {
@@ -87,10 +102,10 @@ impl<'c> Renderer<'c> {
             let mut failed: Vec<String> = Vec::new();
             let mut field = 0;
             message.kind_mut().visit(&mut |seg, s| {
-                let template = m.field_templates.get(field).and_then(Option::as_ref);
+                let template = templates.get(field).and_then(Option::as_ref);
                 field += 1;
-                if let Some(name) = template {
-                    match c.templates.render_named(name, &ctx) {
+                if let Some(template) = template {
+                    match template.render(&ctx) {
                         Ok(v) => *s = v,
                         Err(e) => {
                             let field = crate::message::path_string(seg);

@@ -74,9 +74,9 @@ impl Templates {
         self.names.get(source).cloned()
     }
 
-    /// Render a template registered at load under `name`.
-    pub fn render_named(&self, name: &str, ctx: &Value) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(ctx)
+    /// The compiled template registered at load under `name`.
+    pub fn get(&self, name: &str) -> Result<minijinja::Template<'_, '_>, minijinja::Error> {
+        self.env.get_template(name)
     }
 
     /// Compile a `when:` condition as a template that renders `1` when it holds.
