@@ -88,57 +88,19 @@ pub(super) fn inline(
     raw
 }
 
+/// Where the columns are: `to`, `last_inbound_at`, and the variables (every other column).
+struct Columns {
+    to: usize,
+    at: usize,
+    vars: Vec<usize>,
+    names: Arc<[String]>,
+}
+
 pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
-    let file_place = |line| Place::Csv {
-        file: path.to_path_buf(),
-        line,
-        column: None,
-    };
-    let mut reader = match csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let place = l.place("recipients.file");
-            l.problems.push(
-                Problem::new(place, format!("cannot read `{}`: {e}", path.display()))
-                    .hint("the path is relative to the campaign file"),
-            );
-            return None;
-        }
-    };
-    let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
-        Err(e) => {
-            l.problems.push(Problem::new(
-                file_place(1),
-                format!("cannot read the CSV header: {e}"),
-            ));
-            return None;
-        }
-    };
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(to_col), Some(at_col)) = (col("to"), col("last_inbound_at")) else {
-        l.problems.push(
-            Problem::new(
-                file_place(1),
-                format!(
-                    "the header `{}` lacks `to` or `last_inbound_at`",
-                    header.join(",")
-                ),
-            )
-            .hint("the first line must name the columns: to,last_inbound_at,<your variables...>"),
-        );
-        return None;
-    };
-    let var_cols: Vec<usize> = (0..header.len())
-        .filter(|&i| i != to_col && i != at_col)
-        .collect();
-    let names: Arc<[String]> = var_cols.iter().map(|&i| header[i].clone()).collect();
+    let (reader, cols) = open_csv(l, path)?;
     let mut raw = Raw {
         csv: Some(path.to_path_buf()),
-        var_names: names.to_vec(),
+        var_names: cols.names.to_vec(),
         ..Raw::default()
     };
     // A reader thread reads the next chunk while the pool parses this one: phone validation is
@@ -155,62 +117,19 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
             }
         });
         for batch in rx {
-            let mut chunk = Vec::with_capacity(batch.len());
+            let mut rows = Vec::with_capacity(batch.len());
             for rec in batch {
                 match rec {
-                    Ok(r) => chunk.push(r),
-                    Err(e) => {
-                        let line = e.position().map_or(0, |p| p.line());
-                        let mut p =
-                            Problem::new(file_place(line), format!("malformed CSV row: {e}"));
-                        p.hint = Some("every row needs as many fields as the header; quote values containing commas".into());
-                        l.problems.push(p);
-                    }
+                    Ok(r) => rows.push(r),
+                    Err(e) => malformed(l, path, &e),
                 }
             }
-            let parsed: Vec<Result<Recipient, RowError>> = chunk
+            let parsed: Vec<_> = rows
                 .par_iter()
-                .map(|rec| {
-                    let line = rec.position().map_or(0, |p| p.line());
-                    let to_raw = rec.get(to_col).unwrap_or("");
-                    let to =
-                        Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
-                    let at = parse_inbound(rec.get(at_col).unwrap_or(""), now)
-                        .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
-                    let values = var_cols
-                        .iter()
-                        .map(|&i| minijinja::Value::from(rec.get(i).unwrap_or("")))
-                        .collect();
-                    Ok(Recipient {
-                        to,
-                        last_inbound_at: at,
-                        vars: Vars {
-                            names: names.clone(),
-                            values,
-                        },
-                        origin: Origin::Csv(line),
-                    })
-                })
+                .map(|rec| parse_row(rec, &cols, now))
                 .collect();
-            for r in parsed {
-                match r {
-                    Ok(r) => raw.recipients.push(r),
-                    Err((line, to, column, e)) => {
-                        let place = Place::Csv {
-                            file: path.to_path_buf(),
-                            line,
-                            column: Some(column.to_string()),
-                        };
-                        let mut p = Problem::new(place, e.clone());
-                        p.per_recipient = true;
-                        l.problems.push(p);
-                        raw.rejected.push(Rejected {
-                            origin: Origin::Csv(line),
-                            to,
-                            reason: e,
-                        });
-                    }
-                }
+            for row in parsed {
+                keep(l, &mut raw, path, row);
             }
         }
     });
@@ -220,6 +139,127 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         Origin::Inline(i) => format!("recipients[{i}]"),
     });
     Some(raw)
+}
+
+/// Open the CSV and find its columns from the header.
+fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, Columns)> {
+    let header_place = Place::Csv {
+        file: path.to_path_buf(),
+        line: 1,
+        column: None,
+    };
+    let mut reader = match csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let place = l.place("recipients.file");
+            let p = Problem::new(place, format!("cannot read `{}`: {e}", path.display()));
+            l.problems
+                .push(p.hint("the path is relative to the campaign file"));
+            return None;
+        }
+    };
+    let header: Vec<String> = match reader.headers() {
+        Ok(h) => h.iter().map(str::to_string).collect(),
+        Err(e) => {
+            l.problems.push(Problem::new(
+                header_place,
+                format!("cannot read the CSV header: {e}"),
+            ));
+            return None;
+        }
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(to), Some(at)) = (col("to"), col("last_inbound_at")) else {
+        let p = Problem::new(
+            header_place,
+            format!(
+                "the header `{}` lacks `to` or `last_inbound_at`",
+                header.join(",")
+            ),
+        );
+        l.problems.push(
+            p.hint("the first line must name the columns: to,last_inbound_at,<your variables...>"),
+        );
+        return None;
+    };
+    let vars: Vec<usize> = (0..header.len()).filter(|&i| i != to && i != at).collect();
+    let names = vars.iter().map(|&i| header[i].clone()).collect();
+    Some((
+        reader,
+        Columns {
+            to,
+            at,
+            vars,
+            names,
+        },
+    ))
+}
+
+/// One data row → a recipient, or what is wrong with it.
+fn parse_row(
+    rec: &csv::StringRecord,
+    cols: &Columns,
+    now: Timestamp,
+) -> Result<Recipient, RowError> {
+    let line = rec.position().map_or(0, |p| p.line());
+    let to_raw = rec.get(cols.to).unwrap_or("");
+    let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+    let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
+        .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
+    let values = cols
+        .vars
+        .iter()
+        .map(|&i| minijinja::Value::from(rec.get(i).unwrap_or("")))
+        .collect();
+    let vars = Vars {
+        names: cols.names.clone(),
+        values,
+    };
+    Ok(Recipient {
+        to,
+        last_inbound_at,
+        vars,
+        origin: Origin::Csv(line),
+    })
+}
+
+/// Keep a parsed row, or report it and remember it as rejected.
+fn keep(l: &mut Loader, raw: &mut Raw, path: &Path, row: Result<Recipient, RowError>) {
+    match row {
+        Ok(r) => raw.recipients.push(r),
+        Err((line, to, column, e)) => {
+            let place = Place::Csv {
+                file: path.to_path_buf(),
+                line,
+                column: Some(column.to_string()),
+            };
+            let mut p = Problem::new(place, e.clone());
+            p.per_recipient = true;
+            l.problems.push(p);
+            raw.rejected.push(Rejected {
+                origin: Origin::Csv(line),
+                to,
+                reason: e,
+            });
+        }
+    }
+}
+
+/// A row the CSV reader itself could not read.
+fn malformed(l: &mut Loader, path: &Path, e: &csv::Error) {
+    let line = e.position().map_or(0, |p| p.line());
+    let place = Place::Csv {
+        file: path.to_path_buf(),
+        line,
+        column: None,
+    };
+    let p = Problem::new(place, format!("malformed CSV row: {e}"));
+    l.problems.push(
+        p.hint("every row needs as many fields as the header; quote values containing commas"),
+    );
 }
 
 /// Warn about numbers that repeat an earlier recipient after normalization; the planner sends
