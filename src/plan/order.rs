@@ -23,7 +23,8 @@ const PRIORITY_MOVES_MAX: usize = 20_000;
 /// = usable slots before `d`) and order it. Returns (chosen in send order, not chosen).
 pub fn select(mut jobs: Vec<Job>, slots_before: impl Fn(Timestamp) -> u64) -> (Vec<Job>, Vec<Job>) {
     // Stable EDF order: ties by higher priority, then input order.
-    jobs.sort_by_key(|j| (j.deadline, Reverse(j.priority), j.id));
+    // The id makes every key unique, so an unstable sort gives the same, deterministic order.
+    jobs.sort_unstable_by_key(|j| (j.deadline, Reverse(j.priority), j.id));
     let mut heap: BinaryHeap<(u32, Reverse<i64>, usize)> = BinaryHeap::new();
     let mut used = 0u64;
     let mut late = vec![false; jobs.len()];
