@@ -20,6 +20,19 @@ pub struct RenderIssue {
     pub template: Option<(String, usize)>,
 }
 
+/// Message ids are opaque; this bounds what a template could produce by mistake.
+const REPLY_TO_MAX: usize = 256;
+
+/// One message rendered for one recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Position in the file's `messages:` list.
+    pub index: usize,
+    pub message: Message,
+    /// The provider's id of the message this one answers.
+    pub reply_to: Option<String>,
+}
+
 /// Renders messages for recipients of one campaign.
 pub struct Renderer<'c> {
     campaign: &'c Campaign,
@@ -29,6 +42,8 @@ pub struct Renderer<'c> {
     /// Each message's string-field templates in `Kind::visit` order, fetched once (`None`:
     /// plain text, or a template that failed to compile, which load already reported).
     fields: Vec<Vec<Option<minijinja::Template<'c, 'c>>>>,
+    /// Each message's `reply_to` template, when it is one.
+    replies: Vec<Option<minijinja::Template<'c, 'c>>>,
     limits: Limits,
     url: String,
 }
@@ -54,27 +69,33 @@ impl<'c> Renderer<'c> {
                     .collect()
             })
             .collect();
+        let replies = campaign
+            .messages
+            .iter()
+            .map(|m| {
+                m.reply_template
+                    .as_deref()
+                    .and_then(|n| campaign.templates.get(n).ok())
+            })
+            .collect();
         Renderer {
             campaign,
             conditions,
             fields,
+            replies,
             limits: campaign.provider.limits(),
             url: campaign.provider.url(),
         }
     }
 
     /// The messages this recipient gets (after `when:`), rendered and checked.
-    pub fn messages(&self, r: &Recipient) -> Result<Vec<(usize, Message)>, Vec<RenderIssue>> {
+    pub fn messages(&self, r: &Recipient) -> Result<Vec<Rendered>, Vec<RenderIssue>> {
         self.render(r, true)
     }
 
     /// Render, checking limits only when asked: requests are built for recipients that
     /// `validate_all` has already checked, so the send and preview paths skip the second check.
-    fn render(
-        &self,
-        r: &Recipient,
-        check_limits: bool,
-    ) -> Result<Vec<(usize, Message)>, Vec<RenderIssue>> {
+    fn render(&self, r: &Recipient, check_limits: bool) -> Result<Vec<Rendered>, Vec<RenderIssue>> {
         let c = self.campaign;
         let ctx = minijinja::Value::from_object(Scope {
             campaign: Arc::clone(&c.vars),
@@ -83,61 +104,19 @@ impl<'c> Renderer<'c> {
         });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());
-        for ((m, condition), templates) in c.messages.iter().zip(&self.conditions).zip(&self.fields)
-        {
-            let i = m.index;
-            if let Some(cond) = condition {
+        for (n, m) in c.messages.iter().enumerate() {
+            if let Some(cond) = &self.conditions[n] {
                 match cond.eval(&ctx).map(|v| v.is_true()) {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(e) => {
-                        issues.push(template_issue(format!("messages[{i}].when"), &e));
+                        issues.push(template_issue(format!("messages[{}].when", m.index), &e));
                         continue;
                     }
                 }
             }
-            let mut message = m.message.clone();
-            // Fields whose template failed: their own limit checks would judge the template
-            // text, so they are skipped; every other field is still checked.
-            let mut failed: Vec<String> = Vec::new();
-            let mut field = 0;
-            message.kind_mut().visit(&mut |seg, s| {
-                let template = templates.get(field).and_then(Option::as_ref);
-                field += 1;
-                if let Some(template) = template {
-                    match template.render(&ctx) {
-                        Ok(v) => *s = v,
-                        Err(e) => {
-                            let field = crate::message::path_string(seg);
-                            issues.push(template_issue(format!("messages[{i}].{field}"), &e));
-                            failed.push(field);
-                        }
-                    }
-                }
-            });
-            let mut check = Check::new(&self.limits);
-            if check_limits {
-                message.kind().check(&mut check);
-            }
-            for issue in check
-                .issues
-                .into_iter()
-                .filter(|x| !failed.contains(&x.path))
-            {
-                let path = if issue.path.is_empty() {
-                    format!("messages[{i}]")
-                } else {
-                    format!("messages[{i}].{}", issue.path)
-                };
-                issues.push(RenderIssue {
-                    path,
-                    message: issue.message,
-                    hint: issue.hint,
-                    template: None,
-                });
-            }
-            if failed.is_empty() {
-                out.push((i, message));
+            if let Some(rendered) = self.render_message(n, &ctx, check_limits, &mut issues) {
+                out.push(rendered);
             }
         }
         if issues.is_empty() {
@@ -147,13 +126,82 @@ impl<'c> Renderer<'c> {
         }
     }
 
+    /// Render message `n` for one recipient's context; `None` when a template failed.
+    fn render_message(
+        &self,
+        n: usize,
+        ctx: &minijinja::Value,
+        check_limits: bool,
+        issues: &mut Vec<RenderIssue>,
+    ) -> Option<Rendered> {
+        let m = &self.campaign.messages[n];
+        let i = m.index;
+        let mut message = m.message.clone();
+        // Fields whose template failed: their own limit checks would judge the template text,
+        // so they are skipped; every other field is still checked.
+        let mut failed: Vec<String> = Vec::new();
+        let mut field = 0;
+        message.kind_mut().visit(&mut |seg, s| {
+            let template = self.fields[n].get(field).and_then(Option::as_ref);
+            field += 1;
+            if let Some(template) = template {
+                match template.render(ctx) {
+                    Ok(v) => *s = v,
+                    Err(e) => {
+                        let field = crate::message::path_string(seg);
+                        issues.push(template_issue(format!("messages[{i}].{field}"), &e));
+                        failed.push(field);
+                    }
+                }
+            }
+        });
+        let reply_to = match (&self.replies[n], &m.reply_to) {
+            (Some(t), _) => match t.render(ctx) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    issues.push(template_issue(format!("messages[{i}].reply_to"), &e));
+                    failed.push("reply_to".into());
+                    None
+                }
+            },
+            (None, literal) => literal.clone(),
+        };
+        if check_limits {
+            let mut check = Check::new(&self.limits);
+            message.kind().check(&mut check);
+            if let Some(id) = &reply_to {
+                check.required(&[crate::message::Seg::K("reply_to")], id, REPLY_TO_MAX);
+            }
+            let found = check
+                .issues
+                .into_iter()
+                .filter(|x| !failed.contains(&x.path));
+            issues.extend(found.map(|issue| RenderIssue {
+                path: if issue.path.is_empty() {
+                    format!("messages[{i}]")
+                } else {
+                    format!("messages[{i}].{}", issue.path)
+                },
+                message: issue.message,
+                hint: issue.hint,
+                template: None,
+            }));
+        }
+        failed.is_empty().then_some(Rendered {
+            index: i,
+            message,
+            reply_to,
+        })
+    }
+
     /// The requests for one recipient, in message order. The recipient must have passed
     /// `validate_all`: limits are not checked again.
     pub fn requests(&self, r: &Recipient) -> Result<Vec<(usize, Request)>, Vec<RenderIssue>> {
         let messages = self.render(r, false)?;
+        let provider = &self.campaign.provider;
         Ok(messages
-            .into_iter()
-            .map(|(i, m)| (i, self.campaign.provider.request(&self.url, r.to, &m)))
+            .iter()
+            .map(|m| (m.index, provider.request(&self.url, r.to, m)))
             .collect())
     }
 }

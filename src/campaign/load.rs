@@ -461,12 +461,15 @@ impl Loader {
         for (i, item) in items.iter().enumerate() {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
-                let field_templates = self.compile(&path, &spec, templates, &known);
+                let (field_templates, reply_template) =
+                    self.compile(&path, &spec, templates, &known);
                 out.push(Msg {
                     index: i,
                     when: spec.when,
+                    reply_to: spec.reply_to,
                     message: spec.message,
                     field_templates,
+                    reply_template,
                 });
             }
         }
@@ -480,13 +483,23 @@ impl Loader {
         spec: &MessageSpec,
         templates: &mut Templates,
         known: &BTreeSet<String>,
-    ) -> Vec<Option<String>> {
+    ) -> (Vec<Option<String>>, Option<String>) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
             found.push((
                 format!("{path}.when"),
                 templates.add_condition(&format!("{path}.when"), w),
             ));
+        }
+        let mut reply = None;
+        if let Some(r) = spec
+            .reply_to
+            .as_deref()
+            .filter(|r| crate::template::is_template(r))
+        {
+            let p = format!("{path}.reply_to");
+            found.push((p.clone(), templates.add(&p, r)));
+            reply = templates.name_of(r);
         }
         let mut message: Message = spec.message.clone();
         let mut fields = Vec::new();
@@ -522,7 +535,7 @@ impl Loader {
                 }
             }
         }
-        fields
+        (fields, reply)
     }
 
     fn template_error(&mut self, path: &str, e: &minijinja::Error, templates: &Templates) {

@@ -60,10 +60,15 @@ pub struct Msg {
     /// Position in the file's `messages:` list (messages that failed to load are left out).
     pub index: usize,
     pub when: Option<String>,
+    /// Id of an earlier message this one answers (a template), sent as the provider's reply
+    /// reference.
+    pub reply_to: Option<String>,
     pub message: Message,
     /// Registered template names of the string fields, in `Kind::visit` order (`None` = plain
     /// text), found once at load so rendering needs no lookup by source.
     pub field_templates: Vec<Option<String>>,
+    /// Registered template name of `reply_to`, when it is a template.
+    pub reply_template: Option<String>,
 }
 
 /// The customer-service window.

@@ -90,10 +90,12 @@ pub struct InlineRecipient {
     pub vars: BTreeMap<String, serde_json::Value>,
 }
 
-/// A message plus an optional `when:` condition (a minijinja expression over the variables).
+/// A message plus an optional `when:` condition (a minijinja expression over the variables) and
+/// an optional `reply_to:` (the provider's id of an earlier message to answer, a template).
 #[derive(Debug, Serialize)]
 pub struct MessageSpec {
     pub when: Option<String>,
+    pub reply_to: Option<String>,
     pub message: Message,
 }
 
@@ -102,14 +104,16 @@ impl JsonSchema for MessageSpec {
         "MessageSpec".into()
     }
 
-    /// The message kinds' schema with `when` added to each kind.
+    /// The message kinds' schema with `when` and `reply_to` added to each kind.
     fn json_schema(gen: &mut SchemaGenerator) -> Schema {
         let mut schema: SchemaObject = Message::json_schema(gen).into_object();
-        let when = gen.subschema_for::<Option<String>>();
+        let text = gen.subschema_for::<Option<String>>();
         let variants = schema.subschemas().one_of.iter_mut().flatten();
         for variant in variants {
             if let Schema::Object(obj) = variant {
-                obj.object().properties.insert("when".into(), when.clone());
+                let props = &mut obj.object().properties;
+                props.insert("when".into(), text.clone());
+                props.insert("reply_to".into(), text.clone());
             }
         }
         Schema::Object(schema)
@@ -119,16 +123,21 @@ impl JsonSchema for MessageSpec {
 impl<'de> Deserialize<'de> for MessageSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut value = serde_yaml::Value::deserialize(d)?;
-        let when = match value.as_mapping_mut().and_then(|m| m.remove("when")) {
-            None => None,
-            Some(serde_yaml::Value::String(s)) => Some(s),
-            Some(_) => {
-                return Err(serde::de::Error::custom(
-                    "`when` must be a string expression",
-                ))
-            }
+        // The message-level keys come out first; what remains is the kind's own shape.
+        let mut take = |key: &str| match value.as_mapping_mut().and_then(|m| m.remove(key)) {
+            None => Ok(None),
+            Some(serde_yaml::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(serde::de::Error::custom(format!(
+                "`{key}` must be a string"
+            ))),
         };
+        let when = take("when")?;
+        let reply_to = take("reply_to")?;
         let message = Message::deserialize(value).map_err(serde::de::Error::custom)?;
-        Ok(MessageSpec { when, message })
+        Ok(MessageSpec {
+            when,
+            reply_to,
+            message,
+        })
     }
 }

@@ -24,11 +24,14 @@ pub struct CloudApiSpec {
     pub api_version: Option<String>,
 }
 
-pub fn body(to: Phone, message: &Message) -> Value {
+pub fn body(to: Phone, message: &Message, reply_to: Option<&str>) -> Value {
     let mut m = Map::new();
     m.insert("messaging_product".into(), json!("whatsapp"));
     m.insert("recipient_type".into(), json!("individual"));
     m.insert("to".into(), json!(to.to_string()));
+    if let Some(id) = reply_to {
+        m.insert("context".into(), json!({ "message_id": id }));
+    }
     m.insert("type".into(), json!(message.type_name()));
     m.insert(message.type_name().into(), message.kind().cloud());
     Value::Object(m)

@@ -24,11 +24,20 @@ pub struct MessangiSpec {
 /// interactive; for text and media it uses `message` (text body or media URL), `caption` and
 /// `fileName`. `message` is documented as required for every type, so contacts, location and
 /// interactive carry a readable fallback there.
-pub fn body(from: &str, callbacks: Option<&str>, to: Phone, message: &Message) -> Value {
+pub fn body(
+    from: &str,
+    callbacks: Option<&str>,
+    to: Phone,
+    message: &Message,
+    reply_to: Option<&str>,
+) -> Value {
     let mut r = Map::new();
     r.insert("from".into(), json!(from));
     r.insert("to".into(), json!(to.to_string()));
     r.insert("type".into(), json!(message.type_name()));
+    if let Some(id) = reply_to {
+        r.insert("replyTo".into(), json!(id));
+    }
     let mut put = |k: &str, v: Option<&String>| {
         if let Some(v) = v {
             r.insert(k.into(), json!(v));

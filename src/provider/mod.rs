@@ -5,7 +5,8 @@ mod cloud_api;
 mod messangi;
 
 use crate::campaign::Phone;
-use crate::message::{Limits, Message};
+use crate::message::Limits;
+use crate::render::Rendered;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -102,20 +103,21 @@ impl Provider {
         }
     }
 
-    /// The JSON body that sends `message` to `to`.
-    pub fn body(&self, to: Phone, message: &Message) -> serde_json::Value {
+    /// The JSON body that sends a rendered message to `to`.
+    pub fn body(&self, to: Phone, m: &Rendered) -> serde_json::Value {
+        let reply_to = m.reply_to.as_deref();
         match &self.wire {
             Wire::Messangi { from, callbacks } => {
-                messangi::body(from, callbacks.as_deref(), to, message)
+                messangi::body(from, callbacks.as_deref(), to, &m.message, reply_to)
             }
-            Wire::CloudApi { .. } => cloud_api::body(to, message),
+            Wire::CloudApi { .. } => cloud_api::body(to, &m.message, reply_to),
         }
     }
 
-    pub fn request(&self, url: &str, to: Phone, message: &Message) -> Request {
+    pub fn request(&self, url: &str, to: Phone, m: &Rendered) -> Request {
         Request {
             url: url.to_string(),
-            body: self.body(to, message),
+            body: self.body(to, m),
         }
     }
 }
