@@ -1,16 +1,20 @@
 //! Every Cloud API body the preview produces, from the shipped examples and the fixtures,
-//! validates against the `Message` schema of Meta's official OpenAPI description.
+//! validates against the `Message` schema of Meta's official OpenAPI description, and every body
+//! of either provider reads back through the sandbox's validator.
 
 #[path = "support/openapi.rs"]
 mod openapi;
 
 use assert_cmd::Command;
+use sessioncast::provider::parse::check_body;
+use sessioncast::sandbox::Wire;
 
 #[test]
 fn cloud_api_bodies_conform_to_metas_message_schema() {
     let schema = openapi::MessageSchema::load();
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
+    let mut read_back = 0;
     for dir in ["campaigns", "tests/fixtures/ok"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap() {
             let path = entry.unwrap().path();
@@ -33,8 +37,22 @@ fn cloud_api_bodies_conform_to_metas_message_schema() {
             assert_eq!(out.status.code(), Some(0), "{}", path.display());
             for line in String::from_utf8(out.stdout).unwrap().lines() {
                 let req: serde_json::Value = serde_json::from_str(line).unwrap();
-                if req["body"].get("messaging_product").is_none() {
-                    continue; // a Messangi body
+                // Every body reads back and passes the same checks in the sandbox's validator.
+                let wire = if req["body"].get("messaging_product").is_some() {
+                    Wire::CloudApi
+                } else {
+                    Wire::Messangi
+                };
+                if let Err(e) = check_body(wire, &req["body"]) {
+                    panic!(
+                        "{}: {} does not read back: {e}",
+                        path.display(),
+                        req["body"]
+                    );
+                }
+                read_back += 1;
+                if wire == Wire::Messangi {
+                    continue;
                 }
                 if let Err(errors) = schema.validate(&req["body"]) {
                     panic!(

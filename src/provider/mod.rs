@@ -3,6 +3,7 @@
 
 mod cloud_api;
 mod messangi;
+pub mod parse;
 
 use crate::campaign::Phone;
 use crate::message::Limits;
