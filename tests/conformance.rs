@@ -70,4 +70,5 @@ fn cloud_api_bodies_conform_to_metas_message_schema() {
         checked >= 15,
         "only {checked} Cloud API bodies were checked"
     );
+    assert!(read_back > checked, "Messangi bodies are read back too");
 }
