@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod message;
 pub mod plan;
 pub mod preview;
+pub mod progress;
 pub mod provider;
 pub mod ratelimit;
 pub mod render;
