@@ -54,7 +54,12 @@ pub async fn show(mut events: UnboundedReceiver<Event>, style: Style) {
             Some(b) => on_bar(b, &counts, &e),
             None => {
                 if let Some(line) = line(&e, style) {
-                    let _ = writeln!(std::io::stderr(), "{} {line}", Timestamp::now());
+                    let now = Timestamp::now().round(jiff::Unit::Millisecond);
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "{} {line}",
+                        now.unwrap_or(Timestamp::now())
+                    );
                 }
             }
         }

@@ -211,3 +211,38 @@ async fn faults_are_never_resent() {
     assert_eq!(last.len(), 100);
     assert_eq!(s.exit(), sessioncast::exit::Exit::Incomplete);
 }
+
+/// The binary: a missing token variable is named (exit 1); `--sandbox` needs none and sends
+/// everything, printing the JSON summary and the sandbox's counters.
+#[test]
+fn the_binary_sends_to_its_own_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = campaign_file(dir.path(), "https://api.example.com", "50/1s", 5);
+    let bin = || {
+        let mut cmd = assert_cmd::Command::cargo_bin("sessioncast").unwrap();
+        cmd.args(["run", c.file.to_str().unwrap()]);
+        cmd.env_remove("UNUSED_IN_TESTS");
+        cmd
+    };
+    let out = bin().output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`UNUSED_IN_TESTS`"), "{err}");
+    let out = bin()
+        .args(["--sandbox", "--format", "json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["sent"].as_u64(), v["exit"].as_u64()),
+        (Some(5), Some(0)),
+        "{v}"
+    );
+    assert!(
+        err.contains("sandbox: accepted 5, rejected_rate 0, duplicates 0"),
+        "{err}"
+    );
+    assert_eq!(err.matches(" sent +1415555").count(), 5, "{err}");
+}
