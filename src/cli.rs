@@ -40,6 +40,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print the JSON Schema of campaign files (for editor completion and validation).
     Schema,
+    /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
+    Sandbox(crate::sandbox::SandboxArgs),
 }
 
 #[derive(Debug, Args)]
@@ -76,10 +78,19 @@ pub struct RunArgs {
     /// Act as if it were this RFC 3339 time (windows, relative inbound times, slots).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
-    /// Output of --dry-run: readable requests, or one JSON object per request.
+    /// Output of --dry-run: readable requests, or one JSON object per request. When sending:
+    /// the final summary as readable lines, or as one JSON object
+    /// {"sent","expired","failed","unknown","throttled","not_started","elapsed_s","exit"}.
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Send to an in-process stand-in provider on loopback instead (same rate, the recipients'
+    /// inbound times, a one-off token): a rehearsal that reaches nobody. Needs no token variable.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub sandbox: bool,
+    /// While sending, print only failures and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -3,7 +3,9 @@
 mod check;
 mod plan;
 mod run;
+mod sandbox;
 mod schema;
+mod send;
 
 use crate::campaign::{self, Campaign};
 use crate::cli::{Cli, Command};
@@ -21,6 +23,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Plan(a) => plan::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Schema => schema::run(),
+        Command::Sandbox(a) => sandbox::run(&a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

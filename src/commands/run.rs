@@ -1,6 +1,7 @@
-//! `sessioncast run`: with `--dry-run`, print the plan's exact requests and send nothing.
+//! `sessioncast run`: with `--dry-run`, print the plan's exact requests and send nothing;
+//! without it, send (see `send.rs`).
 
-use super::{now, prepare, Failure, Outcome};
+use super::{now, prepare, Outcome};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
 use crate::plan::build;
@@ -9,9 +10,7 @@ use std::io::{BufWriter, Write};
 
 pub fn run(a: &RunArgs) -> Outcome {
     if !a.dry_run {
-        return Err(Failure::usage(
-            "this build previews only: add --dry-run to print the exact requests (sending is not available yet)",
-        ));
+        return super::send::run(a);
     }
     let now = now(a.now.as_deref())?;
     let p = prepare(&a.campaign, now, a.skip_invalid)?;

@@ -1,6 +1,7 @@
 //! Providers: the two wire formats (Messangi `/notification`, WhatsApp Cloud API). A validated
 //! `Provider` turns one recipient's rendered message into the exact HTTP request to send.
 
+mod classify;
 mod cloud_api;
 mod messangi;
 pub mod parse;
@@ -11,6 +12,7 @@ use crate::render::Rendered;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use classify::{classify, Class};
 pub use cloud_api::{CloudApiSpec, DEFAULT_API_VERSION};
 pub use messangi::MessangiSpec;
 

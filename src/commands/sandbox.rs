@@ -1,0 +1,29 @@
+//! `sessioncast sandbox`: command-line options → a stand-in provider on loopback, served until
+//! Ctrl-C, then its counters.
+
+use super::send::stats_line;
+use super::{Failure, Outcome};
+use crate::exit::Exit;
+use crate::sandbox::{config_from_args, Sandbox, SandboxArgs};
+
+pub fn run(a: &SandboxArgs) -> Outcome {
+    let config = config_from_args(a).map_err(Failure::usage)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let sandbox = Sandbox::start(config, a.addr())
+            .await
+            .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", a.addr())))?;
+        println!("{}", sandbox.base_url());
+        eprintln!(
+            "sandbox: serving until Ctrl-C (stats at {}/_sandbox/stats)",
+            sandbox.base_url()
+        );
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("{}", stats_line(&sandbox.stats()));
+        sandbox.shutdown().await;
+        Ok(Exit::Ok)
+    })
+}

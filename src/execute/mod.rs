@@ -1,0 +1,287 @@
+//! Execution: a campaign's plan + HTTP client + token + pacer → paced sends, reported as
+//! `Event`s, ending in a `Summary` with the run's exit code.
+//!
+//! Delivery is *at most once*: only what certainly did not go out is sent again (429s and
+//! throttling codes, connections that were never established). A request that may have
+//! reached the provider without a clear answer is `unknown` and never repeated. Each
+//! recipient's messages go in order; many recipients are served concurrently when the rate is
+//! high (see [`in_flight`]).
+
+mod send;
+
+use crate::campaign::{Campaign, Phone};
+use crate::exit::Exit;
+use crate::plan::Plan;
+use crate::ratelimit::{Pacer, Rate};
+use crate::render::Renderer;
+use jiff::Timestamp;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc::UnboundedSender, watch, Semaphore};
+use tokio::task::JoinSet;
+
+pub use send::{classify_transport, Attempt};
+
+/// One state change of the run, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started {
+        total: u64,
+    },
+    Sent {
+        to: Phone,
+        index: usize,
+        provider_id: Option<String>,
+    },
+    Expired {
+        to: Phone,
+        index: usize,
+        reason: String,
+    },
+    Failed {
+        to: Phone,
+        index: usize,
+        reason: String,
+    },
+    Unknown {
+        to: Phone,
+        index: usize,
+        reason: String,
+    },
+    /// Nothing can be sent before `until` (rate limit, 429, unreachable provider).
+    Waiting {
+        until: Timestamp,
+        reason: String,
+    },
+    /// The run stops issuing requests; in-flight ones finish.
+    Stopping {
+        reason: String,
+    },
+    Finished {
+        summary: Summary,
+    },
+}
+
+/// Message counts of a finished run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub sent: u64,
+    pub expired: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    /// Throttled answers (429 or a throttling code); each was sent again later.
+    pub throttled: u64,
+    /// Messages never attempted because the run stopped early.
+    pub not_started: u64,
+    pub elapsed: Duration,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+}
+
+impl Summary {
+    /// 5 when stopped with work left, else 4 when anything failed or is unknown, else 0.
+    pub fn exit(&self) -> Exit {
+        if self.stopped.is_some() && self.not_started > 0 {
+            Exit::Stopped
+        } else if self.failed > 0 || self.unknown > 0 {
+            Exit::Incomplete
+        } else {
+            Exit::Ok
+        }
+    }
+
+    fn add(&mut self, t: &Tally) {
+        self.sent += t.sent;
+        self.expired += t.expired;
+        self.failed += t.failed;
+        self.unknown += t.unknown;
+        self.not_started += t.not_started;
+    }
+}
+
+/// Per-recipient outcome counts.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    sent: u64,
+    expired: u64,
+    failed: u64,
+    unknown: u64,
+    not_started: u64,
+}
+
+/// Everything the run needs besides the campaign and plan.
+pub struct Setup {
+    pub client: reqwest::Client,
+    pub token: String,
+    pub pacer: Pacer,
+    pub events: UnboundedSender<Event>,
+    /// Set to `true` (e.g. on SIGINT) to stop issuing requests.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The HTTP client for sends: rustls, 5 s to connect, 30 s per request.
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .use_rustls_tls()
+        .build()
+}
+
+/// How many requests may be in flight: half a second's worth at the rate, 1 to 256.
+pub fn in_flight(rate: Rate) -> usize {
+    let n = (rate.per_second() * 0.5).ceil();
+    if n.is_finite() {
+        (n as usize).clamp(1, 256)
+    } else {
+        1
+    }
+}
+
+/// State shared by the recipient tasks.
+pub(crate) struct Shared {
+    client: reqwest::Client,
+    token: String,
+    pacer: Mutex<Pacer>,
+    events: UnboundedSender<Event>,
+    stop_tx: watch::Sender<Option<String>>,
+    throttled: AtomicU64,
+    /// The last `Waiting` announced, so concurrent tasks do not repeat it.
+    last_wait: Mutex<Option<tokio::time::Instant>>,
+    not_after: Option<Timestamp>,
+}
+
+impl Shared {
+    fn emit(&self, e: Event) {
+        // A closed sink means nobody listens any more; the run itself goes on.
+        let _ = self.events.send(e);
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop_tx.borrow().is_some()
+    }
+
+    /// Stops issuing requests, once; the first reason wins.
+    fn stop(&self, reason: String) {
+        let first = self.stop_tx.send_if_modified(|s| {
+            let first = s.is_none();
+            if first {
+                *s = Some(reason.clone());
+            }
+            first
+        });
+        if first {
+            self.emit(Event::Stopping { reason });
+        }
+    }
+}
+
+/// Send every scheduled recipient of `plan`, in plan order.
+pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary {
+    let started = tokio::time::Instant::now();
+    let limit = in_flight(campaign.rate);
+    let (stop_tx, _) = watch::channel(None);
+    let shared = Arc::new(Shared {
+        client: setup.client,
+        token: setup.token,
+        pacer: Mutex::new(setup.pacer),
+        events: setup.events,
+        stop_tx,
+        throttled: AtomicU64::new(0),
+        last_wait: Mutex::new(None),
+        not_after: campaign.not_after,
+    });
+    shared.emit(Event::Started {
+        total: plan.requests(),
+    });
+    let watcher = tokio::spawn(forward_signal(setup.stop, Arc::clone(&shared)));
+    let mut summary = dispatch(campaign, plan, &shared, limit).await;
+    watcher.abort();
+    summary.throttled = shared.throttled.load(Ordering::Relaxed);
+    summary.stopped = shared.stop_tx.borrow().clone();
+    summary.elapsed = started.elapsed();
+    shared.emit(Event::Finished {
+        summary: summary.clone(),
+    });
+    summary
+}
+
+/// Turns the caller's stop flag (a signal) into a stop of the run.
+async fn forward_signal(mut stop: watch::Receiver<bool>, shared: Arc<Shared>) {
+    if stop.wait_for(|s| *s).await.is_ok() {
+        shared.stop("interrupted".into());
+    }
+}
+
+/// Starts one task per recipient, at most `limit` at a time, and sums their tallies.
+async fn dispatch(campaign: &Campaign, plan: &Plan, shared: &Arc<Shared>, limit: usize) -> Summary {
+    let renderer = Renderer::new(campaign);
+    let permits = Arc::new(Semaphore::new(limit));
+    let mut stop = shared.stop_tx.subscribe();
+    let mut tasks = JoinSet::new();
+    let mut summary = Summary::default();
+    for entry in plan.scheduled() {
+        let permit = tokio::select! {
+            p = Arc::clone(&permits).acquire_owned() => p.ok(),
+            _ = stop.wait_for(Option::is_some) => None,
+        };
+        let Some(permit) = permit.filter(|_| !shared.stopped()) else {
+            summary.not_started += u64::from(entry.messages);
+            continue;
+        };
+        while let Some(done) = tasks.try_join_next() {
+            summary.add(&done.unwrap_or_default());
+        }
+        let r = &campaign.recipients[entry.recipient];
+        let job = send::Job {
+            to: r.to,
+            deadline: campaign.deadline(r),
+            requests: renderer.requests(r).map_err(|issues| {
+                let first = issues.first().map(|i| format!("{}: {}", i.path, i.message));
+                first.unwrap_or_else(|| "cannot render".into())
+            }),
+        };
+        let shared = Arc::clone(shared);
+        tasks.spawn(async move {
+            let tally = send::recipient(&shared, job).await;
+            drop(permit);
+            tally
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        summary.add(&done.unwrap_or_default());
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_is_half_a_second_of_the_rate() {
+        let rate = |s: &str| s.parse::<Rate>().unwrap();
+        assert_eq!(in_flight(rate("2/300s")), 1);
+        assert_eq!(in_flight(rate("4/2s")), 1);
+        assert_eq!(in_flight(rate("10/1s")), 5);
+        assert_eq!(in_flight(rate("80/1s")), 40);
+        assert_eq!(in_flight(rate("1000/1s")), 256);
+    }
+
+    #[test]
+    fn exit_codes_follow_the_counts() {
+        let mut s = Summary {
+            sent: 3,
+            expired: 1,
+            ..Summary::default()
+        };
+        assert_eq!(s.exit(), Exit::Ok);
+        s.unknown = 1;
+        assert_eq!(s.exit(), Exit::Incomplete);
+        s.stopped = Some("interrupted".into());
+        assert_eq!(s.exit(), Exit::Incomplete, "stopped with nothing left");
+        s.not_started = 2;
+        assert_eq!(s.exit(), Exit::Stopped);
+    }
+}

@@ -1,0 +1,284 @@
+//! One recipient's sends: its rendered requests → paced, classified attempts, in order.
+
+use super::{Event, Shared, Tally};
+use crate::campaign::Phone;
+use crate::provider::{classify, Class, Request};
+use crate::ratelimit::{parse_signal, Signal};
+use jiff::Timestamp;
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
+use std::time::{Duration, SystemTime};
+use tokio::time::Instant;
+
+/// After this many connection failures in a row for one message the provider is unreachable
+/// and the run stops.
+const MAX_CONNECT_FAILURES: u32 = 5;
+/// Waits shorter than this are pacing, not worth announcing.
+const ANNOUNCE_WAIT: Duration = Duration::from_secs(1);
+
+/// One recipient's work.
+pub(crate) struct Job {
+    pub to: Phone,
+    pub deadline: Timestamp,
+    /// The rendered requests with their message index, or why rendering failed.
+    pub requests: Result<Vec<(usize, Request)>, String>,
+}
+
+/// What one request came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// The provider answered; its answer classified.
+    Answered(Class),
+    /// The connection was never established, so nothing was sent: try again later.
+    NotConnected(String),
+    /// The request may have gone out but no answer came back (timeout, connection reset).
+    Lost(String),
+}
+
+/// A transport error → whether the request can have reached the provider.
+pub fn classify_transport(e: &reqwest::Error) -> Attempt {
+    // Only a failed connect proves that no byte of the request was written.
+    if e.is_connect() {
+        Attempt::NotConnected(format!("cannot connect: {}", chain(e)))
+    } else if e.is_timeout() {
+        Attempt::Lost(format!("no answer within the timeout: {}", chain(e)))
+    } else {
+        Attempt::Lost(format!("connection failed mid-request: {}", chain(e)))
+    }
+}
+
+/// The error with its causes, which name the actual network problem.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+/// How one message ended, for the recipient's remaining messages.
+enum End {
+    Sent,
+    Expired,
+    NotDelivered,
+    Stopped,
+}
+
+/// Sends one recipient's messages in order; after a message that was not delivered, the rest
+/// are not sent.
+pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
+    let mut t = Tally::default();
+    let to = job.to;
+    let requests = match job.requests {
+        Ok(r) => r,
+        Err(reason) => {
+            t.failed += 1;
+            shared.emit(Event::Failed {
+                to,
+                index: 0,
+                reason,
+            });
+            return t;
+        }
+    };
+    let mut end = End::Sent;
+    for (index, request) in &requests {
+        let index = *index;
+        match end {
+            End::Sent => end = message(shared, to, job.deadline, index, request, &mut t).await,
+            End::Expired => {
+                t.expired += 1;
+                let reason = "window_closed (earlier message expired)".to_string();
+                shared.emit(Event::Expired { to, index, reason });
+            }
+            End::NotDelivered => {
+                t.failed += 1;
+                let reason = "earlier message not delivered".to_string();
+                shared.emit(Event::Failed { to, index, reason });
+            }
+            End::Stopped => t.not_started += 1,
+        }
+    }
+    t
+}
+
+/// Sends one message until it has a final outcome (throttles and failed connects repeat it).
+async fn message(
+    shared: &Shared,
+    to: Phone,
+    deadline: Timestamp,
+    index: usize,
+    request: &Request,
+    t: &mut Tally,
+) -> End {
+    let mut connect_failures = 0;
+    loop {
+        if shared.stopped() {
+            t.not_started += 1;
+            return End::Stopped;
+        }
+        if let Some(reason) = too_late(shared, deadline) {
+            t.expired += 1;
+            shared.emit(Event::Expired { to, index, reason });
+            return End::Expired;
+        }
+        if !wait_turn(shared).await {
+            continue;
+        }
+        // The wait may have been long: the window is checked again right before sending.
+        if let Some(reason) = too_late(shared, deadline) {
+            t.expired += 1;
+            shared.emit(Event::Expired { to, index, reason });
+            return End::Expired;
+        }
+        let reason = match attempt(shared, request).await {
+            Attempt::Answered(Class::Sent { provider_id }) => {
+                t.sent += 1;
+                shared.emit(Event::Sent {
+                    to,
+                    index,
+                    provider_id,
+                });
+                return End::Sent;
+            }
+            Attempt::Answered(Class::Throttled) => continue,
+            Attempt::NotConnected(reason) => {
+                connect_failures += 1;
+                if connect_failures >= MAX_CONNECT_FAILURES {
+                    shared.stop(format!("provider unreachable: {reason}"));
+                }
+                backoff(shared, connect_failures, reason).await;
+                continue;
+            }
+            Attempt::Answered(Class::WindowClosed) => {
+                t.expired += 1;
+                let reason = "window_closed (the provider refused: window closed)".into();
+                shared.emit(Event::Expired { to, index, reason });
+                return End::Expired;
+            }
+            Attempt::Answered(Class::Failed { reason, retryable }) => {
+                let more = if retryable {
+                    " (transient; not retried)"
+                } else {
+                    ""
+                };
+                format!("{reason}{more}")
+            }
+            Attempt::Answered(Class::Stop { reason }) => {
+                shared.stop(format!("the provider refuses every send: {reason}"));
+                reason
+            }
+            Attempt::Answered(Class::Unknown { reason }) | Attempt::Lost(reason) => {
+                t.unknown += 1;
+                shared.emit(Event::Unknown { to, index, reason });
+                return End::NotDelivered;
+            }
+        };
+        t.failed += 1;
+        shared.emit(Event::Failed { to, index, reason });
+        return End::NotDelivered;
+    }
+}
+
+/// `Some(reason)` when the recipient's window (or the campaign's `not_after`) has passed.
+fn too_late(shared: &Shared, deadline: Timestamp) -> Option<String> {
+    let now = Timestamp::now();
+    if now > deadline {
+        Some(format!("window_closed (deadline {deadline})"))
+    } else if shared.not_after.is_some_and(|n| now > n) {
+        Some("not_after passed".into())
+    } else {
+        None
+    }
+}
+
+/// Waits until the pacer allows a send and takes the slot. `false` when the run stopped while
+/// waiting or another task took the slot first.
+async fn wait_turn(shared: &Shared) -> bool {
+    let now = Instant::now();
+    let at = {
+        let mut pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = pacer.next_at(now);
+        if at <= now {
+            pacer.record_send(now);
+            return true;
+        }
+        at
+    };
+    if at - now >= ANNOUNCE_WAIT {
+        announce(shared, at, "rate limit".into());
+    }
+    let mut stop = shared.stop_tx.subscribe();
+    tokio::select! {
+        _ = tokio::time::sleep_until(at) => false,
+        _ = stop.wait_for(Option::is_some) => false,
+    }
+}
+
+/// Emits `Waiting` unless a wait ending at about the same time was already announced.
+fn announce(shared: &Shared, until: Instant, reason: String) {
+    let mut last = shared
+        .last_wait
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let near = |l: Instant| until <= l + Duration::from_millis(500);
+    if last.is_some_and(near) {
+        return;
+    }
+    *last = Some(until);
+    let wall = Timestamp::now()
+        .checked_add(until.saturating_duration_since(Instant::now()))
+        .unwrap_or(Timestamp::MAX);
+    shared.emit(Event::Waiting {
+        until: wall,
+        reason,
+    });
+}
+
+/// Exponential wait after a failed connect: 1 s, 2 s, 4 s ... at most 30 s.
+async fn backoff(shared: &Shared, failures: u32, reason: String) {
+    let wait = Duration::from_secs(1 << failures.min(5)).min(Duration::from_secs(30));
+    let until = Instant::now() + wait;
+    announce(shared, until, reason);
+    let mut stop = shared.stop_tx.subscribe();
+    tokio::select! {
+        _ = tokio::time::sleep_until(until) => {}
+        _ = stop.wait_for(Option::is_some) => {}
+    }
+}
+
+/// Sends one request and feeds the answer's rate-limit signal to the pacer.
+async fn attempt(shared: &Shared, request: &Request) -> Attempt {
+    let mut builder = shared.client.post(&request.url);
+    for (name, value) in Request::headers(Some(&shared.token)) {
+        builder = builder.header(name, value);
+    }
+    let body = serde_json::to_vec(&request.body).unwrap_or_default();
+    let response = match builder.body(body).send().await {
+        Ok(r) => r,
+        Err(e) => return classify_transport(&e),
+    };
+    let at = Instant::now();
+    let status = response.status().as_u16();
+    let signal = signal(response.headers());
+    // A body that cannot be read still has its status: 2xx is sent, 429 throttled, a bare 5xx unknown.
+    let bytes = response.bytes().await.unwrap_or_default();
+    let class = classify(status, &bytes);
+    let throttled = class == Class::Throttled;
+    if throttled {
+        shared.throttled.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+    pacer.observe(at, &signal, throttled);
+    Attempt::Answered(class)
+}
+
+fn signal(headers: &reqwest::header::HeaderMap) -> Signal {
+    let pairs = headers
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)));
+    parse_signal(pairs, SystemTime::now())
+}

@@ -1,0 +1,248 @@
+//! Acceptance tests of sending: campaigns executed against a real sandbox on loopback, judged by
+//! what the sandbox received (its stats and message log).
+
+use sessioncast::campaign::{self, Campaign};
+use sessioncast::execute::{self, Event, Setup, Summary};
+use sessioncast::plan::build;
+use sessioncast::ratelimit::{default_margin, Pacer};
+use sessioncast::render::validate_all;
+use sessioncast::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
+use std::collections::HashMap;
+use std::time::Duration;
+
+const TOKEN: &str = "test-token";
+
+/// What one scenario produced.
+struct Outcome {
+    summary: Summary,
+    stats: Stats,
+    events: Vec<Event>,
+    /// Recipient → how many times the sandbox logged a delivery to it.
+    delivered: HashMap<String, usize>,
+}
+
+/// A campaign of `n` recipients × one text message at `rate`, sent to `sandbox`.
+fn campaign_file(dir: &std::path::Path, base_url: &str, rate: &str, n: usize) -> Campaign {
+    let mut yaml = format!(
+        "version: 1\nname: t\nprovider: {{ kind: cloud_api, base_url: \"{base_url}\", token_env: UNUSED_IN_TESTS, phone_number_id: \"1065\" }}\nrate: {rate}\nrecipients:\n"
+    );
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "  - {{ to: \"+1 415 555 {:04}\", last_inbound_at: 1h ago }}\n",
+            100 + i
+        ));
+    }
+    yaml.push_str("messages:\n  - { type: text, body: \"Hello {{ to }}\" }\n");
+    let path = dir.join("c.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let (c, problems) = campaign::load(&path, jiff::Timestamp::now());
+    c.unwrap_or_else(|| panic!("campaign does not load: {problems}"))
+}
+
+async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    config.token = Some(TOKEN.into());
+    config.log = Some(log.clone());
+    let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let campaign = campaign_file(dir.path(), &sandbox.base_url(), rate, n);
+    let counts = validate_all(&campaign).counts;
+    let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|_| false);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let setup = Setup {
+        client: execute::client().unwrap(),
+        token: TOKEN.into(),
+        pacer: Pacer::new(campaign.rate, default_margin(campaign.rate)),
+        events: tx,
+        stop,
+    };
+    let summary = execute::execute(&campaign, &plan, setup).await;
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    let stats = sandbox.stats();
+    sandbox.shutdown().await;
+    let mut delivered = HashMap::new();
+    for line in std::fs::read_to_string(&log).unwrap_or_default().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let to = v["to"].as_str().unwrap_or_default().to_string();
+        *delivered.entry(to).or_insert(0) += 1;
+    }
+    Outcome {
+        summary,
+        stats,
+        events,
+        delivered,
+    }
+}
+
+fn sandbox(rate: &str, mode: WindowMode, headers: HeaderDialect) -> SandboxConfig {
+    SandboxConfig {
+        rate: Some(rate.parse().unwrap()),
+        window_mode: mode,
+        headers,
+        ..SandboxConfig::default()
+    }
+}
+
+/// Every recipient got its one message exactly once, and nothing else happened.
+fn all_sent_once(name: &str, o: &Outcome, n: usize) {
+    let s = &o.summary;
+    assert_eq!(
+        (s.sent, s.failed, s.unknown, s.expired, s.not_started),
+        (n as u64, 0, 0, 0, 0),
+        "{name}: {s:?}"
+    );
+    assert_eq!(o.stats.accepted, n as u64, "{name}: {:?}", o.stats);
+    assert_eq!(o.stats.duplicates, 0, "{name}");
+    assert_eq!(
+        o.delivered.len(),
+        n,
+        "{name}: distinct recipients in the log"
+    );
+    assert!(o.delivered.values().all(|&k| k == 1), "{name}");
+    assert_eq!(
+        s.throttled, o.stats.rejected_rate,
+        "{name}: every 429 counted"
+    );
+}
+
+/// (a) + (b): 40 sends under 4/2s in every header dialect and window mode, concurrently.
+/// The fastest schedule is 10 bursts of 4, `9 × 2 s` apart; the pacer adds its margin
+/// (100 ms at 4/2s) to each of the 9 waits. `X-RateLimit-Reset` is an epoch second, so each
+/// wait for it may be up to 1 s longer: the server's reset is obeyed as given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forty_sends_under_4_per_2s_without_429s() {
+    use HeaderDialect::*;
+    use WindowMode::*;
+    let cases = [
+        ("anchored/note", Anchored, Note, 0, 0),
+        ("anchored/draft7", Anchored, Draft7, 0, 0),
+        ("anchored/draft10", Anchored, Draft10, 0, 0),
+        ("anchored/x-ratelimit", Anchored, XRateLimit, 0, 1),
+        ("aligned/note", Aligned, Note, 1, 0),
+        ("sliding/note", Sliding, Note, 1, 0),
+    ];
+    let runs =
+        cases.map(|(_, mode, headers, _, _)| scenario(sandbox("4/2s", mode, headers), "4/2s", 40));
+    let outcomes = futures_join(runs).await;
+    for ((name, ..), o) in cases.iter().zip(&outcomes) {
+        let (elapsed, n429) = (o.summary.elapsed, o.stats.rejected_rate);
+        eprintln!("{name}: makespan {elapsed:?}, 429s {n429}");
+    }
+    let margin = default_margin("4/2s".parse().unwrap());
+    let bound = Duration::from_secs(18).mul_f64(1.02) + margin * 9;
+    for ((name, _, _, max_429, resolution), o) in cases.iter().zip(&outcomes) {
+        all_sent_once(name, o, 40);
+        assert!(o.stats.rejected_rate <= *max_429, "{name}: {:?}", o.stats);
+        let bound = bound + Duration::from_secs(9 * resolution);
+        if o.stats.rejected_rate == 0 {
+            let elapsed = o.summary.elapsed;
+            assert!(elapsed <= bound, "{name}: {elapsed:?} > {bound:?}");
+        }
+    }
+}
+
+/// Runs the scenarios concurrently, each on its own task.
+async fn futures_join<const N: usize>(
+    runs: [impl std::future::Future<Output = Outcome> + Send + 'static; N],
+) -> Vec<Outcome> {
+    let handles: Vec<_> = runs.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+/// (c) The campaign declares 10/1s; the server allows 3/1s and says nothing. The pacer learns
+/// from 429s: with k requests in flight it takes at most `k × (10 - 3)` of them (see the pacer
+/// docs), k = 5 at 10/1s. None is counted as a failure and every message goes exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blind_server_slower_than_declared() {
+    let o = scenario(
+        sandbox("3/1s", WindowMode::Anchored, HeaderDialect::None),
+        "10/1s",
+        30,
+    )
+    .await;
+    all_sent_once("blind", &o, 30);
+    let k = execute::in_flight("10/1s".parse().unwrap()) as u64;
+    assert!(o.stats.rejected_rate <= k * 7, "{:?}", o.stats);
+    eprintln!(
+        "blind: makespan {:?}, 429s {}",
+        o.summary.elapsed, o.stats.rejected_rate
+    );
+}
+
+/// (d) 5 % injected 500s and 2 % unanswered deliveries at 50/1s: every recipient ends sent,
+/// failed or unknown, nothing is delivered twice, and the counts match what the server did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_never_resent() {
+    let mut config = sandbox("50/1s", WindowMode::Anchored, HeaderDialect::Note);
+    config.fail_rate = 0.05;
+    config.drop_rate = 0.02;
+    config.seed = Some(7);
+    let o = scenario(config, "50/1s", 100).await;
+    let s = &o.summary;
+    assert_eq!(s.sent + s.failed + s.unknown, 100, "{s:?}");
+    assert_eq!(o.stats.duplicates, 0);
+    assert_eq!(s.failed, o.stats.faults, "{s:?} {:?}", o.stats);
+    assert_eq!(s.unknown, o.stats.dropped, "{s:?} {:?}", o.stats);
+    assert_eq!(o.stats.accepted, s.sent + s.unknown);
+    assert!(
+        o.stats.faults + o.stats.dropped > 0,
+        "the seed injects faults"
+    );
+    let mut last: HashMap<String, &str> = HashMap::new();
+    for e in &o.events {
+        let (to, kind) = match e {
+            Event::Sent { to, .. } => (to, "sent"),
+            Event::Failed { to, .. } => (to, "failed"),
+            Event::Unknown { to, .. } => (to, "unknown"),
+            _ => continue,
+        };
+        assert!(last.insert(to.to_string(), kind).is_none(), "{to} twice");
+    }
+    assert_eq!(last.len(), 100);
+    assert_eq!(s.exit(), sessioncast::exit::Exit::Incomplete);
+}
+
+/// The binary: a missing token variable is named (exit 1); `--sandbox` needs none and sends
+/// everything, printing the JSON summary and the sandbox's counters.
+#[test]
+fn the_binary_sends_to_its_own_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = campaign_file(dir.path(), "https://api.example.com", "50/1s", 5);
+    let bin = || {
+        let mut cmd = assert_cmd::Command::cargo_bin("sessioncast").unwrap();
+        cmd.args(["run", c.file.to_str().unwrap()]);
+        cmd.env_remove("UNUSED_IN_TESTS");
+        cmd
+    };
+    let out = bin().output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`UNUSED_IN_TESTS`"), "{err}");
+    let out = bin()
+        .args(["--sandbox", "--format", "json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["sent"].as_u64(), v["exit"].as_u64()),
+        (Some(5), Some(0)),
+        "{v}"
+    );
+    assert!(
+        err.contains("sandbox: accepted 5, rejected_rate 0, duplicates 0"),
+        "{err}"
+    );
+    assert_eq!(err.matches(" sent +1415555").count(), 5, "{err}");
+}
