@@ -89,6 +89,8 @@ async fn start_sandbox(c: &mut Campaign) -> Result<(Sandbox, String), Failure> {
         token: Some(token.clone()),
         inbound,
         window_length: Duration::try_from(c.window.length).unwrap_or(Duration::MAX),
+        // The stand-in refuses what `check` would refuse, as a strict provider would.
+        validator: Some(crate::provider::parse::validator()),
         ..SandboxConfig::default()
     };
     let addr = "127.0.0.1:0"
