@@ -195,6 +195,9 @@ fn too_late(shared: &Shared, deadline: Timestamp) -> Option<String> {
     }
 }
 
+/// The resolution of tokio's timer.
+const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Waits until the pacer allows a send and takes the slot. `false` when the run stopped while
 /// waiting or another task took the slot first.
 async fn wait_turn(shared: &Shared) -> bool {
@@ -202,8 +205,12 @@ async fn wait_turn(shared: &Shared) -> bool {
     let at = {
         let mut pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
         let at = pacer.next_at(now);
-        if at <= now {
-            pacer.record_send(now);
+        if at <= now + TIMER_TICK {
+            // tokio's timer fires on whole milliseconds: a slot due within the next tick is taken
+            // now, and the slot's own time is recorded (catching up at most one tick), so an even
+            // 1000/1s schedule does not drift a tick per send. The pacer's window log still caps
+            // every window.
+            pacer.record_send(at.max(now.checked_sub(TIMER_TICK).unwrap_or(now)));
             return true;
         }
         at

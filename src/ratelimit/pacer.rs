@@ -61,11 +61,17 @@ pub enum Mode {
 /// Windows of this length or shorter are paced evenly.
 pub const EVEN_MODE_MAX_WINDOW: Duration = Duration::from_secs(1);
 
-/// The margin added to each window: 5 % of it, at most 1 s. Long provider windows (300 s) get
-/// a second against clock drift and latency jitter; short or scaled-down windows a proportionate
-/// slice, so `4/2s` gets 100 ms and `80/1s` gets 50 ms.
+/// The margin added to each window. Fixed windows get 5 % of the window, at most 1 s: long
+/// provider windows (300 s) get a second against clock drift and latency jitter, scaled-down ones
+/// a proportionate slice (`4/2s` gets 100 ms). Per-second tiers (paced evenly) get 2 %: their
+/// servers measure smooth rates, and a larger margin would give away the throughput they allow
+/// (`1000/1s` gets 20 ms, so at most 980 requests in any second).
 pub fn default_margin(rate: Rate) -> Duration {
-    (rate.window / 20).min(Duration::from_secs(1))
+    if rate.window <= EVEN_MODE_MAX_WINDOW {
+        rate.window / 50
+    } else {
+        (rate.window / 20).min(Duration::from_secs(1))
+    }
 }
 
 /// Decides when the next request may be sent. Owned by one task (or behind a mutex).

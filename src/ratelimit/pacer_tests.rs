@@ -45,7 +45,8 @@ pub(super) fn assert_at_most(sends: &[Instant], limit: usize, span: Duration) {
 fn margin_rule_and_mode_rule() {
     assert_eq!(default_margin(rate("2/300s")), Duration::from_secs(1));
     assert_eq!(default_margin(rate("4/2s")), ms(100));
-    assert_eq!(default_margin(rate("80/1s")), ms(50));
+    assert_eq!(default_margin(rate("80/1s")), ms(20));
+    assert_eq!(default_margin(rate("1000/1s")), ms(20));
     let mode = |r: &str| Pacer::new(rate(r), Duration::ZERO).mode();
     assert_eq!(mode("2/300s"), Mode::Window);
     assert_eq!(mode("4/2s"), Mode::Window);
@@ -84,7 +85,7 @@ fn even_mode_spaces_sends_evenly() {
     let r = rate("80/1s");
     let mut pacer = Pacer::new(r, default_margin(r));
     let sends = schedule(&mut pacer, Instant::now(), 240);
-    let interval = ms(1050) / 80;
+    let interval = (r.window + default_margin(r)) / 80; // 1020 ms / 80
     assert!(sends.windows(2).all(|w| w[1] - w[0] == interval));
     assert_at_most(&sends, 80, r.window);
 }
