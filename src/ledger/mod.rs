@@ -25,6 +25,7 @@ mod state;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -35,6 +36,7 @@ pub use lock::{lock_path, LockError, RunLock};
 pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
 pub use sync::SyncReport;
+pub use writer::{Handle, Writer};
 
 /// One planned request, as rendered for this run.
 #[derive(Debug, Clone, PartialEq, Eq)]

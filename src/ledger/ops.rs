@@ -93,7 +93,7 @@ impl Ledger {
     }
 }
 
-fn mark_one(conn: &Connection, key: &Key, now: i64) -> Result<(), LedgerError> {
+pub(super) fn mark_one(conn: &Connection, key: &Key, now: i64) -> Result<(), LedgerError> {
     let changed =
         conn.prepare_cached(MARK_ATTEMPTING)?
             .execute(params![key.to, key.message_index, now])?;
@@ -104,7 +104,7 @@ fn mark_one(conn: &Connection, key: &Key, now: i64) -> Result<(), LedgerError> {
     }
 }
 
-fn finish_one(
+pub(super) fn finish_one(
     conn: &Connection,
     key: &Key,
     outcome: &Outcome,

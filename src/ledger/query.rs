@@ -76,13 +76,17 @@ impl Ledger {
 
     /// Stores `value` under `key`, replacing any earlier value; committed before it returns.
     pub fn save_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![key, value])?;
-        Ok(())
+        save_meta_in(&self.conn, key, value)
+    }
+
+    /// When requests were last attempted, oldest first: the sends since `since` (Unix ms), which
+    /// the next run's pacer must count against the server's window even if this run was killed.
+    pub fn attempted_since(&self, since: i64) -> Result<Vec<i64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT attempted_at FROM deliveries WHERE attempted_at >= ?1 ORDER BY attempted_at",
+        )?;
+        let rows = stmt.query_map([since], |row| row.get(0))?;
+        Ok(rows.collect::<Result<Vec<i64>, _>>()?)
     }
 
     /// The value saved under `key`, if any.
@@ -92,6 +96,16 @@ impl Ledger {
             .prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
         Ok(stmt.query_row([key], |row| row.get(0)).optional()?)
     }
+}
+
+/// `save_meta` on any connection or transaction.
+pub(super) fn save_meta_in(conn: &Connection, key: &str, value: &str) -> Result<(), LedgerError> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
 }
 
 /// `state_of` on any connection or transaction.

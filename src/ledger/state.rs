@@ -8,6 +8,7 @@
 //! | attempting   | sent, failed, expired, unknown      | `finish`                                  |
 //! | attempting   | pending                             | `finish(Requeue)`: certainly not sent     |
 //! | pending      | expired                             | `finish(Expired)`: window closed first    |
+//! | pending      | failed (retryable)                  | `finish(Skipped)`: an earlier message of the recipient was not delivered |
 //! | attempting   | unknown                             | `recover_interrupted` (the run died)      |
 //! | unknown      | pending                             | `requeue_unknown` (`--resend-unknown`)    |
 //! | failed       | pending                             | `requeue_failed_retryable` (retryable only) |
@@ -120,6 +121,9 @@ pub enum Outcome {
     /// Certainly not delivered (429, connect error before any byte was written): back to
     /// `pending` so this or the next run sends it.
     Requeue { reason: String },
+    /// Never sent because an earlier message to the same recipient was not delivered (messages
+    /// go in order). Recorded as a retryable failure, straight from `pending`.
+    Skipped { reason: String },
 }
 
 impl Outcome {
@@ -131,14 +135,16 @@ impl Outcome {
             Outcome::Expired { .. } => State::Expired,
             Outcome::Unknown { .. } => State::Unknown,
             Outcome::Requeue { .. } => State::Pending,
+            Outcome::Skipped { .. } => State::Failed,
         }
     }
 
-    /// States this outcome may be recorded from. Only expiry may skip `attempting`: a window
-    /// noticed closed before sending needs no request at all.
+    /// States this outcome may be recorded from. Only expiry and skipping may bypass
+    /// `attempting`: neither sends a request.
     pub fn sources(&self) -> &'static [State] {
         match self {
             Outcome::Expired { .. } => &[State::Attempting, State::Pending],
+            Outcome::Skipped { .. } => &[State::Pending],
             _ => &[State::Attempting],
         }
     }
@@ -150,7 +156,8 @@ impl Outcome {
             Outcome::Failed { reason, .. }
             | Outcome::Expired { reason }
             | Outcome::Unknown { reason }
-            | Outcome::Requeue { reason } => Some(reason),
+            | Outcome::Requeue { reason }
+            | Outcome::Skipped { reason } => Some(reason),
         }
     }
 
@@ -167,7 +174,7 @@ impl Outcome {
             Outcome::Failed {
                 retryable: true,
                 ..
-            }
+            } | Outcome::Skipped { .. }
         )
     }
 }

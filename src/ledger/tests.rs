@@ -2,6 +2,7 @@
 
 mod crash;
 mod sync;
+mod writer;
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};

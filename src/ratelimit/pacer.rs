@@ -216,7 +216,7 @@ impl Pacer {
     }
 
     /// How long sends must be remembered: the longest window plus the margin.
-    pub(super) fn memory(&self) -> Duration {
+    pub fn memory(&self) -> Duration {
         let longest = self.constraints().map(|c| c.window).max();
         longest.unwrap_or(self.primary.window) + self.margin
     }
