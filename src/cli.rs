@@ -13,6 +13,9 @@ use std::path::PathBuf;
 ///   sessioncast check campaigns/demo.yaml            # validate and render everything
 ///   sessioncast plan campaigns/demo.yaml             # who is reached, in what order, when
 ///   sessioncast run campaigns/demo.yaml --dry-run    # the exact HTTP requests, nothing sent
+///   sessioncast run campaigns/demo.yaml --sandbox    # rehearse: real HTTP to a local stand-in
+///   sessioncast run campaigns/demo.yaml              # send; safe to repeat from cron
+///   sessioncast status campaigns/demo.yaml           # what each recipient got
 ///
 /// Exit codes: 0 ok, 1 runtime error, 2 usage, 3 invalid campaign, 4 finished with failed or
 /// unknown deliveries, 5 stopped early with work left, 6 another run holds this campaign.
@@ -38,6 +41,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// Send a campaign; with --dry-run, print the exact requests instead and send nothing.
     Run(RunArgs),
+    /// Show what the ledger recorded for a campaign: counts per state and one row per message.
+    ///
+    /// Reads the ledger that `run` keeps (by default `.sessioncast/<name>.db` beside the campaign
+    /// file); safe while a run is going on. JSON for scripts, CSV for spreadsheets.
+    Status(StatusArgs),
     /// Print the JSON Schema of campaign files (for editor completion and validation).
     Schema,
     /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
@@ -66,6 +74,10 @@ pub struct PlanArgs {
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// The ledger to consult for `already_sent` [default: .sessioncast/<campaign name>.db beside
+    /// the campaign file].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -93,4 +105,48 @@ pub struct RunArgs {
     /// While sending, print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The ledger file [default: .sessioncast/<campaign name>.db beside the campaign file; with
+    /// --sandbox, a temporary file].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Stop issuing requests after this long, e.g. `10m` or `1h30m` (let requests in flight
+    /// finish, exit 5 with work left for the next run). Keeps a cron run inside its slot.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub max_duration: Option<std::time::Duration>,
+    /// Send again messages whose outcome is `unknown` (a request that may have been delivered).
+    /// Only after checking they were not: this can send a message twice.
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Send again messages that failed for a reason that may pass (e.g. a provider error that
+    /// says nothing was delivered, or skipped after an earlier message was not delivered).
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Accept that the campaign's content changed since its messages were first planned, and
+    /// send the new rendering to those not yet reached. Without it such a run refuses.
+    #[arg(long)]
+    pub rerender: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The campaign YAML file.
+    pub campaign: PathBuf,
+    /// The ledger file [default: .sessioncast/<campaign name>.db beside the campaign file].
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Output: a readable table, JSON
+    /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[...]},
+    /// or CSV (one row per message, for spreadsheets).
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: PlanFormat,
+}
+
+/// `10m`, `90s`, `1h30m` (Go duration syntax).
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    match crate::ratelimit::parse_go_duration(s) {
+        Some(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "`{s}` is not a duration; write e.g. 10m, 90s or 1h30m"
+        )),
+    }
 }

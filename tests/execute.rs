@@ -58,6 +58,8 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
         pacer: Pacer::new(campaign.rate, default_margin(campaign.rate)),
         events: tx,
         stop,
+        max_duration: None,
+        ledger: None,
     };
     let summary = execute::execute(&campaign, &plan, setup).await;
     let mut events = Vec::new();

@@ -6,6 +6,8 @@ mod run;
 mod sandbox;
 mod schema;
 mod send;
+mod state;
+mod status;
 
 use crate::campaign::{self, Campaign};
 use crate::cli::{Cli, Command};
@@ -22,6 +24,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Check(a) => check::run(&a),
         Command::Plan(a) => plan::run(&a),
         Command::Run(a) => run::run(&a),
+        Command::Status(a) => status::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
     };
@@ -141,6 +144,25 @@ fn with_skip_hint(problems: &Problems) -> String {
 }
 
 impl Prepared {
+    /// The plan at `now`, leaving out what the ledger (at `state`, or the campaign's default
+    /// place) says earlier runs handled. Reads the ledger without locking it: a preview.
+    pub fn plan(
+        &self,
+        now: Timestamp,
+        state: Option<&Path>,
+        file: &Path,
+    ) -> Result<crate::plan::Plan, Failure> {
+        let path = match state {
+            Some(p) => p.to_path_buf(),
+            None => state::default_path(file, &self.campaign.name),
+        };
+        let settled = state::peek_settled(&path)?;
+        let (counts, done) = state::pending_counts(&self.campaign, &self.counts, &settled);
+        Ok(crate::plan::build(&self.campaign, &counts, now, &|to| {
+            done.contains(&to)
+        }))
+    }
+
     /// End of a command: the process exits next, so the campaign is not freed recipient by
     /// recipient (a million small allocations cost a noticeable part of a second).
     pub fn release(self) {

@@ -4,7 +4,6 @@
 use super::{now, prepare, Outcome};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
-use crate::plan::build;
 use crate::preview::write_requests;
 use std::io::{BufWriter, Write};
 
@@ -15,7 +14,7 @@ pub fn run(a: &RunArgs) -> Outcome {
     let now = now(a.now.as_deref())?;
     let p = prepare(&a.campaign, now, a.skip_invalid)?;
     let c = &p.campaign;
-    let plan = build(c, &p.counts, now, &|_| false);
+    let plan = p.plan(now, a.state.as_deref(), &a.campaign)?;
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = write_requests(c, &plan, a.format, &mut out)?;
     out.flush()?;

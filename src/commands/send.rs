@@ -1,15 +1,19 @@
-//! `sessioncast run` without `--dry-run`: campaign → plan at now → paced sends (to the provider,
-//! or to an in-process sandbox with `--sandbox`) → progress, summary and exit code.
+//! `sessioncast run` without `--dry-run`: campaign → ledger (lock, resume) → plan at now → paced
+//! sends (to the provider, or to an in-process sandbox with `--sandbox`) → progress, summary and
+//! exit code.
 
-use super::{prepare, Failure, Outcome};
+use super::{prepare, state, Failure, Outcome};
 use crate::campaign::Campaign;
 use crate::cli::RunArgs;
-use crate::execute::{self, Setup, Summary};
-use crate::plan::build;
+use crate::execute::{self, Record, Setup, Summary};
+use crate::exit::Exit;
+use crate::ledger::Writer;
+use crate::plan::{build, Plan};
 use crate::preview::PreviewFormat;
 use crate::progress::{self, Style};
 use crate::ratelimit::{default_margin, Pacer};
 use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -21,16 +25,51 @@ pub fn run(a: &RunArgs) -> Outcome {
     }
     let now = super::now(None)?;
     let p = prepare(&a.campaign, now, a.skip_invalid)?;
+    if let Some(n) = p.campaign.not_after.filter(|n| jiff::Timestamp::now() > *n) {
+        eprintln!("the campaign's not_after ({n}) has passed: nothing is sent");
+        return Ok(Exit::Ok);
+    }
     let token = match a.sandbox {
         true => None,
         false => Some(token(&p.campaign)?),
+    };
+    // A rehearsal keeps its own throw-away ledger: it must never mark a real recipient as sent.
+    let rehearsal = match (&a.state, a.sandbox) {
+        (None, true) => Some(
+            tempfile::tempdir()
+                .map_err(|e| Failure::runtime(format!("cannot create a temporary ledger: {e}")))?,
+        ),
+        _ => None,
+    };
+    let path = match (&a.state, &rehearsal) {
+        (Some(path), _) => path.clone(),
+        (None, Some(dir)) => dir.path().join("sandbox.db"),
+        (None, None) => state::default_path(&a.campaign, &p.campaign.name),
+    };
+    let (lock, mut ledger) = state::lock_and_open(&path)?;
+    let asked = state::Requeues {
+        resend_unknown: a.resend_unknown,
+        retry_failed: a.retry_failed,
+        rerender: a.rerender,
+    };
+    let rows = state::planned_rows(&p.campaign, &p.counts);
+    let settled = state::reconcile(&mut ledger, &rows, &asked, &a.campaign)?;
+    drop(rows);
+    let (counts, done) = state::pending_counts(&p.campaign, &p.counts, &settled);
+    let mut pacer = Pacer::new(p.campaign.rate, default_margin(p.campaign.rate));
+    state::restore_pacer(&ledger, &mut pacer)?;
+    let writer = Writer::start(ledger)
+        .map_err(|e| Failure::runtime(format!("cannot start the ledger writer: {e}")))?;
+    let record = Record {
+        writer: writer.handle(),
+        settled,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     let mut campaign = p.campaign;
-    let (summary, stats) = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let sandbox = match token {
             Some(_) => None,
             None => Some(start_sandbox(&mut campaign).await?),
@@ -39,7 +78,21 @@ pub fn run(a: &RunArgs) -> Outcome {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
-        let summary = send(&campaign, &p.counts, token, a).await?;
+        let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|to| {
+            done.contains(&to)
+        });
+        report_dropped(&campaign, &plan);
+        let setup = Setup {
+            client: execute::client()
+                .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?,
+            token,
+            pacer,
+            events: tokio::sync::mpsc::unbounded_channel().0,
+            stop: watch::channel(false).1,
+            max_duration: a.max_duration,
+            ledger: Some(record),
+        };
+        let summary = send(&campaign, &plan, setup, a).await;
         let stats = match sandbox {
             Some((s, _)) => {
                 let stats = s.stats();
@@ -49,7 +102,12 @@ pub fn run(a: &RunArgs) -> Outcome {
             None => None,
         };
         Ok::<_, Failure>((summary, stats))
-    })?;
+    });
+    // Whatever happened, every outcome recorded so far is committed before the lock is let go.
+    let ledger = writer.close();
+    drop(ledger);
+    drop(lock);
+    let (summary, stats) = result?;
     println!(
         "{}",
         progress::summary(&summary, a.format == PreviewFormat::Json)
@@ -57,9 +115,32 @@ pub fn run(a: &RunArgs) -> Outcome {
     if let Some(s) = stats {
         eprintln!("{}", stats_line(&s));
     }
+    if a.state.is_none() && !a.sandbox && !a.quiet {
+        eprintln!("ledger: {} (see `sessioncast status`)", path.display());
+    }
     std::mem::forget(campaign);
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(summary.exit())
+}
+
+/// One line for the recipients this run leaves out, by reason.
+fn report_dropped(c: &Campaign, plan: &Plan) {
+    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, reason) in plan.dropped() {
+        *by_reason.entry(reason.as_str()).or_default() += 1;
+    }
+    if !c.rejected.is_empty() {
+        *by_reason.entry("invalid").or_default() += c.rejected.len();
+    }
+    if by_reason.is_empty() {
+        return;
+    }
+    let total: usize = by_reason.values().sum();
+    let parts: Vec<String> = by_reason.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    eprintln!(
+        "skipping {total} recipients ({}); see `sessioncast plan` for who and why",
+        parts.join(", ")
+    );
 }
 
 /// The bearer token from the variable the campaign names; never printed.
@@ -104,20 +185,8 @@ async fn start_sandbox(c: &mut Campaign) -> Result<(Sandbox, String), Failure> {
     Ok((sandbox, token))
 }
 
-/// Plans at the current time and sends, stopping on SIGINT/SIGTERM.
-async fn send(
-    c: &Campaign,
-    counts: &[Option<u32>],
-    token: String,
-    a: &RunArgs,
-) -> Result<Summary, Failure> {
-    let plan = build(c, counts, jiff::Timestamp::now(), &|_| false);
-    let dropped = plan.dropped().count() + c.rejected.len();
-    if dropped > 0 {
-        eprintln!("skipping {dropped} recipients (see `sessioncast plan` for who and why)");
-    }
-    let client = execute::client()
-        .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
+/// Sends `plan`, stopping on SIGINT/SIGTERM, with progress shown as the run goes.
+async fn send(c: &Campaign, plan: &Plan, mut setup: Setup, a: &RunArgs) -> Summary {
     let (events, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop) = watch::channel(false);
     let signals = tokio::spawn(async move {
@@ -125,17 +194,12 @@ async fn send(
         let _ = stop_tx.send(true);
     });
     let shower = tokio::spawn(progress::show(rx, Style::detect(a.quiet)));
-    let setup = Setup {
-        client,
-        token,
-        pacer: Pacer::new(c.rate, default_margin(c.rate)),
-        events,
-        stop,
-    };
-    let summary = execute::execute(c, &plan, setup).await;
+    setup.events = events;
+    setup.stop = stop;
+    let summary = execute::execute(c, plan, setup).await;
     signals.abort();
     let _ = shower.await;
-    Ok(summary)
+    summary
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.

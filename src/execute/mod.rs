@@ -11,12 +11,14 @@ mod send;
 
 use crate::campaign::{Campaign, Phone};
 use crate::exit::Exit;
+use crate::ledger::{self, Key, State};
 use crate::plan::Plan;
 use crate::ratelimit::{Pacer, Rate};
 use crate::render::Renderer;
 use jiff::Timestamp;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc::UnboundedSender, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -118,6 +120,18 @@ pub struct Setup {
     pub events: UnboundedSender<Event>,
     /// Set to `true` (e.g. on SIGINT) to stop issuing requests.
     pub stop: watch::Receiver<bool>,
+    /// Stop issuing requests after this long (`--max-duration`).
+    pub max_duration: Option<Duration>,
+    /// The durable record of this campaign, when the run keeps one.
+    pub ledger: Option<Record>,
+}
+
+/// The ledger as the executor uses it: where to record each transition, and what earlier runs
+/// settled (those messages are not sent again).
+pub struct Record {
+    pub writer: ledger::Handle,
+    /// Every (recipient, message) that is no longer `pending`.
+    pub settled: HashMap<Key, State>,
 }
 
 /// The HTTP client for sends: rustls, 5 s to connect, 30 s per request.
@@ -150,12 +164,20 @@ pub(crate) struct Shared {
     /// The last `Waiting` announced, so concurrent tasks do not repeat it.
     last_wait: Mutex<Option<tokio::time::Instant>>,
     not_after: Option<Timestamp>,
+    ledger: Option<ledger::Handle>,
 }
 
 impl Shared {
     fn emit(&self, e: Event) {
         // A closed sink means nobody listens any more; the run itself goes on.
         let _ = self.events.send(e);
+    }
+
+    /// Records an outcome in the ledger, if the run keeps one.
+    fn record(&self, key: &Key, outcome: ledger::Outcome) {
+        if let Some(l) = &self.ledger {
+            l.finish(key.clone(), outcome);
+        }
     }
 
     fn stopped(&self) -> bool {
@@ -191,13 +213,26 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
         throttled: AtomicU64::new(0),
         last_wait: Mutex::new(None),
         not_after: campaign.not_after,
+        ledger: setup.ledger.as_ref().map(|r| r.writer.clone()),
     });
     shared.emit(Event::Started {
         total: plan.requests(),
     });
     let watcher = tokio::spawn(forward_signal(setup.stop, Arc::clone(&shared)));
-    let mut summary = dispatch(campaign, plan, &shared, limit).await;
+    let timer = setup.max_duration.map(|d| {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            shared.stop(format!("--max-duration {} reached", humanize(d)));
+        })
+    });
+    let settled = setup.ledger.map(|r| r.settled).unwrap_or_default();
+    let mut summary = dispatch(campaign, plan, &shared, limit, &settled).await;
     watcher.abort();
+    if let Some(t) = timer {
+        t.abort();
+    }
+    save_pacer(&shared);
     summary.throttled = shared.throttled.load(Ordering::Relaxed);
     summary.stopped = shared.stop_tx.borrow().clone();
     summary.elapsed = started.elapsed();
@@ -207,6 +242,24 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
     summary
 }
 
+/// The ledger `meta` key under which the pacer's state is kept between runs.
+pub const PACER_META: &str = "pacer";
+
+/// Keeps what the server told the pacer (a block until a reset, tighter limits) for the next run.
+/// The send times themselves are the ledger's `attempted_at`, committed before each send, so they
+/// survive even a killed run.
+fn save_pacer(shared: &Shared) {
+    let Some(ledger) = &shared.ledger else {
+        return;
+    };
+    let pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut state = pacer.snapshot(tokio::time::Instant::now(), std::time::SystemTime::now());
+    state.sends_unix_ms.clear();
+    if let Ok(json) = serde_json::to_string(&state) {
+        ledger.save_meta(PACER_META, json);
+    }
+}
+
 /// Turns the caller's stop flag (a signal) into a stop of the run.
 async fn forward_signal(mut stop: watch::Receiver<bool>, shared: Arc<Shared>) {
     if stop.wait_for(|s| *s).await.is_ok() {
@@ -214,8 +267,26 @@ async fn forward_signal(mut stop: watch::Receiver<bool>, shared: Arc<Shared>) {
     }
 }
 
+/// `90s` → `1m30s`, for messages.
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, s) => format!("{h}h{m}m{s}s"),
+    }
+}
+
 /// Starts one task per recipient, at most `limit` at a time, and sums their tallies.
-async fn dispatch(campaign: &Campaign, plan: &Plan, shared: &Arc<Shared>, limit: usize) -> Summary {
+async fn dispatch(
+    campaign: &Campaign,
+    plan: &Plan,
+    shared: &Arc<Shared>,
+    limit: usize,
+    settled: &HashMap<Key, State>,
+) -> Summary {
     let renderer = Renderer::new(campaign);
     let permits = Arc::new(Semaphore::new(limit));
     let mut stop = shared.stop_tx.subscribe();
@@ -234,14 +305,11 @@ async fn dispatch(campaign: &Campaign, plan: &Plan, shared: &Arc<Shared>, limit:
             summary.add(&done.unwrap_or_default());
         }
         let r = &campaign.recipients[entry.recipient];
-        let job = send::Job {
-            to: r.to,
-            deadline: campaign.deadline(r),
-            requests: renderer.requests(r).map_err(|issues| {
-                let first = issues.first().map(|i| format!("{}: {}", i.path, i.message));
-                first.unwrap_or_else(|| "cannot render".into())
-            }),
-        };
+        let requests = renderer.requests(r).map_err(|issues| {
+            let first = issues.first().map(|i| format!("{}: {}", i.path, i.message));
+            first.unwrap_or_else(|| "cannot render".into())
+        });
+        let job = send::Job::new(r.to, campaign.deadline(r), requests, settled);
         let shared = Arc::clone(shared);
         tasks.spawn(async move {
             let tally = send::recipient(&shared, job).await;

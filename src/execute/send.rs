@@ -2,6 +2,7 @@
 
 use super::{Event, Shared, Tally};
 use crate::campaign::Phone;
+use crate::ledger::{Key, Outcome, State};
 use crate::provider::{classify, Class, Request};
 use crate::ratelimit::{parse_signal, Signal};
 use jiff::Timestamp;
@@ -18,10 +19,49 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(1);
 
 /// One recipient's work.
 pub(crate) struct Job {
-    pub to: Phone,
-    pub deadline: Timestamp,
-    /// The rendered requests with their message index, or why rendering failed.
-    pub requests: Result<Vec<(usize, Request)>, String>,
+    to: Phone,
+    deadline: Timestamp,
+    /// The rendered requests still to send, with their message index, or why rendering failed.
+    requests: Result<Vec<(usize, Request)>, String>,
+    /// How the messages settled by earlier runs ended, as it bears on the rest.
+    start: End,
+}
+
+impl Job {
+    /// Leaves out messages earlier runs settled; if one of those was not delivered, the rest
+    /// are not sent either (messages to one recipient go in order).
+    pub fn new(
+        to: Phone,
+        deadline: Timestamp,
+        requests: Result<Vec<(usize, Request)>, String>,
+        settled: &std::collections::HashMap<Key, State>,
+    ) -> Job {
+        let mut start = End::Sent;
+        let requests = requests.map(|all| {
+            if settled.is_empty() {
+                return all;
+            }
+            let number = to.to_string();
+            all.into_iter()
+                .filter(|(index, _)| {
+                    let key = Key::new(number.clone(), *index as u32);
+                    match settled.get(&key) {
+                        None | Some(State::Pending) => true,
+                        Some(state) => {
+                            start = start.after(*state);
+                            false
+                        }
+                    }
+                })
+                .collect()
+        });
+        Job {
+            to,
+            deadline,
+            requests,
+            start,
+        }
+    }
 }
 
 /// What one request came to.
@@ -60,11 +100,23 @@ fn chain(e: &dyn std::error::Error) -> String {
 }
 
 /// How one message ended, for the recipient's remaining messages.
+#[derive(Clone, Copy)]
 enum End {
     Sent,
     Expired,
     NotDelivered,
     Stopped,
+}
+
+impl End {
+    /// The combined effect of an earlier run's outcome `state` after `self`.
+    fn after(self, state: State) -> End {
+        match (self, state) {
+            (End::Sent, State::Expired) => End::Expired,
+            (End::Sent, State::Failed | State::Unknown | State::Attempting) => End::NotDelivered,
+            (end, _) => end,
+        }
+    }
 }
 
 /// Sends one recipient's messages in order; after a message that was not delivered, the rest
@@ -84,19 +136,41 @@ pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
             return t;
         }
     };
-    let mut end = End::Sent;
+    let mut end = job.start;
+    let number = to.to_string();
     for (index, request) in &requests {
         let index = *index;
+        let key = Key::new(number.clone(), index as u32);
         match end {
-            End::Sent => end = message(shared, to, job.deadline, index, request, &mut t).await,
+            End::Sent => {
+                let m = Message {
+                    to,
+                    key: &key,
+                    index,
+                    deadline: job.deadline,
+                };
+                end = message(shared, &m, request, &mut t).await;
+            }
             End::Expired => {
                 t.expired += 1;
                 let reason = "window_closed (earlier message expired)".to_string();
+                shared.record(
+                    &key,
+                    Outcome::Expired {
+                        reason: reason.clone(),
+                    },
+                );
                 shared.emit(Event::Expired { to, index, reason });
             }
             End::NotDelivered => {
                 t.failed += 1;
                 let reason = "earlier message not delivered".to_string();
+                shared.record(
+                    &key,
+                    Outcome::Skipped {
+                        reason: reason.clone(),
+                    },
+                );
                 shared.emit(Event::Failed { to, index, reason });
             }
             End::Stopped => t.not_started += 1,
@@ -105,38 +179,64 @@ pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
     t
 }
 
-/// Sends one message until it has a final outcome (throttles and failed connects repeat it).
-async fn message(
-    shared: &Shared,
+/// The message being sent: who to, its ledger row, its position, its window.
+struct Message<'a> {
     to: Phone,
-    deadline: Timestamp,
+    key: &'a Key,
     index: usize,
-    request: &Request,
-    t: &mut Tally,
-) -> End {
+    deadline: Timestamp,
+}
+
+/// Sends one message until it has a final outcome (throttles and failed connects repeat it).
+/// With a ledger, `attempting` is committed before each request leaves and the outcome after.
+async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Tally) -> End {
+    let (to, index) = (m.to, m.index);
+    let expire = |t: &mut Tally, reason: String| {
+        t.expired += 1;
+        shared.record(
+            m.key,
+            Outcome::Expired {
+                reason: reason.clone(),
+            },
+        );
+        shared.emit(Event::Expired { to, index, reason });
+        End::Expired
+    };
     let mut connect_failures = 0;
     loop {
-        if shared.stopped() {
+        if shared.stopped() || past_not_after(shared) {
             t.not_started += 1;
             return End::Stopped;
         }
-        if let Some(reason) = too_late(shared, deadline) {
-            t.expired += 1;
-            shared.emit(Event::Expired { to, index, reason });
-            return End::Expired;
+        if let Some(reason) = too_late(m.deadline) {
+            return expire(t, reason);
         }
         if !wait_turn(shared).await {
             continue;
         }
         // The wait may have been long: the window is checked again right before sending.
-        if let Some(reason) = too_late(shared, deadline) {
-            t.expired += 1;
-            shared.emit(Event::Expired { to, index, reason });
-            return End::Expired;
+        if past_not_after(shared) {
+            t.not_started += 1;
+            return End::Stopped;
+        }
+        if let Some(reason) = too_late(m.deadline) {
+            return expire(t, reason);
+        }
+        if let Some(ledger) = &shared.ledger {
+            if let Err(e) = ledger.attempting(m.key.clone()).await {
+                // Not recorded, so not sent: the row stays as it was for the next run.
+                shared.stop(format!("cannot record the attempt in the ledger: {e}"));
+                t.not_started += 1;
+                return End::Stopped;
+            }
         }
         let reason = match attempt(shared, request).await {
             Attempt::Answered(Class::Sent { provider_id }) => {
                 t.sent += 1;
+                let outcome = Outcome::Sent {
+                    provider_id: provider_id.clone(),
+                };
+                shared.record(m.key, outcome);
                 shared.emit(Event::Sent {
                     to,
                     index,
@@ -144,8 +244,12 @@ async fn message(
                 });
                 return End::Sent;
             }
-            Attempt::Answered(Class::Throttled) => continue,
+            Attempt::Answered(Class::Throttled) => {
+                requeue(shared, m.key, "throttled (429); sent again after the reset");
+                continue;
+            }
             Attempt::NotConnected(reason) => {
+                requeue(shared, m.key, &reason);
                 connect_failures += 1;
                 if connect_failures >= MAX_CONNECT_FAILURES {
                     shared.stop(format!("provider unreachable: {reason}"));
@@ -154,10 +258,10 @@ async fn message(
                 continue;
             }
             Attempt::Answered(Class::WindowClosed) => {
-                t.expired += 1;
-                let reason = "window_closed (the provider refused: window closed)".into();
-                shared.emit(Event::Expired { to, index, reason });
-                return End::Expired;
+                return expire(
+                    t,
+                    "window_closed (the provider refused: window closed)".into(),
+                );
             }
             Attempt::Answered(Class::Failed { reason, retryable }) => {
                 let more = if retryable {
@@ -165,14 +269,35 @@ async fn message(
                 } else {
                     ""
                 };
-                format!("{reason}{more}")
+                let reason = format!("{reason}{more}");
+                shared.record(
+                    m.key,
+                    Outcome::Failed {
+                        reason: reason.clone(),
+                        retryable,
+                    },
+                );
+                reason
             }
             Attempt::Answered(Class::Stop { reason }) => {
                 shared.stop(format!("the provider refuses every send: {reason}"));
+                shared.record(
+                    m.key,
+                    Outcome::Failed {
+                        reason: reason.clone(),
+                        retryable: false,
+                    },
+                );
                 reason
             }
             Attempt::Answered(Class::Unknown { reason }) | Attempt::Lost(reason) => {
                 t.unknown += 1;
+                shared.record(
+                    m.key,
+                    Outcome::Unknown {
+                        reason: reason.clone(),
+                    },
+                );
                 shared.emit(Event::Unknown { to, index, reason });
                 return End::NotDelivered;
             }
@@ -183,16 +308,26 @@ async fn message(
     }
 }
 
-/// `Some(reason)` when the recipient's window (or the campaign's `not_after`) has passed.
-fn too_late(shared: &Shared, deadline: Timestamp) -> Option<String> {
-    let now = Timestamp::now();
-    if now > deadline {
-        Some(format!("window_closed (deadline {deadline})"))
-    } else if shared.not_after.is_some_and(|n| now > n) {
-        Some("not_after passed".into())
-    } else {
-        None
-    }
+/// The request certainly did not go out: its row goes back to `pending` (so a crash while
+/// waiting to send it again does not leave it `unknown`).
+fn requeue(shared: &Shared, key: &Key, reason: &str) {
+    let reason = reason.to_string();
+    shared.record(key, Outcome::Requeue { reason });
+}
+
+/// `Some(reason)` when the recipient's window has closed.
+fn too_late(deadline: Timestamp) -> Option<String> {
+    (Timestamp::now() > deadline).then(|| format!("window_closed (deadline {deadline})"))
+}
+
+/// Stops the run once the campaign's `not_after` has passed: nothing more is sent, and what is
+/// left stays `pending` (the campaign ended; its recipients' windows did not).
+fn past_not_after(shared: &Shared) -> bool {
+    let Some(n) = shared.not_after.filter(|n| Timestamp::now() > *n) else {
+        return false;
+    };
+    shared.stop(format!("the campaign's not_after ({n}) has passed"));
+    true
 }
 
 /// The resolution of tokio's timer.

@@ -141,7 +141,7 @@ impl Ledger {
 
 /// Unix milliseconds; times before 1970 (never produced by a clock) map to negative values
 /// rather than failing.
-pub(crate) fn to_millis(t: SystemTime) -> i64 {
+pub fn to_millis(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),

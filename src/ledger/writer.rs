@@ -31,6 +31,8 @@ enum Op {
         key: String,
         value: String,
     },
+    /// Commit what came before and stop.
+    Close,
 }
 
 /// Owns the ledger on its own thread until [`Writer::close`].
@@ -61,10 +63,10 @@ impl Writer {
         self.handle.clone()
     }
 
-    /// Commits everything submitted so far and gives the ledger back. Every [`Handle`] must be
-    /// dropped first, or this waits for them.
+    /// Commits everything submitted so far and gives the ledger back. Later submissions through
+    /// remaining handles are dropped (an `attempting` call then fails, so nothing is sent).
     pub fn close(self) -> Ledger {
-        drop(self.handle);
+        let _ = self.handle.tx.send(Op::Close);
         self.thread
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -100,14 +102,21 @@ impl Handle {
 
 fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> Ledger {
     while let Ok(first) = rx.recv() {
+        let mut closing = matches!(first, Op::Close);
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < MAX_BATCH && !closing {
             match rx.try_recv() {
-                Ok(op) => batch.push(op),
+                Ok(op) => {
+                    closing = matches!(op, Op::Close);
+                    batch.push(op);
+                }
                 Err(_) => break,
             }
         }
         commit(&mut ledger, batch);
+        if closing {
+            break;
+        }
     }
     ledger
 }
@@ -143,6 +152,7 @@ fn apply(ledger: &mut Ledger, batch: &[Op]) -> Result<Vec<Result<(), LedgerError
             Op::Attempt { key, .. } => mark_one(&tx, key, now),
             Op::Finish { key, outcome } => finish_one(&tx, key, outcome, now),
             Op::Meta { key, value } => super::query::save_meta_in(&tx, key, value),
+            Op::Close => Ok(()),
         })
         .collect();
     tx.commit()?;

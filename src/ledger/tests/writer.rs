@@ -53,8 +53,9 @@ async fn an_illegal_attempt_is_refused_without_failing_the_batch() {
             reason: reason("x"),
         },
     );
-    drop(h);
     let ledger = writer.close();
+    // A handle that outlives the writer can no longer mark anything.
+    assert!(h.attempting(key(0)).await.is_err());
     // Skipping is only legal from `pending`: the attempting row is untouched.
     assert_eq!(
         ledger.state_of(&key(1)).expect("state"),

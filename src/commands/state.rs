@@ -1,0 +1,203 @@
+//! The ledger as commands use it: campaign file → ledger path, run lock, reconciling the ledger
+//! with this run's rendering, and the pacer's memory of earlier runs.
+
+use super::Failure;
+use crate::campaign::{Campaign, Phone};
+use crate::execute::PACER_META;
+use crate::exit::Exit;
+use crate::ledger::{Key, Ledger, LockError, Planned, RunLock, State};
+use crate::provider::Request;
+use crate::ratelimit::{Pacer, PacerState};
+use crate::render::Renderer;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// `.sessioncast/<name>.db` beside the campaign file. Characters a file name should not hold
+/// become `_`.
+pub fn default_path(campaign_file: &Path, name: &str) -> PathBuf {
+    let safe: String = name
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect();
+    let safe = match safe.trim_start_matches('.') {
+        "" => "campaign".to_string(),
+        s => s.to_string(),
+    };
+    let dir = campaign_file.parent().unwrap_or(Path::new(""));
+    dir.join(".sessioncast").join(format!("{safe}.db"))
+}
+
+/// Takes the campaign's run lock (exit 6 when another run holds it) and opens its ledger.
+pub fn lock_and_open(path: &Path) -> Result<(RunLock, Ledger), Failure> {
+    let lock = RunLock::acquire(path).map_err(|e| match e {
+        LockError::Held { .. } => Failure {
+            exit: Exit::Locked,
+            message: e.to_string(),
+        },
+        LockError::Io { .. } => Failure::runtime(e.to_string()),
+    })?;
+    let ledger = Ledger::open(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    Ok((lock, ledger))
+}
+
+/// The request as the ledger freezes it: method, URL and body. Never the token.
+pub fn payload(request: &Request) -> String {
+    serde_json::json!({
+        "method": Request::METHOD,
+        "url": request.url,
+        "body": request.body,
+    })
+    .to_string()
+}
+
+/// Every request this run would send, rendered: recipients that are valid, not repeats and
+/// not suppressed.
+pub fn planned_rows(c: &Campaign, counts: &[Option<u32>]) -> Vec<Planned> {
+    let renderer = Renderer::new(c);
+    let skip: HashSet<usize> = c.duplicates.iter().copied().collect();
+    c.recipients
+        .par_iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            counts.get(*i).copied().flatten().is_some()
+                && !skip.contains(i)
+                && !c.suppress.contains(&r.to)
+        })
+        .flat_map_iter(|(_, r)| {
+            let to = r.to.to_string();
+            let deadline = SystemTime::from(c.deadline(r));
+            let requests = renderer.requests(r).unwrap_or_default();
+            requests.into_iter().map(move |(index, request)| Planned {
+                key: Key::new(to.clone(), index as u32),
+                payload: payload(&request),
+                deadline,
+            })
+        })
+        .collect()
+}
+
+/// What the operator asked for at the start of a run.
+pub struct Requeues {
+    pub resend_unknown: bool,
+    pub retry_failed: bool,
+    pub rerender: bool,
+}
+
+/// Brings the ledger up to this run: interrupted attempts become `unknown`, the requested
+/// requeues happen, new messages are recorded `pending` with their frozen payload. Refuses
+/// (exit 2) when content not yet sent changed, unless `rerender`. Returns the settled rows.
+pub fn reconcile(
+    ledger: &mut Ledger,
+    rows: &[Planned],
+    asked: &Requeues,
+    campaign_file: &Path,
+) -> Result<HashMap<Key, State>, Failure> {
+    let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
+    let n = ledger.recover_interrupted().map_err(db)?;
+    if n > 0 {
+        eprintln!(
+            "ledger: {n} requests were in flight when an earlier run stopped; they are now `unknown` (they may have been delivered) and are not sent again unless --resend-unknown"
+        );
+    }
+    if asked.resend_unknown {
+        let n = ledger.requeue_unknown().map_err(db)?;
+        eprintln!("ledger: {n} `unknown` messages will be sent again (--resend-unknown)");
+    }
+    if asked.retry_failed {
+        let n = ledger.requeue_failed_retryable().map_err(db)?;
+        eprintln!("ledger: {n} retryable failures will be sent again (--retry-failed)");
+    }
+    let report = ledger.sync_planned(rows).map_err(db)?;
+    if !report.revived.is_empty() {
+        eprintln!(
+            "ledger: {} expired messages are planned again: their recipients wrote since",
+            report.revived.len()
+        );
+    }
+    if let Some(first) = report.changed.first() {
+        if !asked.rerender {
+            return Err(Failure::usage(format!(
+                "{} messages not yet sent differ from what was first planned (e.g. {first}): the campaign or its data changed since. Nothing was sent. Review the new content with `sessioncast run {} --dry-run`, then run again with --rerender to send it",
+                report.changed.len(),
+                campaign_file.display()
+            )));
+        }
+        let n = ledger.rerender(rows).map_err(db)?;
+        eprintln!("ledger: {n} messages not yet sent take the new content (--rerender)");
+    }
+    ledger.settled().map_err(db)
+}
+
+/// Message counts left to send per recipient, and the recipients earlier runs finished (the
+/// planner drops those as `already_sent`).
+pub fn pending_counts(
+    c: &Campaign,
+    counts: &[Option<u32>],
+    settled: &HashMap<Key, State>,
+) -> (Vec<Option<u32>>, HashSet<Phone>) {
+    if settled.is_empty() {
+        return (counts.to_vec(), HashSet::new());
+    }
+    let mut by_recipient: HashMap<&str, u32> = HashMap::new();
+    for key in settled.keys() {
+        *by_recipient.entry(key.to.as_str()).or_default() += 1;
+    }
+    let mut done = HashSet::new();
+    let left = c
+        .recipients
+        .iter()
+        .zip(counts)
+        .map(|(r, count)| {
+            let n = (*count)?;
+            let settled = by_recipient.get(r.to.to_string().as_str()).copied();
+            let settled = settled.unwrap_or(0);
+            if n > 0 && settled >= n {
+                done.insert(r.to);
+            }
+            Some(n.saturating_sub(settled))
+        })
+        .collect();
+    (left, done)
+}
+
+/// The ledger's settled rows, read without taking the lock (for `plan` and `--dry-run`): empty
+/// when the campaign was never run.
+pub fn peek_settled(path: &Path) -> Result<HashMap<Key, State>, Failure> {
+    if !path.exists() {
+        return Ok(HashMap::new());
+    }
+    let ledger = Ledger::open(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    ledger
+        .settled()
+        .map_err(|e| Failure::runtime(e.to_string()))
+}
+
+/// Gives the pacer the sends of earlier runs still inside a window (the ledger's attempt
+/// times) and what the server told them (blocks, tighter limits), so a cron run does not burst
+/// into a window its predecessor used.
+pub fn restore_pacer(ledger: &Ledger, pacer: &mut Pacer) -> Result<(), Failure> {
+    let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
+    let mut state: PacerState = ledger
+        .load_meta(PACER_META)
+        .map_err(db)?
+        .and_then(|json| serde_json::from_str(&json).ok())
+        .unwrap_or_default();
+    let now = SystemTime::now();
+    let since = now
+        .checked_sub(pacer.memory())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let since_ms = crate::ledger::to_millis(since);
+    state.sends_unix_ms = ledger
+        .attempted_since(since_ms)
+        .map_err(db)?
+        .into_iter()
+        .filter_map(|ms| u64::try_from(ms).ok())
+        .collect();
+    pacer.restore(&state, tokio::time::Instant::now(), now);
+    Ok(())
+}
