@@ -385,3 +385,26 @@ async fn nothing_is_sent_after_not_after() {
     assert_eq!(env.stats().accepted, 0);
     assert!(!Path::new(&env.ledger()).exists());
 }
+
+/// The limiter remembers: a run started right after another does not burst into the server
+/// window the first one used (the sandbox would answer 429).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_run_respects_the_window_the_last_one_used() {
+    let env = Env::new(2, "2/2s", Duration::ZERO).await;
+    let first = env.run(&[]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    // Two more recipients: the next run may only send once the first run's window is over.
+    env.write_campaign(4, "2/2s", "Hello {{ to }}", "");
+    let started = std::time::Instant::now();
+    let second = env.run(&["--format", "json"]).await;
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    let summary: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    assert_eq!(summary["sent"], 2, "{summary}");
+    assert_eq!(env.stats().rejected_rate, 0, "{:?}", env.stats());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "the second run waited for the window: {:?}",
+        started.elapsed()
+    );
+    nobody_twice(&env);
+}
