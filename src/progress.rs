@@ -150,13 +150,19 @@ pub fn line(e: &Event, style: Style) -> Option<String> {
 
 /// The final summary: readable lines, or one JSON object.
 pub fn summary(s: &Summary, json: bool) -> String {
+    let ms = |d: std::time::Duration| (d.as_secs_f64() * 1000.0).round() / 1000.0;
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "sent": s.sent, "expired": s.expired, "failed": s.failed, "unknown": s.unknown,
             "throttled": s.throttled, "not_started": s.not_started,
-            "elapsed_s": (s.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            "elapsed_s": ms(s.elapsed),
             "exit": s.exit().code(),
         });
+        if let Some(l) = &s.ledger {
+            v["ledger"] = serde_json::json!({
+                "transitions": l.transitions, "commits": l.commits, "busy_s": ms(l.busy),
+            });
+        }
         return v.to_string();
     }
     let mut out = format!(
@@ -167,7 +173,7 @@ pub fn summary(s: &Summary, json: bool) -> String {
         out.push_str(&format!("\nstopped early: {reason}"));
     }
     if s.unknown > 0 {
-        out.push_str("\nunknown: the provider may have delivered these; they were not sent again");
+        out.push_str("\nunknown: the provider may have delivered these; no run sends them again unless --resend-unknown (see `sessioncast status`)");
     }
     out
 }

@@ -104,10 +104,11 @@ pub fn run(a: &RunArgs) -> Outcome {
         Ok::<_, Failure>((summary, stats))
     });
     // Whatever happened, every outcome recorded so far is committed before the lock is let go.
-    let ledger = writer.close();
+    let (ledger, cost) = writer.close();
     drop(ledger);
     drop(lock);
-    let (summary, stats) = result?;
+    let (mut summary, stats) = result?;
+    summary.ledger = Some(cost);
     println!(
         "{}",
         progress::summary(&summary, a.format == PreviewFormat::Json)

@@ -79,6 +79,8 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
+    /// What keeping the ledger cost, when the run kept one.
+    pub ledger: Option<ledger::WriterStats>,
 }
 
 impl Summary {

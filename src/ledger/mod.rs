@@ -36,7 +36,7 @@ pub use lock::{lock_path, LockError, RunLock};
 pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
 pub use sync::SyncReport;
-pub use writer::{Handle, Writer};
+pub use writer::{Handle, Writer, WriterStats};
 
 /// One planned request, as rendered for this run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
@@ -38,7 +39,16 @@ enum Op {
 /// Owns the ledger on its own thread until [`Writer::close`].
 pub struct Writer {
     handle: Handle,
-    thread: JoinHandle<Ledger>,
+    thread: JoinHandle<(Ledger, WriterStats)>,
+}
+
+/// What the ledger cost a run: how many transitions, in how many commits, and the time the
+/// writer spent in SQLite (fsyncs included).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WriterStats {
+    pub transitions: u64,
+    pub commits: u64,
+    pub busy: Duration,
 }
 
 /// A cheap, cloneable way to submit transitions to the [`Writer`].
@@ -65,7 +75,7 @@ impl Writer {
 
     /// Commits everything submitted so far and gives the ledger back. Later submissions through
     /// remaining handles are dropped (an `attempting` call then fails, so nothing is sent).
-    pub fn close(self) -> Ledger {
+    pub fn close(self) -> (Ledger, WriterStats) {
         let _ = self.handle.tx.send(Op::Close);
         self.thread
             .join()
@@ -100,7 +110,8 @@ impl Handle {
     }
 }
 
-fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> Ledger {
+fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> (Ledger, WriterStats) {
+    let mut stats = WriterStats::default();
     while let Ok(first) = rx.recv() {
         let mut closing = matches!(first, Op::Close);
         let mut batch = vec![first];
@@ -113,12 +124,16 @@ fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> Ledger {
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        stats.transitions += batch.iter().filter(|op| !matches!(op, Op::Close)).count() as u64;
+        stats.commits += 1;
         commit(&mut ledger, batch);
+        stats.busy += started.elapsed();
         if closing {
             break;
         }
     }
-    ledger
+    (ledger, stats)
 }
 
 /// Applies a batch in one transaction, then answers each waiting `attempting` call. A failed

@@ -25,12 +25,14 @@ async fn concurrent_attempts_commit_and_outcomes_land() {
     while let Some(t) = tasks.join_next().await {
         t.expect("task");
     }
-    let ledger = writer.close();
+    let (ledger, stats) = writer.close();
     let counts = ledger.counts().expect("counts");
     assert_eq!(
         (counts.sent, counts.unknown, counts.attempting),
         (150, 50, 0)
     );
+    assert_eq!(stats.transitions, 400);
+    assert!((1..=401).contains(&stats.commits), "{stats:?}");
     // Durable: a fresh connection sees the same.
     drop(ledger);
     let again = Ledger::open(&path).expect("reopen");
@@ -53,7 +55,7 @@ async fn an_illegal_attempt_is_refused_without_failing_the_batch() {
             reason: reason("x"),
         },
     );
-    let ledger = writer.close();
+    let (ledger, _) = writer.close();
     // A handle that outlives the writer can no longer mark anything.
     assert!(h.attempting(key(0)).await.is_err());
     // Skipping is only legal from `pending`: the attempting row is untouched.
