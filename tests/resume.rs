@@ -408,3 +408,42 @@ async fn the_next_run_respects_the_window_the_last_one_used() {
     );
     nobody_twice(&env);
 }
+
+/// Transient provider failures stay failed until `--retry-failed` puts them back; recipients
+/// removed from the file are left alone; recipients added are picked up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_and_changing_recipients() {
+    let mut failing = config("50/1s", Duration::ZERO);
+    failing.fail_rate = 1.0;
+    let mut env = Env::with(3, "50/1s", failing, "").await;
+    let first = env.run(&[]).await;
+    assert_eq!(first.status.code(), Some(4), "{}", text(&first));
+    let status = env.status().await;
+    assert_eq!(count(&status, "failed"), 3);
+    assert!(status["recipients"][0]["retryable"].as_bool().unwrap());
+    env.restart_sandbox(config("50/1s", Duration::ZERO)).await;
+    // One recipient removed, two added: the plain run sends only to the new ones.
+    env.write_campaign(5, "50/1s", "Hello {{ to }}", "");
+    let text_of = std::fs::read_to_string(env.campaign()).unwrap();
+    std::fs::write(
+        env.campaign(),
+        text_of.replace(
+            "  - { to: \"+1 415 555 1000\", last_inbound_at: 1h ago }\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let second = env.run(&[]).await;
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert_eq!(env.stats().accepted, 2, "only the added recipients");
+    let third = env.run(&["--retry-failed"]).await;
+    assert_eq!(third.status.code(), Some(0), "{}", text(&third));
+    let status = env.status().await;
+    assert_eq!(
+        env.stats().accepted,
+        4,
+        "the two failures still in the file"
+    );
+    assert_eq!((count(&status, "sent"), count(&status, "pending")), (4, 1));
+    nobody_twice(&env);
+}
