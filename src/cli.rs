@@ -40,6 +40,12 @@ pub enum Command {
     /// reaches the most people before their windows close.
     Plan(PlanArgs),
     /// Send a campaign; with --dry-run, print the exact requests instead and send nothing.
+    ///
+    /// Each message is recorded in the campaign's ledger (`.sessioncast/<name>.db` beside the
+    /// file) before its request leaves, and a run sends only what is still pending: repeat it
+    /// from cron as often as you like. A killed run never leads to a message being sent twice
+    /// (a request that may have gone out is `unknown` and left alone), and while one run holds a
+    /// campaign another exits 6. `sessioncast status` shows where every recipient stands.
     Run(RunArgs),
     /// Show what the ledger recorded for a campaign: counts per state and one row per message.
     ///
@@ -92,7 +98,8 @@ pub struct RunArgs {
     pub now: Option<String>,
     /// Output of --dry-run: readable requests, or one JSON object per request. When sending:
     /// the final summary as readable lines, or as one JSON object
-    /// {"sent","expired","failed","unknown","throttled","not_started","elapsed_s","exit"}.
+    /// {"sent","expired","failed","unknown","throttled","not_started","elapsed_s","exit",
+    /// "ledger":{"transitions","commits","busy_s"}}.
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
