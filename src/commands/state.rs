@@ -201,3 +201,23 @@ pub fn restore_pacer(ledger: &Ledger, pacer: &mut Pacer) -> Result<(), Failure> 
     pacer.restore(&state, tokio::time::Instant::now(), now);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ledger_sits_beside_the_campaign_under_a_safe_name() {
+        let at = |file: &str, name: &str| default_path(Path::new(file), name);
+        assert_eq!(
+            at("campaigns/demo.yaml", "order-followup"),
+            Path::new("campaigns/.sessioncast/order-followup.db")
+        );
+        assert_eq!(
+            at("demo.yaml", "Black Friday/2026"),
+            Path::new(".sessioncast/Black_Friday_2026.db")
+        );
+        assert_eq!(at("c.yaml", "../.."), Path::new(".sessioncast/_...db"));
+        assert_eq!(at("c.yaml", "..."), Path::new(".sessioncast/campaign.db"));
+    }
+}
