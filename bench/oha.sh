@@ -20,14 +20,14 @@
 # may use and the sandbox on the other half (on 2 cores: client on one, sandbox on the other),
 # so each side's CPU seconds show which process was the limit. PIN=0 lets them share. Not a test.
 #
-# Each side opens 256 connections at once, more than the sandbox's listen backlog (128): when
-# the accept queue overflows, the kernel drops connection attempts and the client retries them
-# after 1 s, so the run measures that timer rather than sending (20,000 requests take about
-# 0.3-0.7 s). The kernel's ListenOverflows counter (/proc/net/netstat) is read around every run;
-# a run during which it moved is discarded and run again, up to ATTEMPTS (default 5) times in
-# all. Per-run lines on stderr show every attempt; each side's line counts the discarded runs
-# and the kept runs that still had overflows. The counter covers the whole network namespace,
-# so other traffic on the machine can cause extra attempts.
+# Each side opens 256 connections at once. The sandbox listens with a backlog of 1024 for that
+# reason: with the default (128) the accept queue overflows, the kernel drops connection attempts
+# and the client retries them after 1 s, so the run would measure that timer rather than sending.
+# As a guard the kernel's ListenOverflows counter (/proc/net/netstat) is read around every run; a
+# run during which it moved is discarded and run again, up to ATTEMPTS (default 5) times in all.
+# Per-run lines on stderr show every attempt; each side's line counts the discarded runs and the
+# kept runs that still had overflows. The counter covers the whole network namespace, so other
+# traffic on the machine can cause extra attempts.
 #
 #   bash bench/oha.sh                   # 20,000 requests per run, 3 runs per side
 #   N=5000 RUNS=5 bash bench/oha.sh

@@ -34,7 +34,24 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+
+/// Pending connections the kernel queues for the sandbox. Clients open up to 256 connections at
+/// once; the default backlog (128) would make the kernel drop the rest, and they would retry a
+/// second later.
+const BACKLOG: u32 = 1024;
+
+/// Binds `addr` with a backlog of [`BACKLOG`] (and address reuse, so a restarted sandbox gets
+/// its port back at once).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -65,7 +82,7 @@ impl Sandbox {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         }
         let app = Arc::new(state::App::new(config)?);
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let router = handlers::router(Arc::clone(&app));
