@@ -15,7 +15,9 @@
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
 //!   limit without a window is read against the declared window.
-//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`.
+//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. An absolute
+//!   reset in whole seconds (`X-RateLimit-Reset` as an epoch, measured from `Date`) may be up
+//!   to 2 s late; its earliest reading is used, and the window log keeps the rest.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
 //!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
@@ -148,7 +150,11 @@ impl Pacer {
             ));
         }
         if let (Some(0), Some(reset)) = (signal.remaining, signal.reset) {
-            self.block_until(later(at, reset.min(MAX_WAIT) + self.margin));
+            // Take the earliest reading of a coarse reset: the window log already holds our
+            // own sends back, so the rounding would only add delay, and quota spent by someone
+            // else costs at most one 429, which waits for the reset as written.
+            let earliest = reset.saturating_sub(signal.reset_slack);
+            self.block_until(later(at, earliest.min(MAX_WAIT) + self.margin));
         }
         if !throttled {
             self.backoff_level = 0;
