@@ -91,6 +91,8 @@ pub struct Pacer {
     throttled: VecDeque<Instant>,
     pub(super) blocked_until: Option<Instant>,
     backoff_level: u32,
+    /// Counts every tightening of the limits, so that slots reserved before one are re-checked.
+    pub(super) tightenings: u64,
 }
 
 impl Pacer {
@@ -106,6 +108,7 @@ impl Pacer {
             throttled: VecDeque::new(),
             blocked_until: None,
             backoff_level: 0,
+            tightenings: 0,
         }
     }
 
@@ -197,7 +200,7 @@ impl Pacer {
         }
         let rate = Rate::new(rate.limit, rate.window.min(FAR));
         if rate.window == self.primary.window {
-            self.primary.limit = self.primary.limit.min(rate.limit);
+            self.lower_primary_limit(rate.limit);
             return;
         }
         let covers = |c: &Rate| c.limit <= rate.limit && c.window >= rate.window;
@@ -207,6 +210,14 @@ impl Pacer {
         self.server
             .retain(|c| !(rate.limit <= c.limit && rate.window >= c.window));
         self.server.push(rate);
+        self.tightenings += 1;
+    }
+
+    fn lower_primary_limit(&mut self, limit: u32) {
+        if limit < self.primary.limit {
+            self.primary.limit = limit;
+            self.tightenings += 1;
+        }
     }
 
     fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
@@ -255,7 +266,7 @@ impl Pacer {
         let refused = self.throttled.iter().filter(recent).count();
         let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
         if accepted >= 1 {
-            self.primary.limit = self.primary.limit.min(accepted);
+            self.lower_primary_limit(accepted);
         }
     }
 
