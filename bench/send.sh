@@ -11,7 +11,7 @@ PORT=${PORT:-18765}
 OUT=bench/out
 mkdir -p "$OUT"
 cargo build --release --quiet
-BIN=target/release/sessioncast
+BIN=${CARGO_TARGET_DIR:-target}/release/sessioncast
 
 python3 - "$N" "$OUT/send-recipients.csv" <<'PY'
 import sys

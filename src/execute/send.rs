@@ -4,10 +4,10 @@ use super::{Event, Shared, Tally};
 use crate::campaign::Phone;
 use crate::ledger::{Key, Outcome, State};
 use crate::provider::{classify, Class, Request};
-use crate::ratelimit::{parse_signal, Signal};
+use crate::ratelimit::{parse_signal, Pacer, Signal};
 use jiff::Timestamp;
 use std::sync::atomic::Ordering;
-use std::sync::PoisonError;
+use std::sync::{MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
@@ -330,34 +330,31 @@ fn past_not_after(shared: &Shared) -> bool {
     true
 }
 
-/// The resolution of tokio's timer.
-const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// Waits until the pacer allows a send and takes the slot. `false` when the run stopped while
-/// waiting or another task took the slot first.
+/// Waits for a send slot and takes it. The slot is reserved in the pacer's schedule first and
+/// slept towards, so concurrent tasks each wake once, at their own slot, and the schedule keeps
+/// its planned instants however late the timer fires (see `ratelimit::Slot`). `false` when the
+/// run stopped while waiting or the slot was withdrawn (the limits tightened meanwhile, or the
+/// wake-up came too late); the caller then checks again and waits anew.
 async fn wait_turn(shared: &Shared) -> bool {
-    let now = Instant::now();
-    let at = {
-        let mut pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
-        let at = pacer.next_at(now);
-        if at <= now + TIMER_TICK {
-            // tokio's timer fires on whole milliseconds: a slot due within the next tick is taken
-            // now, and the slot's own time is recorded (catching up at most one tick), so an even
-            // 1000/1s schedule does not drift a tick per send. The pacer's window log still caps
-            // every window.
-            pacer.record_send(at.max(now.checked_sub(TIMER_TICK).unwrap_or(now)));
-            return true;
+    let slot = lock_pacer(shared).reserve(Instant::now());
+    if slot.at.saturating_duration_since(Instant::now()) >= ANNOUNCE_WAIT {
+        announce(shared, slot.at, "rate limit".into());
+    }
+    if slot.at > Instant::now() {
+        let mut stop = shared.stop_tx.subscribe();
+        tokio::select! {
+            _ = tokio::time::sleep_until(slot.at) => {}
+            _ = stop.wait_for(Option::is_some) => {
+                lock_pacer(shared).release(slot);
+                return false;
+            }
         }
-        at
-    };
-    if at - now >= ANNOUNCE_WAIT {
-        announce(shared, at, "rate limit".into());
     }
-    let mut stop = shared.stop_tx.subscribe();
-    tokio::select! {
-        _ = tokio::time::sleep_until(at) => false,
-        _ = stop.wait_for(Option::is_some) => false,
-    }
+    lock_pacer(shared).confirm(slot, Instant::now())
+}
+
+fn lock_pacer(shared: &Shared) -> MutexGuard<'_, Pacer> {
+    shared.pacer.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Emits `Waiting` unless a wait ending at about the same time was already announced.

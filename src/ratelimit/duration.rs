@@ -110,23 +110,46 @@ pub fn until(reference: SystemTime, target: SystemTime) -> Duration {
     target.duration_since(reference).unwrap_or(Duration::ZERO)
 }
 
+/// A reset read by [`parse_reset_heuristic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reset {
+    /// Time from the reference until the reset.
+    pub wait: Duration,
+    /// For absolute times, the resolution they were written in (1 s for epoch seconds and
+    /// dates, 1 ms for epoch milliseconds): the real reset may lie up to this much before or
+    /// after the written one, depending on how the server rounded. `None` for relative values.
+    pub resolution: Option<Duration>,
+}
+
 /// The `X-RateLimit-Reset` heuristic: integer ≥ 10^12 is epoch milliseconds, ≥ 10^9 epoch
 /// seconds, a smaller integer delta seconds; then an HTTP-date or RFC 3339 time; then a Go
 /// duration (rounded up to whole seconds).
-pub fn parse_reset_heuristic(text: &str, reference: SystemTime) -> Option<Duration> {
+pub fn parse_reset_heuristic(text: &str, reference: SystemTime) -> Option<Reset> {
     let text = text.trim();
+    let absolute = |at: SystemTime, resolution| Reset {
+        wait: until(reference, at),
+        resolution: Some(resolution),
+    };
+    let relative = |wait| Reset {
+        wait,
+        resolution: None,
+    };
     if let Ok(value) = text.parse::<i64>() {
-        let epoch = |d: Duration| until(reference, SystemTime::UNIX_EPOCH + d);
+        let epoch = SystemTime::UNIX_EPOCH;
         return Some(match u64::try_from(value).unwrap_or(0) {
-            v if v >= 1_000_000_000_000 => epoch(Duration::from_millis(v)),
-            v if v >= 1_000_000_000 => epoch(Duration::from_secs(v)),
-            v => Duration::from_secs(v),
+            v if v >= 1_000_000_000_000 => {
+                absolute(epoch + Duration::from_millis(v), Duration::from_millis(1))
+            }
+            v if v >= 1_000_000_000 => {
+                absolute(epoch + Duration::from_secs(v), Duration::from_secs(1))
+            }
+            v => relative(Duration::from_secs(v)),
         });
     }
     if let Some(at) = parse_absolute(text) {
-        return Some(until(reference, at));
+        return Some(absolute(at, Duration::from_secs(1)));
     }
-    parse_go_duration(text).map(ceil_secs)
+    parse_go_duration(text).map(ceil_secs).map(relative)
 }
 
 #[cfg(test)]
@@ -190,7 +213,7 @@ mod tests {
     #[test]
     fn reset_heuristic_reads_epochs_deltas_dates_and_go_durations() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let h = |t: &str| parse_reset_heuristic(t, now);
+        let h = |t: &str| parse_reset_heuristic(t, now).map(|r| r.wait);
         assert_eq!(h("1700000030"), Some(Duration::from_secs(30)));
         assert_eq!(h("1700000001500"), Some(Duration::from_millis(1500)));
         assert_eq!(h("42"), Some(Duration::from_secs(42)));
@@ -203,5 +226,19 @@ mod tests {
         assert_eq!(h("2023-11-14T22:15:20Z"), Some(Duration::from_secs(120)));
         assert_eq!(h("1m0.2s"), Some(Duration::from_secs(61)));
         assert_eq!(h("soon"), None);
+    }
+
+    #[test]
+    fn absolute_resets_carry_their_resolution() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let r = |t: &str| parse_reset_heuristic(t, now).and_then(|r| r.resolution);
+        assert_eq!(r("1700000030"), Some(Duration::from_secs(1)));
+        assert_eq!(r("1700000001500"), Some(Duration::from_millis(1)));
+        assert_eq!(
+            r("Tue, 14 Nov 2023 22:14:20 GMT"),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(r("42"), None, "delta seconds are relative");
+        assert_eq!(r("1m0.2s"), None);
     }
 }

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::duration::{parse_absolute, parse_delta_secs, parse_reset_heuristic, until};
+use super::duration::{parse_absolute, parse_delta_secs, parse_reset_heuristic, until, Reset};
 use super::structured::parse_standard;
 
 /// No computed wait exceeds this: a broken or hostile header must not park a campaign for days.
@@ -25,6 +25,10 @@ pub struct Signal {
     pub remaining: Option<u32>,
     /// Time until the quota resets or more quota becomes available (standard first, then `X-`).
     pub reset: Option<Duration>,
+    /// How much sooner than `reset` the quota may really reset. An absolute reset written in
+    /// whole seconds (`X-RateLimit-Reset: 1700000002`) and measured from a whole-second `Date`
+    /// is read up to 2 s late; relative resets have none.
+    pub reset_slack: Duration,
     /// `Retry-After`, as a delay from now.
     pub retry_after: Option<Duration>,
 }
@@ -51,16 +55,26 @@ pub fn parse_signal<'a>(
 ) -> Signal {
     let fields = Fields::collect(headers);
     let get = |name: &str| fields.get(name);
-    let reference = get("date")
-        .and_then(|d| httpdate::parse_http_date(d.trim()).ok())
-        .unwrap_or(now);
+    let date = get("date").and_then(|d| httpdate::parse_http_date(d.trim()).ok());
+    let reference = date.unwrap_or(now);
     let standard = parse_standard(get);
     let x = parse_x_ratelimit(&fields, reference);
+    // `Date` is truncated to the second, so the server's clock may be up to 1 s past it.
+    let date_resolution = date.map_or(Duration::ZERO, |_| Duration::from_secs(1));
+    let (reset, reset_slack) = match (standard.reset, x.reset) {
+        (Some(reset), _) => (Some(reset), Duration::ZERO),
+        (None, Some(x)) => (
+            Some(x.wait),
+            x.resolution.map_or(Duration::ZERO, |r| r + date_resolution),
+        ),
+        (None, None) => (None, Duration::ZERO),
+    };
     Signal {
         limit: standard.limit.or(x.limit),
         window: standard.window,
         remaining: standard.remaining.or(x.remaining),
-        reset: standard.reset.or(x.reset),
+        reset,
+        reset_slack,
         retry_after: get("retry-after").and_then(|v| parse_retry_after(v, reference)),
     }
 }
@@ -108,7 +122,7 @@ fn parse_retry_after(value: &str, reference: SystemTime) -> Option<Duration> {
 struct XFields {
     limit: Option<u32>,
     remaining: Option<u32>,
-    reset: Option<Duration>,
+    reset: Option<Reset>,
 }
 
 /// `X-RateLimit-*`: meanings vary by implementation, so read them leniently.

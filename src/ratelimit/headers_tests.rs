@@ -30,6 +30,7 @@ fn provider_note_429_with_go_duration_reset() {
         window: secs(300),
         remaining: Some(0),
         reset: secs(300),
+        reset_slack: Duration::ZERO,
         retry_after: None,
     };
     assert_eq!(s, expected);
@@ -92,6 +93,7 @@ fn draft06_separate_fields_with_policy_list() {
         window: secs(1),
         remaining: Some(0),
         reset: secs(48),
+        reset_slack: Duration::ZERO,
         retry_after: None,
     };
     assert_eq!(
@@ -127,6 +129,7 @@ fn draft07_dictionary() {
         window: secs(10),
         remaining: Some(50),
         reset: secs(5),
+        reset_slack: Duration::ZERO,
         retry_after: None,
     };
     assert_eq!(s, expected);
@@ -146,6 +149,7 @@ fn draft10_named_policies_match_by_name() {
         window: secs(60),
         remaining: Some(0),
         reset: secs(30),
+        reset_slack: Duration::ZERO,
         retry_after: None,
     };
     assert_eq!(s, expected);
@@ -176,6 +180,7 @@ fn draft10_ignores_partition_keys_and_byte_quotas() {
         window: secs(3600),
         remaining: Some(999),
         reset: None,
+        reset_slack: Duration::ZERO,
         retry_after: None,
     };
     assert_eq!(s, expected);
@@ -194,9 +199,37 @@ fn x_ratelimit_epoch_seconds_github_style() {
         window: None,
         remaining: Some(0),
         reset: secs(30),
+        reset_slack: Duration::from_secs(1),
         retry_after: None,
     };
     assert_eq!(s, expected);
+}
+
+#[test]
+fn absolute_resets_measured_from_date_may_be_read_two_seconds_late() {
+    // The server rounds both its clock (`Date`) and the reset to whole seconds: the reset is
+    // 3 s away as written, but may really be just over 1 s away.
+    let s = parse(&[
+        ("Date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ("X-RateLimit-Remaining", "0"),
+        ("X-RateLimit-Reset", "1700000003"),
+    ]);
+    assert_eq!((s.reset, s.reset_slack), (secs(3), Duration::from_secs(2)));
+    assert_eq!(
+        s.wait(),
+        secs(3),
+        "a 429 still waits for the reset as written"
+    );
+    let standard = parse(&[
+        ("Date", "Tue, 14 Nov 2023 22:13:20 GMT"),
+        ("RateLimit", "limit=4, remaining=0, reset=3"),
+        ("X-RateLimit-Reset", "1700000003"),
+    ]);
+    assert_eq!(
+        standard.reset_slack,
+        Duration::ZERO,
+        "relative resets are exact"
+    );
 }
 
 #[test]
@@ -210,6 +243,7 @@ fn x_rate_limit_spelling_epoch_millis_and_delta() {
         (s.limit, s.remaining, s.reset),
         (Some(20), Some(3), Some(Duration::from_millis(2500)))
     );
+    assert_eq!(s.reset_slack, Duration::from_millis(1));
     let delta = parse(&[("X-RateLimit-Reset", "17")]);
     assert_eq!(delta.reset, secs(17));
     let go = parse(&[("X-RateLimit-Reset", "1m30s")]);
@@ -273,6 +307,7 @@ fn negative_values_become_zero_and_zero_quotas_are_dropped() {
         window: None,
         remaining: Some(0),
         reset: secs(0),
+        reset_slack: Duration::ZERO,
         retry_after: secs(0),
     };
     assert_eq!(s, expected);

@@ -1,9 +1,10 @@
 //! Rate limiting: the declared policy model (`Rate`), server header parsing (`parse_signal`)
-//! and the pacer that turns both into send times (`Pacer`).
+//! and the pacer that turns both into send times (`Pacer`, reserved ahead as `Slot`s).
 
 mod duration;
 mod headers;
 mod pacer;
+mod pacer_slots;
 mod pacer_state;
 mod policy;
 #[cfg(test)]
@@ -13,5 +14,6 @@ mod structured;
 pub use duration::parse_go_duration;
 pub use headers::{parse_signal, Signal, MAX_WAIT};
 pub use pacer::{default_margin, Mode, Pacer, EVEN_MODE_MAX_WINDOW};
+pub use pacer_slots::Slot;
 pub use pacer_state::{PacerState, StoredRate};
 pub use policy::{Rate, RateError};

@@ -15,7 +15,9 @@
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
 //!   limit without a window is read against the declared window.
-//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`.
+//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. An absolute
+//!   reset in whole seconds (`X-RateLimit-Reset` as an epoch, measured from `Date`) may be up
+//!   to 2 s late; its earliest reading is used, and the window log keeps the rest.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
 //!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
@@ -89,6 +91,8 @@ pub struct Pacer {
     throttled: VecDeque<Instant>,
     pub(super) blocked_until: Option<Instant>,
     backoff_level: u32,
+    /// Counts every tightening of the limits, so that slots reserved before one are re-checked.
+    pub(super) tightenings: u64,
 }
 
 impl Pacer {
@@ -104,6 +108,7 @@ impl Pacer {
             throttled: VecDeque::new(),
             blocked_until: None,
             backoff_level: 0,
+            tightenings: 0,
         }
     }
 
@@ -148,7 +153,11 @@ impl Pacer {
             ));
         }
         if let (Some(0), Some(reset)) = (signal.remaining, signal.reset) {
-            self.block_until(later(at, reset.min(MAX_WAIT) + self.margin));
+            // Take the earliest reading of a coarse reset: the window log already holds our
+            // own sends back, so the rounding would only add delay, and quota spent by someone
+            // else costs at most one 429, which waits for the reset as written.
+            let earliest = reset.saturating_sub(signal.reset_slack);
+            self.block_until(later(at, earliest.min(MAX_WAIT) + self.margin));
         }
         if !throttled {
             self.backoff_level = 0;
@@ -191,7 +200,7 @@ impl Pacer {
         }
         let rate = Rate::new(rate.limit, rate.window.min(FAR));
         if rate.window == self.primary.window {
-            self.primary.limit = self.primary.limit.min(rate.limit);
+            self.lower_primary_limit(rate.limit);
             return;
         }
         let covers = |c: &Rate| c.limit <= rate.limit && c.window >= rate.window;
@@ -201,6 +210,14 @@ impl Pacer {
         self.server
             .retain(|c| !(rate.limit <= c.limit && rate.window >= c.window));
         self.server.push(rate);
+        self.tightenings += 1;
+    }
+
+    fn lower_primary_limit(&mut self, limit: u32) {
+        if limit < self.primary.limit {
+            self.primary.limit = limit;
+            self.tightenings += 1;
+        }
     }
 
     fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
@@ -249,7 +266,7 @@ impl Pacer {
         let refused = self.throttled.iter().filter(recent).count();
         let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
         if accepted >= 1 {
-            self.primary.limit = self.primary.limit.min(accepted);
+            self.lower_primary_limit(accepted);
         }
     }
 

@@ -168,6 +168,35 @@ fn exhausted_quota_and_retry_after_block_until_reset_plus_margin() {
 }
 
 #[test]
+fn coarse_resets_are_read_at_their_earliest_but_429s_wait_as_written() {
+    let now = Instant::now();
+    let r = rate("4/2s");
+    let mut pacer = Pacer::new(r, ms(100));
+    for _ in 0..4 {
+        pacer.record_send(now);
+    }
+    // Window ends 2 s after `now`; the server wrote it as 3 s, up to 2 s late.
+    let spent = Signal {
+        remaining: Some(0),
+        reset: Some(ms(3_000)),
+        reset_slack: ms(2_000),
+        ..Signal::default()
+    };
+    pacer.observe(now + ms(5), &spent, false);
+    assert_eq!(
+        pacer.next_at(now),
+        now + ms(2_100),
+        "the window log decides"
+    );
+    pacer.observe(now + ms(5), &spent, true);
+    assert_eq!(
+        pacer.next_at(now),
+        now + ms(3_105),
+        "a 429 waits the full reset"
+    );
+}
+
+#[test]
 fn backoff_without_headers_grows_with_jitter_is_capped_and_resets() {
     let now = Instant::now();
     let r = rate("4/2s");

@@ -1,0 +1,135 @@
+//! Send slots reserved ahead: (pacer, now) → a [`Slot`] in the schedule that one sender owns,
+//! checked again when its time comes.
+//!
+//! Concurrent senders (hundreds at per-second tiers) each reserve their own slot and sleep
+//! until it, so they neither wake together to race for the next one nor lose time to the
+//! timer: a slot keeps its planned instant however late the timer fires, so an even schedule
+//! does not drift. A reserved slot counts as a send in the window log from the start, so every
+//! window still holds at most L of them.
+//!
+//! The server may tighten the limits while a slot waits (a stricter policy, a learned limit, a
+//! block after `remaining == 0` or a 429), so [`Pacer::confirm`] withdraws a slot that was taken
+//! before a tightening or falls in a block, and one used too late. Giving a slot back only
+//! removes a send from the log, which never makes another reserved slot unsafe.
+
+use tokio::time::Instant;
+
+use super::Pacer;
+
+/// A send slot taken by [`Pacer::reserve`]; use it through [`Pacer::confirm`] or give it back
+/// with [`Pacer::release`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// When the request may go.
+    pub at: Instant,
+    /// The pacer's tightening count when the slot was taken.
+    tightenings: u64,
+}
+
+impl Pacer {
+    /// Takes the earliest free slot at or after `now` and records it as a send.
+    pub fn reserve(&mut self, now: Instant) -> Slot {
+        let at = self.next_at(now);
+        self.record_send(at);
+        Slot {
+            at,
+            tightenings: self.tightenings,
+        }
+    }
+
+    /// Whether the request may go now in `slot`; if not, the slot is given back and the
+    /// sender reserves another. A slot is withdrawn when the limits tightened or a block began
+    /// that it falls in, or when `now` is more than half the margin past it: the log counts
+    /// the send at the slot's instant, so lateness eats into the margin that is kept for
+    /// network jitter, and at most half of it is spent that way.
+    pub fn confirm(&mut self, slot: Slot, now: Instant) -> bool {
+        let valid = slot.tightenings == self.tightenings
+            && self.blocked_until.is_none_or(|b| slot.at >= b)
+            && now.saturating_duration_since(slot.at) <= self.margin / 2;
+        if !valid {
+            self.release(slot);
+        }
+        valid
+    }
+
+    /// Gives back a slot that will not be used (the run stopped, or the slot was withdrawn).
+    pub fn release(&mut self, slot: Slot) {
+        if let Some(i) = self.sends.iter().rposition(|s| *s == slot.at) {
+            self.sends.remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ratelimit::{Rate, Signal};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn pacer(rate: &str, margin: Duration) -> Pacer {
+        Pacer::new(rate.parse::<Rate>().unwrap(), margin)
+    }
+
+    #[test]
+    fn reserved_slots_follow_the_even_schedule_without_drift() {
+        let now = Instant::now();
+        let mut pacer = pacer("1000/1s", ms(20));
+        let slots: Vec<Slot> = (0..3000).map(|_| pacer.reserve(now)).collect();
+        let at: Vec<Instant> = slots.iter().map(|s| s.at).collect();
+        assert_eq!(at[2999] - at[0], Duration::from_micros(1020) * 2999);
+        assert!(at.windows(1001).all(|w| w[1000] - w[0] >= ms(1020)));
+        // Each sender wakes a tick late: its slot keeps its instant.
+        for s in &slots[..10] {
+            assert!(pacer.confirm(*s, s.at + ms(1)));
+        }
+    }
+
+    #[test]
+    fn slots_are_withdrawn_when_limits_tighten_or_a_block_begins() {
+        let now = Instant::now();
+        let mut pacer = pacer("10/1s", ms(20));
+        let slots: Vec<Slot> = (0..4).map(|_| pacer.reserve(now)).collect();
+        assert_eq!(slots[3].at - now, ms(306), "one every 102 ms");
+        let spent = Signal {
+            remaining: Some(0),
+            reset: Some(ms(150)),
+            ..Signal::default()
+        };
+        pacer.observe(now, &spent, false);
+        assert!(!pacer.confirm(slots[1], slots[1].at), "falls in the block");
+        assert!(pacer.confirm(slots[2], slots[2].at), "after the block");
+        let tighter = Signal {
+            limit: Some(5),
+            ..Signal::default()
+        };
+        pacer.observe(now, &tighter, false);
+        assert!(
+            !pacer.confirm(slots[3], slots[3].at),
+            "taken under a looser limit"
+        );
+        let again = pacer.reserve(slots[3].at);
+        assert_eq!(again.at, slots[2].at + ms(204), "one every 204 ms now");
+        assert!(pacer.confirm(again, again.at));
+    }
+
+    #[test]
+    fn late_slots_are_withdrawn_and_released_slots_free_their_place() {
+        let now = Instant::now();
+        let mut pacer = pacer("4/2s", ms(100));
+        let slots: Vec<Slot> = (0..4).map(|_| pacer.reserve(now)).collect();
+        assert!(
+            !pacer.confirm(slots[0], now + ms(51)),
+            "more than half the margin late"
+        );
+        assert!(pacer.confirm(slots[1], now + ms(50)));
+        pacer.release(slots[2]);
+        assert_eq!(pacer.reserve(now + ms(60)).at, now + ms(60));
+        assert_eq!(pacer.reserve(now + ms(60)).at, now + ms(60));
+        assert_eq!(pacer.next_at(now + ms(60)), now + ms(2_100));
+    }
+}
