@@ -40,6 +40,8 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
+# A fresh ledger each time: the previous run's ledger would mark everyone as already sent.
+rm -rf "$OUT/.sessioncast"
 $BIN run "$OUT/send.yaml" --format json --quiet > "$OUT/send-summary.json"
 python3 - "$OUT/send-summary.json" "$PORT" <<'PY'
 import json, sys, urllib.request
