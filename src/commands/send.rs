@@ -7,7 +7,7 @@ use crate::campaign::Campaign;
 use crate::cli::RunArgs;
 use crate::execute::{self, Record, Setup, Summary};
 use crate::exit::Exit;
-use crate::ledger::Writer;
+use crate::ledger::{Asked, Writer};
 use crate::plan::{build, Plan};
 use crate::preview::PreviewFormat;
 use crate::progress::{self, Style};
@@ -47,13 +47,13 @@ pub fn run(a: &RunArgs) -> Outcome {
         (None, None) => state::default_path(&a.campaign, &p.campaign.name),
     };
     let (lock, mut ledger) = state::lock_and_open(&path)?;
-    let asked = state::Requeues {
+    let asked = Asked {
         resend_unknown: a.resend_unknown,
         retry_failed: a.retry_failed,
         rerender: a.rerender,
     };
     let rows = state::planned_rows(&p.campaign, &p.counts);
-    let settled = state::reconcile(&mut ledger, &rows, &asked, &a.campaign)?;
+    let settled = state::reconcile(&mut ledger, &rows, asked, &a.campaign)?;
     drop(rows);
     let (counts, done) = state::pending_counts(&p.campaign, &p.counts, &settled);
     let mut pacer = Pacer::new(p.campaign.rate, default_margin(p.campaign.rate));

@@ -5,7 +5,7 @@ use super::Failure;
 use crate::campaign::{Campaign, Phone};
 use crate::execute::PACER_META;
 use crate::exit::Exit;
-use crate::ledger::{Key, Ledger, LockError, Planned, RunLock, State};
+use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
 use crate::provider::Request;
 use crate::ratelimit::{Pacer, PacerState};
 use crate::render::Renderer;
@@ -81,20 +81,14 @@ pub fn planned_rows(c: &Campaign, counts: &[Option<u32>]) -> Vec<Planned> {
         .collect()
 }
 
-/// What the operator asked for at the start of a run.
-pub struct Requeues {
-    pub resend_unknown: bool,
-    pub retry_failed: bool,
-    pub rerender: bool,
-}
-
-/// Brings the ledger up to this run: interrupted attempts become `unknown`, the requested
-/// requeues happen, new messages are recorded `pending` with their frozen payload. Refuses
-/// (exit 2) when content not yet sent changed, unless `rerender`. Returns the settled rows.
+/// Brings the ledger up to this run: interrupted attempts become `unknown`; then, in one
+/// transaction, the requested requeues happen and new messages are recorded `pending` with their
+/// frozen payload. Refuses (exit 2, the ledger untouched) when content not yet sent changed,
+/// unless `--rerender`. Returns the settled rows.
 pub fn reconcile(
     ledger: &mut Ledger,
     rows: &[Planned],
-    asked: &Requeues,
+    asked: Asked,
     campaign_file: &Path,
 ) -> Result<HashMap<Key, State>, Failure> {
     let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
@@ -104,31 +98,36 @@ pub fn reconcile(
             "ledger: {n} requests were in flight when an earlier run stopped; they are now `unknown` (they may have been delivered) and are not sent again unless --resend-unknown"
         );
     }
-    if asked.resend_unknown {
-        let n = ledger.requeue_unknown().map_err(db)?;
-        eprintln!("ledger: {n} `unknown` messages will be sent again (--resend-unknown)");
-    }
-    if asked.retry_failed {
-        let n = ledger.requeue_failed_retryable().map_err(db)?;
-        eprintln!("ledger: {n} retryable failures will be sent again (--retry-failed)");
-    }
-    let report = ledger.sync_planned(rows).map_err(db)?;
-    if !report.revived.is_empty() {
-        eprintln!(
-            "ledger: {} expired messages are planned again: their recipients wrote since",
-            report.revived.len()
-        );
-    }
-    if let Some(first) = report.changed.first() {
-        if !asked.rerender {
+    let (unknown, failed, sync, rerendered) = match ledger.begin_run(rows, asked).map_err(db)? {
+        Begun::Ready {
+            unknown_requeued,
+            failed_requeued,
+            sync,
+            rerendered,
+        } => (unknown_requeued, failed_requeued, sync, rerendered),
+        Begun::Refused { changed } => {
             return Err(Failure::usage(format!(
-                "{} messages not yet sent differ from what was first planned (e.g. {first}): the campaign or its data changed since. Nothing was sent. Review the new content with `sessioncast run {} --dry-run`, then run again with --rerender to send it",
-                report.changed.len(),
+                "{} messages not yet sent differ from what was first planned (e.g. {}): the campaign or its data changed since. Nothing was sent and the ledger is unchanged. Review the new content with `sessioncast run {} --dry-run`, then run again with --rerender to send it",
+                changed.len(),
+                changed[0],
                 campaign_file.display()
             )));
         }
-        let n = ledger.rerender(rows).map_err(db)?;
-        eprintln!("ledger: {n} messages not yet sent take the new content (--rerender)");
+    };
+    if asked.resend_unknown {
+        eprintln!("ledger: {unknown} `unknown` messages will be sent again (--resend-unknown)");
+    }
+    if asked.retry_failed {
+        eprintln!("ledger: {failed} retryable failures will be sent again (--retry-failed)");
+    }
+    if !sync.revived.is_empty() {
+        eprintln!(
+            "ledger: {} expired messages are planned again: their recipients wrote since",
+            sync.revived.len()
+        );
+    }
+    if rerendered > 0 {
+        eprintln!("ledger: {rerendered} messages not yet sent take the new content (--rerender)");
     }
     ledger.settled().map_err(db)
 }

@@ -35,7 +35,7 @@ use rusqlite::Connection;
 pub use lock::{lock_path, LockError, RunLock};
 pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
-pub use sync::SyncReport;
+pub use sync::{Asked, Begun, SyncReport};
 pub use writer::{Handle, Writer, WriterStats};
 
 /// One planned request, as rendered for this run.

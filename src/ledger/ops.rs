@@ -43,13 +43,8 @@ impl Ledger {
         self.requeue_where("state = 'failed' AND retryable = 1")
     }
 
-    /// The old reason is kept: it tells a report why a pending row has attempts behind it.
     fn requeue_where(&mut self, condition: &str) -> Result<usize, LedgerError> {
-        let sql = format!(
-            "UPDATE deliveries SET state = 'pending', provider_id = NULL, retryable = 0,
-             finished_at = NULL WHERE {condition}"
-        );
-        Ok(self.conn.execute(&sql, [])?)
+        requeue_in(&self.conn, condition)
     }
 
     /// `pending` → `attempting`, counting the attempt. Durable when it returns: only then may the
@@ -91,6 +86,16 @@ impl Ledger {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Puts rows matching `condition` back to `pending`. The old reason is kept: it tells a report
+/// why a pending row has attempts behind it.
+pub(super) fn requeue_in(conn: &Connection, condition: &str) -> Result<usize, LedgerError> {
+    let sql = format!(
+        "UPDATE deliveries SET state = 'pending', provider_id = NULL, retryable = 0,
+         finished_at = NULL WHERE {condition}"
+    );
+    Ok(conn.execute(&sql, [])?)
 }
 
 pub(super) fn mark_one(conn: &Connection, key: &Key, now: i64) -> Result<(), LedgerError> {

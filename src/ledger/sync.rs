@@ -8,6 +8,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::ops::requeue_in;
 use super::{now_millis, to_millis, Key, Ledger, LedgerError, Planned, State};
 
 /// What `sync_planned` found for each planned row.
@@ -24,6 +25,31 @@ pub struct SyncReport {
     pub revived: Vec<Key>,
     /// In any other state (sent, failed, unknown, ...): not touched; the planner drops them.
     pub already_done: Vec<Key>,
+}
+
+/// What the operator asked for at the start of a run (see [`Ledger::begin_run`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Asked {
+    /// `--resend-unknown`
+    pub resend_unknown: bool,
+    /// `--retry-failed`
+    pub retry_failed: bool,
+    /// `--rerender`
+    pub rerender: bool,
+}
+
+/// How [`Ledger::begin_run`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begun {
+    /// Committed: the ledger matches this run's plan.
+    Ready {
+        unknown_requeued: usize,
+        failed_requeued: usize,
+        sync: SyncReport,
+        rerendered: usize,
+    },
+    /// Content not yet sent changed and `rerender` was not asked: nothing was changed at all.
+    Refused { changed: Vec<Key> },
 }
 
 /// The stored fields `sync_planned` compares against.
@@ -49,6 +75,45 @@ impl Ledger {
         Ok(report)
     }
 
+    /// The start of a run in one transaction: the requested requeues, then `sync_planned`, then
+    /// (if asked) `rerender`. When content changed and `rerender` was not asked, everything is
+    /// rolled back, so a refused run leaves the ledger exactly as it found it.
+    pub fn begin_run(&mut self, rows: &[Planned], asked: Asked) -> Result<Begun, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let unknown_requeued = match asked.resend_unknown {
+            true => requeue_in(&tx, "state = 'unknown'")?,
+            false => 0,
+        };
+        let failed_requeued = match asked.retry_failed {
+            true => requeue_in(&tx, "state = 'failed' AND retryable = 1")?,
+            false => 0,
+        };
+        let now = now_millis();
+        let mut sync = SyncReport::default();
+        for row in rows {
+            sync_one(&tx, row, now, &mut sync)?;
+        }
+        let mut rerendered = 0;
+        if !sync.changed.is_empty() {
+            if !asked.rerender {
+                // Dropping the transaction rolls it back.
+                return Ok(Begun::Refused {
+                    changed: sync.changed,
+                });
+            }
+            rerendered = rerender_in(&tx, rows)?;
+        }
+        tx.commit()?;
+        Ok(Begun::Ready {
+            unknown_requeued,
+            failed_requeued,
+            sync,
+            rerendered,
+        })
+    }
+
     /// `--rerender`: replaces the payload (and deadline) of rows that are still `pending` with
     /// this run's rendering. Rows in any other state keep theirs. Returns how many payloads
     /// changed.
@@ -56,23 +121,25 @@ impl Ledger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut changed = 0;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE deliveries SET payload = ?3, deadline = ?4
-                 WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'
-                   AND payload <> ?3",
-            )?;
-            for row in rows {
-                let key = &row.key;
-                let deadline = to_millis(row.deadline);
-                changed +=
-                    stmt.execute(params![key.to, key.message_index, row.payload, deadline])?;
-            }
-        }
+        let changed = rerender_in(&tx, rows)?;
         tx.commit()?;
         Ok(changed)
     }
+}
+
+fn rerender_in(conn: &Connection, rows: &[Planned]) -> Result<usize, LedgerError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE deliveries SET payload = ?3, deadline = ?4
+         WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'
+           AND payload <> ?3",
+    )?;
+    let mut changed = 0;
+    for row in rows {
+        let key = &row.key;
+        let deadline = to_millis(row.deadline);
+        changed += stmt.execute(params![key.to, key.message_index, row.payload, deadline])?;
+    }
+    Ok(changed)
 }
 
 fn sync_one(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{fresh, key, planned, reason, sent, with_rows};
-use crate::ledger::{Outcome, State};
+use crate::ledger::{Asked, Begun, Outcome, State};
 
 #[test]
 fn sync_planned_classifies_rows_and_freezes_payloads() {
@@ -64,4 +64,57 @@ fn expired_rows_revive_only_when_the_window_reopens() {
     assert_eq!(later.revived, vec![key(0)]);
     let row = ledger.rows().expect("rows").remove(0);
     assert_eq!((row.state, row.reason), (State::Pending, None));
+}
+
+#[test]
+fn a_refused_begin_run_changes_nothing() {
+    let (_dir, _path, mut ledger) = with_rows(3);
+    ledger.mark_attempting(&key(0)).expect("mark");
+    let lost = Outcome::Unknown {
+        reason: reason("no answer"),
+    };
+    ledger.finish(&key(0), &lost).expect("unknown");
+    // Row 1 changed content; a new row 3 appears; the operator asks to resend unknowns.
+    let rows = vec![
+        planned(0, "p0", 1000),
+        planned(1, "CHANGED", 1000),
+        planned(2, "p2", 1000),
+        planned(3, "p3", 1000),
+    ];
+    let asked = Asked {
+        resend_unknown: true,
+        ..Asked::default()
+    };
+    let begun = ledger.begin_run(&rows, asked).expect("begin");
+    assert_eq!(
+        begun,
+        Begun::Refused {
+            changed: vec![key(1)]
+        }
+    );
+    assert_eq!(ledger.state_of(&key(0)).expect("s"), Some(State::Unknown));
+    assert_eq!(ledger.state_of(&key(3)).expect("s"), None);
+    assert_eq!(ledger.payload(&key(1)).expect("p").as_deref(), Some("p1"));
+
+    let asked = Asked {
+        resend_unknown: true,
+        rerender: true,
+        ..Asked::default()
+    };
+    match ledger.begin_run(&rows, asked).expect("begin") {
+        Begun::Ready {
+            unknown_requeued,
+            sync,
+            rerendered,
+            ..
+        } => {
+            assert_eq!((unknown_requeued, sync.inserted, rerendered), (1, 1, 1));
+        }
+        refused => panic!("expected Ready, got {refused:?}"),
+    }
+    assert_eq!(ledger.state_of(&key(0)).expect("s"), Some(State::Pending));
+    assert_eq!(
+        ledger.payload(&key(1)).expect("p").as_deref(),
+        Some("CHANGED")
+    );
 }
