@@ -8,10 +8,11 @@
 //! `unknown`, which is never resent unless the operator asks ([`Ledger::requeue_unknown`],
 //! `--resend-unknown`).
 //!
-//! A typical run: [`RunLock::acquire`] → [`Ledger::open`] → `recover_interrupted` → optional
-//! requeues → [`Ledger::sync_planned`] (refuse on `changed` unless `--rerender`) →
-//! [`Ledger::settled`] to drop what is done → per send `mark_attempting` / `finish` (or the
-//! batched `_many` forms when many requests are in flight).
+//! A run: [`RunLock::acquire`] → [`Ledger::open`] → `recover_interrupted` →
+//! [`Ledger::begin_run`] (requeues, plan sync and `--rerender` in one transaction, rolled back
+//! when it refuses) → [`Ledger::settled`] to drop what is done → [`Writer`], whose handles record
+//! `attempting` (awaited: durable before the request leaves) and each outcome, group-committing
+//! whatever arrives together.
 //!
 //! Secrets: nothing here accepts a token. `Planned::payload` is the request as the preview prints
 //! it (URL and body, credentials redacted); the caller adds the `Authorization` header when it
