@@ -20,7 +20,14 @@ use std::path::PathBuf;
 /// Exit codes: 0 ok, 1 runtime error, 2 usage, 3 invalid campaign, 4 finished with failed or
 /// unknown deliveries, 5 stopped early with work left, 6 another run holds this campaign.
 #[derive(Debug, Parser)]
-#[command(name = "sessioncast", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "sessioncast",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

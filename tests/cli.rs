@@ -181,7 +181,67 @@ fn help_teaches_the_flow_and_exit_codes() {
     let out = sessioncast().arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("sessioncast check campaigns/demo.yaml"));
+    assert!(
+        help.contains("\n  sessioncast status campaigns/demo.yaml "),
+        "one command per line"
+    );
     assert!(help.contains("3 invalid campaign"));
+    assert!(help.contains("6 another run holds this campaign"));
+    let run = sessioncast().args(["run", "--help"]).output().unwrap();
+    let run = String::from_utf8_lossy(&run.stdout);
+    for flag in [
+        "--state",
+        "--max-duration",
+        "--resend-unknown",
+        "--retry-failed",
+        "--rerender",
+    ] {
+        assert!(run.contains(flag), "run --help lacks {flag}");
+    }
+}
+
+#[test]
+fn status_of_a_campaign_never_run_is_all_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("none.db");
+    let out = sessioncast()
+        .args([
+            "status",
+            "campaigns/demo.yaml",
+            "--format",
+            "json",
+            "--state",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for state in [
+        "pending",
+        "attempting",
+        "sent",
+        "failed",
+        "expired",
+        "unknown",
+    ] {
+        assert_eq!(v["counts"][state], 0, "{state}");
+    }
+    assert_eq!(v["recipients"], serde_json::json!([]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has not been run yet"));
+    assert!(!state.exists(), "status creates no ledger");
+    let csv = sessioncast()
+        .args([
+            "status",
+            "campaigns/demo.yaml",
+            "--format",
+            "csv",
+            "--state",
+        ])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&csv.stdout).starts_with("to,message,state,provider_id,"));
 }
 
 #[test]
