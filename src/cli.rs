@@ -87,8 +87,8 @@ pub struct PlanArgs {
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
     #[arg(long)]
     pub skip_invalid: bool,
-    /// The ledger to consult for `already_sent` [default: .sessioncast/<campaign name>.db beside
-    /// the campaign file].
+    /// The ledger to consult for `already_sent` (default: `.sessioncast/<campaign name>.db`
+    /// beside the campaign file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 }
@@ -119,8 +119,8 @@ pub struct RunArgs {
     /// While sending, print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// The ledger file [default: .sessioncast/<campaign name>.db beside the campaign file; with
-    /// --sandbox, a temporary file].
+    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file; with
+    /// --sandbox, a temporary file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Stop issuing requests after this long, e.g. `10m` or `1h30m` (let requests in flight
@@ -145,7 +145,7 @@ pub struct RunArgs {
 pub struct StatusArgs {
     /// The campaign YAML file.
     pub campaign: PathBuf,
-    /// The ledger file [default: .sessioncast/<campaign name>.db beside the campaign file].
+    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Output: a readable table, JSON

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 /// Parses Go's `time.ParseDuration` grammar: `[+-]?(<decimal><unit>)+`, units `ns`, `us`, `µs`,
 /// `ms`, `s`, `m`, `h`; a lone `0` is also valid. Negative durations become zero.
-/// The result keeps full precision; callers that need whole seconds use [`ceil_secs`].
+/// The result keeps full precision; callers that need whole seconds use `ceil_secs`.
 pub fn parse_go_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (negative, mut rest) = match text.as_bytes().first() {
