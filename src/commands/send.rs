@@ -2,18 +2,19 @@
 //! sends (to the provider, or to an in-process sandbox with `--sandbox`) → progress, summary and
 //! exit code.
 
-use super::{prepare, state, Failure, Outcome};
-use crate::campaign::Campaign;
+use super::{prepare, state, Failure, Outcome, Prepared};
+use crate::campaign::{Campaign, Phone};
 use crate::cli::RunArgs;
 use crate::execute::{self, Record, Setup, Summary};
 use crate::exit::Exit;
-use crate::ledger::{Asked, Writer};
+use crate::ledger::{Asked, Key, Ledger, RunLock, State, Writer};
 use crate::plan::{build, Plan};
 use crate::preview::PreviewFormat;
 use crate::progress::{self, Style};
 use crate::ratelimit::{default_margin, Pacer};
 use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 
@@ -33,37 +34,15 @@ pub fn run(a: &RunArgs) -> Outcome {
         true => None,
         false => Some(token(&p.campaign)?),
     };
-    // A rehearsal keeps its own throw-away ledger: it must never mark a real recipient as sent.
-    let rehearsal = match (&a.state, a.sandbox) {
-        (None, true) => Some(
-            tempfile::tempdir()
-                .map_err(|e| Failure::runtime(format!("cannot create a temporary ledger: {e}")))?,
-        ),
-        _ => None,
-    };
-    let path = match (&a.state, &rehearsal) {
-        (Some(path), _) => path.clone(),
-        (None, Some(dir)) => dir.path().join("sandbox.db"),
-        (None, None) => state::default_path(&a.campaign, &p.campaign.name),
-    };
-    let (lock, mut ledger) = state::lock_and_open(&path)?;
-    let asked = Asked {
-        resend_unknown: a.resend_unknown,
-        retry_failed: a.retry_failed,
-        rerender: a.rerender,
-    };
-    let rows = state::planned_rows(&p.campaign, &p.counts);
-    let settled = state::reconcile(&mut ledger, &rows, asked, &a.campaign)?;
-    drop(rows);
-    let (counts, done) = state::pending_counts(&p.campaign, &p.counts, &settled);
-    let mut pacer = Pacer::new(p.campaign.rate, default_margin(p.campaign.rate));
-    state::restore_pacer(&ledger, &mut pacer)?;
-    let writer = Writer::start(ledger)
+    let (path, _rehearsal) = ledger_path(a, &p.campaign)?;
+    let (lock, resumed) = resume(a, &p, &path)?;
+    let writer = Writer::start(resumed.ledger)
         .map_err(|e| Failure::runtime(format!("cannot start the ledger writer: {e}")))?;
     let record = Record {
         writer: writer.handle(),
-        settled,
+        settled: resumed.settled,
     };
+    let (counts, done, pacer) = (resumed.counts, resumed.done, resumed.pacer);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -122,6 +101,56 @@ pub fn run(a: &RunArgs) -> Outcome {
     std::mem::forget(campaign);
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(summary.exit())
+}
+
+/// Where this run's ledger is: `--state`, a temporary file for a rehearsal (kept alive by the
+/// returned folder), or `.sessioncast/<name>.db` beside the campaign.
+fn ledger_path(a: &RunArgs, c: &Campaign) -> Result<(PathBuf, Option<tempfile::TempDir>), Failure> {
+    // A rehearsal keeps its own throw-away ledger: it must never mark a real recipient as sent.
+    match (&a.state, a.sandbox) {
+        (Some(path), _) => Ok((path.clone(), None)),
+        (None, true) => {
+            let dir = tempfile::tempdir()
+                .map_err(|e| Failure::runtime(format!("cannot create a temporary ledger: {e}")))?;
+            Ok((dir.path().join("sandbox.db"), Some(dir)))
+        }
+        (None, false) => Ok((state::default_path(&a.campaign, &c.name), None)),
+    }
+}
+
+/// The ledger brought up to this run, and what it means for the plan and the pacer.
+struct Resumed {
+    ledger: Ledger,
+    settled: HashMap<Key, State>,
+    /// Messages left per recipient.
+    counts: Vec<Option<u32>>,
+    /// Recipients earlier runs finished.
+    done: HashSet<Phone>,
+    pacer: Pacer,
+}
+
+/// Takes the campaign's lock and reconciles its ledger with this run (see `state::reconcile`).
+fn resume(a: &RunArgs, p: &Prepared, path: &Path) -> Result<(RunLock, Resumed), Failure> {
+    let (lock, mut ledger) = state::lock_and_open(path)?;
+    let asked = Asked {
+        resend_unknown: a.resend_unknown,
+        retry_failed: a.retry_failed,
+        rerender: a.rerender,
+    };
+    let rows = state::planned_rows(&p.campaign, &p.counts);
+    let settled = state::reconcile(&mut ledger, &rows, asked, &a.campaign)?;
+    drop(rows);
+    let (counts, done) = state::pending_counts(&p.campaign, &p.counts, &settled);
+    let mut pacer = Pacer::new(p.campaign.rate, default_margin(p.campaign.rate));
+    state::restore_pacer(&ledger, &mut pacer)?;
+    let resumed = Resumed {
+        ledger,
+        settled,
+        counts,
+        done,
+        pacer,
+    };
+    Ok((lock, resumed))
 }
 
 /// One line for the recipients this run leaves out, by reason.
