@@ -43,7 +43,10 @@ pub fn run(a: &RunArgs) -> Outcome {
         settled: resumed.settled,
     };
     let (counts, done, pacer) = (resumed.counts, resumed.done, resumed.pacer);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread for all the async work (the ledger writer has its own): sending is waiting on
+    // sockets and the ledger, and a multi-thread runtime spent more CPU handing each recipient
+    // between threads than it gained from a second one (measured with bench/oha.sh, pinned or not).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;

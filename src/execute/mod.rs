@@ -8,6 +8,7 @@
 //! high (see [`in_flight`]).
 
 mod send;
+mod target;
 
 use crate::campaign::{Campaign, Phone};
 use crate::exit::Exit;
@@ -158,7 +159,7 @@ pub fn in_flight(rate: Rate) -> usize {
 /// State shared by the recipient tasks.
 pub(crate) struct Shared {
     client: reqwest::Client,
-    token: String,
+    target: target::Target,
     pacer: Mutex<Pacer>,
     events: UnboundedSender<Event>,
     stop_tx: watch::Sender<Option<String>>,
@@ -208,7 +209,7 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
     let (stop_tx, _) = watch::channel(None);
     let shared = Arc::new(Shared {
         client: setup.client,
-        token: setup.token,
+        target: target::Target::new(campaign.provider.url(), &setup.token),
         pacer: Mutex::new(setup.pacer),
         events: setup.events,
         stop_tx,

@@ -391,10 +391,7 @@ async fn backoff(shared: &Shared, failures: u32, reason: String) {
 
 /// Sends one request and feeds the answer's rate-limit signal to the pacer.
 async fn attempt(shared: &Shared, request: &Request) -> Attempt {
-    let mut builder = shared.client.post(&request.url);
-    for (name, value) in Request::headers(Some(&shared.token)) {
-        builder = builder.header(name, value);
-    }
+    let builder = shared.target.post(&shared.client, request);
     let body = serde_json::to_vec(&request.body).unwrap_or_default();
     let response = match builder.body(body).send().await {
         Ok(r) => r,

@@ -113,17 +113,8 @@ impl Handle {
 fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> (Ledger, WriterStats) {
     let mut stats = WriterStats::default();
     while let Ok(first) = rx.recv() {
-        let mut closing = matches!(first, Op::Close);
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH && !closing {
-            match rx.try_recv() {
-                Ok(op) => {
-                    closing = matches!(op, Op::Close);
-                    batch.push(op);
-                }
-                Err(_) => break,
-            }
-        }
+        let batch = gather(rx, first);
+        let closing = batch.iter().any(|op| matches!(op, Op::Close));
         let started = Instant::now();
         stats.transitions += batch.iter().filter(|op| !matches!(op, Op::Close)).count() as u64;
         stats.commits += 1;
@@ -134,6 +125,30 @@ fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> (Ledger, WriterStats) {
         }
     }
     (ledger, stats)
+}
+
+/// The batch that starts with `first`: everything queued behind it, after yielding the CPU once
+/// so senders that are ready can queue more. Without that, on a busy core the writer woke for
+/// each first transition and committed batches of about four, an fsync each; with it, one
+/// commit takes a hundred or more. When no sender is ready the yield returns at once.
+fn gather(rx: &mpsc::Receiver<Op>, first: Op) -> Vec<Op> {
+    let mut batch = vec![first];
+    let mut yielded = false;
+    loop {
+        let last = batch.last();
+        if batch.len() >= MAX_BATCH || last.is_some_and(|op| matches!(op, Op::Close)) {
+            return batch;
+        }
+        if let Ok(op) = rx.try_recv() {
+            batch.push(op);
+            continue;
+        }
+        if yielded {
+            return batch;
+        }
+        std::thread::yield_now();
+        yielded = true;
+    }
 }
 
 /// Applies a batch in one transaction, then answers each waiting `attempting` call. A failed

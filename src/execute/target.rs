@@ -1,0 +1,63 @@
+//! Where every request of a campaign goes: the provider URL (parsed once) and the headers
+//! (built once, the token marked sensitive) → reqwest request builders.
+//!
+//! Every request of a campaign shares one URL and the same two headers, so parsing and
+//! formatting them per request was pure overhead on the send path.
+
+use crate::provider::Request;
+use reqwest::header::{HeaderName, HeaderValue};
+
+/// The campaign's request target, prepared once per run.
+pub(crate) struct Target {
+    /// The campaign's provider URL, as rendered into each `Request`, and its parsed form.
+    url: Option<(String, reqwest::Url)>,
+    /// `Request::headers` with the token, in the order they are sent; or, when one of them is
+    /// not a valid header, the token, to build them per request and fail as reqwest does.
+    headers: Result<Vec<(HeaderName, HeaderValue)>, String>,
+}
+
+impl Target {
+    /// `url` is the provider URL the renderer puts into every request. A URL or token that does
+    /// not parse is left to reqwest per request, so it fails exactly as before.
+    pub fn new(url: String, token: &str) -> Target {
+        let parsed = reqwest::Url::parse(&url).ok().map(|u| (url, u));
+        let headers = Request::headers(Some(token))
+            .into_iter()
+            .map(|(name, value)| header(name, &value))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| token.to_string());
+        Target {
+            url: parsed,
+            headers,
+        }
+    }
+
+    /// A POST of `request` with the campaign's headers (the body is added by the caller).
+    pub fn post(&self, client: &reqwest::Client, request: &Request) -> reqwest::RequestBuilder {
+        let mut builder = match &self.url {
+            Some((raw, url)) if *raw == request.url => client.post(url.clone()),
+            _ => client.post(&request.url),
+        };
+        match &self.headers {
+            Ok(headers) => {
+                for (name, value) in headers {
+                    builder = builder.header(name.clone(), value.clone());
+                }
+            }
+            Err(token) => {
+                for (name, value) in Request::headers(Some(token)) {
+                    builder = builder.header(name, value);
+                }
+            }
+        }
+        builder
+    }
+}
+
+/// One prepared header; the authorization is sensitive so it never shows in debug output.
+fn header(name: &str, value: &str) -> Option<(HeaderName, HeaderValue)> {
+    let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
+    let mut value = HeaderValue::from_str(value).ok()?;
+    value.set_sensitive(name == reqwest::header::AUTHORIZATION);
+    Some((name, value))
+}
