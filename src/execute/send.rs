@@ -139,42 +139,28 @@ pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
     let mut end = job.start;
     let number = to.to_string();
     for (index, request) in &requests {
-        let index = *index;
-        let key = Key::new(number.clone(), index as u32);
-        match end {
-            End::Sent => {
-                let m = Message {
-                    to,
-                    key: &key,
-                    index,
-                    deadline: job.deadline,
-                };
-                end = message(shared, &m, request, &mut t).await;
-            }
+        let key = Key::new(number.clone(), *index as u32);
+        let m = Message {
+            to,
+            key: &key,
+            index: *index,
+            deadline: job.deadline,
+        };
+        end = match end {
+            End::Sent => message(shared, &m, request, &mut t).await,
             End::Expired => {
-                t.expired += 1;
                 let reason = "window_closed (earlier message expired)".to_string();
-                shared.record(
-                    &key,
-                    Outcome::Expired {
-                        reason: reason.clone(),
-                    },
-                );
-                shared.emit(Event::Expired { to, index, reason });
+                settle(shared, &mut t, &m, Outcome::Expired { reason })
             }
             End::NotDelivered => {
-                t.failed += 1;
                 let reason = "earlier message not delivered".to_string();
-                shared.record(
-                    &key,
-                    Outcome::Skipped {
-                        reason: reason.clone(),
-                    },
-                );
-                shared.emit(Event::Failed { to, index, reason });
+                settle(shared, &mut t, &m, Outcome::Skipped { reason })
             }
-            End::Stopped => t.not_started += 1,
-        }
+            End::Stopped => {
+                t.not_started += 1;
+                End::Stopped
+            }
+        };
     }
     t
 }
@@ -190,18 +176,6 @@ struct Message<'a> {
 /// Sends one message until it has a final outcome (throttles and failed connects repeat it).
 /// With a ledger, `attempting` is committed before each request leaves and the outcome after.
 async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Tally) -> End {
-    let (to, index) = (m.to, m.index);
-    let expire = |t: &mut Tally, reason: String| {
-        t.expired += 1;
-        shared.record(
-            m.key,
-            Outcome::Expired {
-                reason: reason.clone(),
-            },
-        );
-        shared.emit(Event::Expired { to, index, reason });
-        End::Expired
-    };
     let mut connect_failures = 0;
     loop {
         if shared.stopped() || past_not_after(shared) {
@@ -209,7 +183,7 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
             return End::Stopped;
         }
         if let Some(reason) = too_late(m.deadline) {
-            return expire(t, reason);
+            return settle(shared, t, m, Outcome::Expired { reason });
         }
         if !wait_turn(shared).await {
             continue;
@@ -220,7 +194,7 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
             return End::Stopped;
         }
         if let Some(reason) = too_late(m.deadline) {
-            return expire(t, reason);
+            return settle(shared, t, m, Outcome::Expired { reason });
         }
         if let Some(ledger) = &shared.ledger {
             if let Err(e) = ledger.attempting(m.key.clone()).await {
@@ -230,20 +204,8 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
                 return End::Stopped;
             }
         }
-        let reason = match attempt(shared, request).await {
-            Attempt::Answered(Class::Sent { provider_id }) => {
-                t.sent += 1;
-                let outcome = Outcome::Sent {
-                    provider_id: provider_id.clone(),
-                };
-                shared.record(m.key, outcome);
-                shared.emit(Event::Sent {
-                    to,
-                    index,
-                    provider_id,
-                });
-                return End::Sent;
-            }
+        let outcome = match attempt(shared, request).await {
+            Attempt::Answered(Class::Sent { provider_id }) => Outcome::Sent { provider_id },
             Attempt::Answered(Class::Throttled) => {
                 requeue(shared, m.key, "throttled (429); sent again after the reset");
                 continue;
@@ -257,55 +219,71 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
                 backoff(shared, connect_failures, reason).await;
                 continue;
             }
-            Attempt::Answered(Class::WindowClosed) => {
-                return expire(
-                    t,
-                    "window_closed (the provider refused: window closed)".into(),
-                );
-            }
+            Attempt::Answered(Class::WindowClosed) => Outcome::Expired {
+                reason: "window_closed (the provider refused: window closed)".into(),
+            },
             Attempt::Answered(Class::Failed { reason, retryable }) => {
                 let more = if retryable {
                     " (transient; not retried)"
                 } else {
                     ""
                 };
-                let reason = format!("{reason}{more}");
-                shared.record(
-                    m.key,
-                    Outcome::Failed {
-                        reason: reason.clone(),
-                        retryable,
-                    },
-                );
-                reason
+                Outcome::Failed {
+                    reason: format!("{reason}{more}"),
+                    retryable,
+                }
             }
             Attempt::Answered(Class::Stop { reason }) => {
                 shared.stop(format!("the provider refuses every send: {reason}"));
-                shared.record(
-                    m.key,
-                    Outcome::Failed {
-                        reason: reason.clone(),
-                        retryable: false,
-                    },
-                );
-                reason
+                Outcome::Failed {
+                    reason,
+                    retryable: false,
+                }
             }
             Attempt::Answered(Class::Unknown { reason }) | Attempt::Lost(reason) => {
-                t.unknown += 1;
-                shared.record(
-                    m.key,
-                    Outcome::Unknown {
-                        reason: reason.clone(),
-                    },
-                );
-                shared.emit(Event::Unknown { to, index, reason });
-                return End::NotDelivered;
+                Outcome::Unknown { reason }
             }
         };
-        t.failed += 1;
-        shared.emit(Event::Failed { to, index, reason });
-        return End::NotDelivered;
+        return settle(shared, t, m, outcome);
     }
+}
+
+/// A final outcome of one message: counted, recorded in the ledger and reported. Returns what it
+/// means for the recipient's remaining messages.
+fn settle(shared: &Shared, t: &mut Tally, m: &Message<'_>, outcome: Outcome) -> End {
+    let (to, index) = (m.to, m.index);
+    shared.record(m.key, outcome.clone());
+    let (event, end) = match outcome {
+        Outcome::Sent { provider_id } => {
+            t.sent += 1;
+            let event = Event::Sent {
+                to,
+                index,
+                provider_id,
+            };
+            (event, End::Sent)
+        }
+        Outcome::Expired { reason } => {
+            t.expired += 1;
+            (Event::Expired { to, index, reason }, End::Expired)
+        }
+        Outcome::Failed { reason, .. } | Outcome::Skipped { reason } => {
+            t.failed += 1;
+            (Event::Failed { to, index, reason }, End::NotDelivered)
+        }
+        Outcome::Unknown { reason } => {
+            t.unknown += 1;
+            (Event::Unknown { to, index, reason }, End::NotDelivered)
+        }
+        // Certainly not sent and back to `pending` (`message` uses `requeue` for this and sends
+        // again; settling it means giving up for this run).
+        Outcome::Requeue { .. } => {
+            t.not_started += 1;
+            return End::Stopped;
+        }
+    };
+    shared.emit(event);
+    end
 }
 
 /// The request certainly did not go out: its row goes back to `pending` (so a crash while
