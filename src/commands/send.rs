@@ -5,7 +5,7 @@
 use super::{prepare, state, Failure, Outcome, Prepared};
 use crate::campaign::{Campaign, Phone};
 use crate::cli::RunArgs;
-use crate::execute::{self, Record, Setup, Summary};
+use crate::execute::{self, Event, Record, Setup, Summary};
 use crate::exit::Exit;
 use crate::ledger::{Asked, Key, Ledger, RunLock, State, Writer};
 use crate::plan::{build, Plan};
@@ -16,7 +16,7 @@ use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
-use tokio::sync::watch;
+use tokio::sync::{mpsc::UnboundedSender, watch};
 
 pub fn run(a: &RunArgs) -> Outcome {
     if a.now.is_some() {
@@ -64,17 +64,18 @@ pub fn run(a: &RunArgs) -> Outcome {
             done.contains(&to)
         });
         report_dropped(&campaign, &plan);
-        let setup = Setup {
-            client: execute::client()
-                .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?,
+        let client = execute::client()
+            .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
+        let summary = send(&campaign, &plan, a, |events, stop| Setup {
+            client,
             token,
             pacer,
-            events: tokio::sync::mpsc::unbounded_channel().0,
-            stop: watch::channel(false).1,
+            events,
+            stop,
             max_duration: a.max_duration,
             ledger: Some(record),
-        };
-        let summary = send(&campaign, &plan, setup, a).await;
+        })
+        .await;
         let stats = match sandbox {
             Some((s, _)) => {
                 let stats = s.stats();
@@ -219,7 +220,13 @@ async fn start_sandbox(c: &mut Campaign) -> Result<(Sandbox, String), Failure> {
 }
 
 /// Sends `plan`, stopping on SIGINT/SIGTERM, with progress shown as the run goes.
-async fn send(c: &Campaign, plan: &Plan, mut setup: Setup, a: &RunArgs) -> Summary {
+/// `setup` completes the run's set-up with its event sink and stop flag.
+async fn send(
+    c: &Campaign,
+    plan: &Plan,
+    a: &RunArgs,
+    setup: impl FnOnce(UnboundedSender<Event>, watch::Receiver<bool>) -> Setup,
+) -> Summary {
     let (events, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop) = watch::channel(false);
     let signals = tokio::spawn(async move {
@@ -227,9 +234,7 @@ async fn send(c: &Campaign, plan: &Plan, mut setup: Setup, a: &RunArgs) -> Summa
         let _ = stop_tx.send(true);
     });
     let shower = tokio::spawn(progress::show(rx, Style::detect(a.quiet)));
-    setup.events = events;
-    setup.stop = stop;
-    let summary = execute::execute(c, plan, setup).await;
+    let summary = execute::execute(c, plan, setup(events, stop)).await;
     signals.abort();
     let _ = shower.await;
     summary
