@@ -18,23 +18,8 @@ mkdir -p "$OUT"
 cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/sessioncast
 
-python3 - "$N" "$OUT/recipients.csv" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    f.write("to,last_inbound_at,name\n")
-    for i in range(n):
-        f.write(f"+1415{3000000 + i:07d},1h ago,Name{i}\n")
-PY
-cat > "$OUT/ledger.yaml" <<YAML
-version: 1
-name: bench-ledger
-provider: { kind: cloud_api, base_url: "http://127.0.0.1:$PORT", token_env: BENCH_TOKEN, phone_number_id: "42" }
-rate: 1000/1s
-recipients: { file: recipients.csv }
-messages:
-  - { type: text, body: "Hi {{ name }}, your order has shipped." }
-YAML
+source bench/lib.sh
+send_campaign "$N" "$OUT" ledger "$PORT"
 
 export BENCH_TOKEN=bench-token-not-secret
 SANDBOX=
@@ -44,10 +29,7 @@ for run in $(seq "$RUNS"); do
   # A fresh sandbox (its duplicate count is per process) and a fresh ledger for every run.
   $BIN sandbox --port "$PORT" --rate 1000/1s --headers note --token-env BENCH_TOKEN >/dev/null 2>&1 &
   SANDBOX=$!
-  for _ in $(seq 50); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/_sandbox/stats')" 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_for_sandbox "$PORT"
   rm -rf "$OUT/.sessioncast"
   $BIN run "$OUT/ledger.yaml" --format json --quiet > "$OUT/summary.json" || true
   line=$(python3 - "$OUT/summary.json" "$PORT" "$run" <<'PY'

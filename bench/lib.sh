@@ -1,0 +1,33 @@
+# Shared by the send benchmarks (source it): a campaign of N text messages at 1000/1s to a local
+# sandbox, and a wait for that sandbox to answer.
+
+# send_campaign N DIR NAME PORT: writes DIR/NAME.yaml and DIR/NAME-recipients.csv (N recipients,
+# one templated text message each, sent to http://127.0.0.1:PORT with the token in BENCH_TOKEN).
+send_campaign() {
+  local n=$1 dir=$2 name=$3 port=$4
+  python3 - "$n" "$dir/$name-recipients.csv" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("to,last_inbound_at,name\n")
+    for i in range(n):
+        f.write(f"+1415{3000000 + i:07d},1h ago,Name{i}\n")
+PY
+  cat > "$dir/$name.yaml" <<YAML
+version: 1
+name: bench-$name
+provider: { kind: cloud_api, base_url: "http://127.0.0.1:$port", token_env: BENCH_TOKEN, phone_number_id: "42" }
+rate: 1000/1s
+recipients: { file: $name-recipients.csv }
+messages:
+  - { type: text, body: "Hi {{ name }}, your order has shipped." }
+YAML
+}
+
+# wait_for_sandbox PORT: until its stats answer (at most 5 s).
+wait_for_sandbox() {
+  for _ in $(seq 50); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$1/_sandbox/stats')" 2>/dev/null && return 0
+    sleep 0.1
+  done
+}
