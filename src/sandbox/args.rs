@@ -24,7 +24,13 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "N/DURATION")]
     pub rate: Option<Rate>,
 
-    /// How the quota window is laid over time; clients should survive all four.
+    /// Enforce this quota instead while the headers keep announcing --rate: a server whose
+    /// headers do not match its real limit (e.g. `--rate 4/2s --real-rate 3/2s`).
+    #[arg(long, value_name = "N/DURATION", requires = "rate")]
+    pub real_rate: Option<Rate>,
+
+    /// How the quota window is laid over time; clients should survive all of them. `leaky`
+    /// (nginx `limit_req`) and `estimate` (HAProxy `http_req_rate`) send no rate headers.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = WindowMode::Anchored)]
     pub window_mode: WindowMode,
 
@@ -96,6 +102,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     };
     Ok(SandboxConfig {
         rate: args.rate,
+        real_rate: args.real_rate,
         window_mode: args.window_mode,
         headers: args.headers,
         token,

@@ -33,6 +33,24 @@ pub enum WindowMode {
     /// Token bucket holding at most L tokens, refilled at L per W.
     #[value(name = "bucket")]
     Bucket,
+    /// Leaky bucket like nginx `limit_req` (rate L/W per second, no burst): a request is admitted
+    /// only when the previous admitted one has drained, i.e. requests at least W/L apart.
+    /// Sends no rate headers and no `Retry-After`, as nginx does.
+    #[value(name = "leaky")]
+    Leaky,
+    /// Sliding-window estimate like HAProxy `sc_http_req_rate(W)` with `deny_status 429 if gt L`:
+    /// the previous clock-aligned window's count weighted by how much of it still overlaps,
+    /// plus the current window's count; every request counts, refused ones too.
+    /// Sends no rate headers and no `Retry-After`.
+    #[value(name = "estimate")]
+    Estimate,
+}
+
+impl WindowMode {
+    /// The header-less kinds imitate servers that announce nothing, whatever `--headers` says.
+    pub fn sends_headers(self) -> bool {
+        !matches!(self, WindowMode::Leaky | WindowMode::Estimate)
+    }
 }
 
 /// Which rate-limit response headers the sandbox sends (api-reference §3).
@@ -67,6 +85,9 @@ pub type Validator = Arc<dyn Fn(Wire, &serde_json::Value) -> Result<(), String> 
 pub struct SandboxConfig {
     /// Quota per window; `None` means unlimited (headers are then not sent).
     pub rate: Option<Rate>,
+    /// When set, the quota really enforced, while the headers keep announcing `rate`: a server
+    /// whose headers lie (a gateway configured apart from its limiter).
+    pub real_rate: Option<Rate>,
     pub window_mode: WindowMode,
     pub headers: HeaderDialect,
     /// When set, every send needs `Authorization: Bearer <token>`.
@@ -92,6 +113,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             rate: None,
+            real_rate: None,
             window_mode: WindowMode::default(),
             headers: HeaderDialect::default(),
             token: None,
@@ -112,6 +134,7 @@ impl fmt::Debug for SandboxConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SandboxConfig")
             .field("rate", &self.rate)
+            .field("real_rate", &self.real_rate)
             .field("window_mode", &self.window_mode)
             .field("headers", &self.headers)
             .field("token", &self.token.as_ref().map(|_| "***"))

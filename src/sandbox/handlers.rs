@@ -59,6 +59,7 @@ fn handle(app: &App, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Response {
         let mut inner = app.lock();
         inner.stats.rejected_auth += 1;
         let quota = inner.limiter.as_mut().map(|l| l.peek(epoch));
+        let quota = advertised(&mut inner, quota, epoch, false);
         let response = responses::unauthorized(&trace_id(&mut inner));
         return with_quota(app, response, quota, epoch, false);
     }
@@ -68,6 +69,7 @@ fn handle(app: &App, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Response {
     // Every authenticated call counts against the quota, as at the provider's gateway.
     let quota = inner.limiter.as_mut().map(|l| l.check(epoch));
     let over = quota.is_some_and(|q| !q.allowed);
+    let quota = advertised(&mut inner, quota, epoch, true);
     let response = match parsed {
         Err(details) => {
             inner.stats.rejected_invalid += 1;
@@ -141,6 +143,21 @@ fn with_quota(
         );
     }
     response
+}
+
+/// What the headers report: the enforced limiter's decision, or the advertised one's when the
+/// server's headers describe another quota than it enforces.
+fn advertised(
+    inner: &mut Inner,
+    real: Option<Decision>,
+    epoch: Duration,
+    take: bool,
+) -> Option<Decision> {
+    match inner.advertised.as_mut() {
+        Some(l) if take => Some(l.check(epoch)),
+        Some(l) => Some(l.peek(epoch)),
+        None => real,
+    }
 }
 
 fn trace_id(inner: &mut Inner) -> String {

@@ -28,6 +28,14 @@ enum State {
     Log(VecDeque<Duration>),
     /// Token bucket; `last` is when `tokens` was last brought up to date.
     Bucket { tokens: f64, last: Option<Duration> },
+    /// nginx-style leaky bucket: the queue (in requests) left at `last`, draining at L/W.
+    Leaky { excess: f64, last: Option<Duration> },
+    /// HAProxy-style counters: the aligned window `start` and the counts of it and the one before.
+    Estimate {
+        start: Duration,
+        curr: u32,
+        prev: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -49,6 +57,15 @@ impl Limiter {
                 tokens: f64::from(rate.limit),
                 last: None,
             },
+            WindowMode::Leaky => State::Leaky {
+                excess: 0.0,
+                last: None,
+            },
+            WindowMode::Estimate => State::Estimate {
+                start: Duration::ZERO,
+                curr: 0,
+                prev: 0,
+            },
         };
         Limiter { rate, mode, state }
     }
@@ -69,6 +86,8 @@ impl Limiter {
             State::Fixed { start, count } => fixed(rate, mode, start, count, now, take),
             State::Log(log) => sliding(rate, log, now, take),
             State::Bucket { tokens, last } => bucket(rate, tokens, last, now, take),
+            State::Leaky { excess, last } => leaky(rate, excess, last, now, take),
+            State::Estimate { start, curr, prev } => estimate(rate, start, curr, prev, now, take),
         }
     }
 }
@@ -170,6 +189,75 @@ fn bucket(
     }
 }
 
+/// nginx `limit_req` with no burst (ngx_http_limit_req_module): the excess drains at the rate,
+/// a request adds one, and a request that would leave more than one queued is refused without
+/// changing the state. So admitted requests are at least W/L apart.
+fn leaky(
+    rate: Rate,
+    excess: &mut f64,
+    last: &mut Option<Duration>,
+    now: Duration,
+    take: bool,
+) -> Decision {
+    let per_second = rate.per_second();
+    let drained = match *last {
+        Some(prev) => (*excess - now.saturating_sub(prev).as_secs_f64() * per_second).max(0.0),
+        None => 0.0,
+    };
+    // Exactly drained is admitted (nginx: `excess > burst` refuses); the epsilon absorbs rounding.
+    let allowed = drained <= 1e-9;
+    if take && allowed {
+        (*excess, *last) = (drained + 1.0, Some(now));
+    }
+    let left = if take && allowed {
+        drained + 1.0
+    } else {
+        drained
+    };
+    Decision {
+        allowed,
+        limit: 1,
+        remaining: u32::from(left < 1.0),
+        reset: Duration::from_secs_f64((left - 1.0).max(0.0) / per_second),
+    }
+}
+
+/// HAProxy's `freq_ctr` over a period W: windows aligned to the clock; the estimate is the
+/// current window's count (this request included) plus the previous window's count weighted by
+/// the share of it still inside the trailing W, rounded down; refused when above L. Every
+/// request is counted, admitted or not, as HAProxy tracks before it denies.
+fn estimate(
+    rate: Rate,
+    start: &mut Duration,
+    curr: &mut u32,
+    prev: &mut u32,
+    now: Duration,
+    take: bool,
+) -> Decision {
+    let w = rate.window;
+    let aligned = align(now, w);
+    let (c, p) = if aligned == *start {
+        (*curr, *prev)
+    } else if aligned == *start + w {
+        (0, *curr)
+    } else {
+        (0, 0)
+    };
+    let c = c + u32::from(take);
+    let left = (w.saturating_sub(now - aligned)).as_secs_f64() / w.as_secs_f64();
+    let est = u64::from(c) + (f64::from(p) * left).floor() as u64;
+    let allowed = est <= u64::from(rate.limit);
+    if take {
+        (*start, *curr, *prev) = (aligned, c, p);
+    }
+    Decision {
+        allowed,
+        limit: rate.limit,
+        remaining: u32::try_from(u64::from(rate.limit).saturating_sub(est)).unwrap_or(0),
+        reset: (aligned + w).saturating_sub(now),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +305,31 @@ mod tests {
             got,
             [true, true, false, false, true, false, true, true, false]
         );
+    }
+
+    #[test]
+    fn leaky_bucket_admits_requests_spaced_by_the_rate() {
+        // 2 per second: at least 500 ms apart; a refusal does not push the next admission back.
+        let offsets = [0, 0, 400, 499, 500, 999, 1_000, 1_400, 1_500, 3_000, 3_001];
+        let got = pattern(WindowMode::Leaky, "2/1s", &offsets);
+        assert_eq!(
+            got,
+            [true, false, false, false, true, false, true, false, true, true, false]
+        );
+    }
+
+    #[test]
+    fn estimate_weights_the_previous_window_and_counts_refusals() {
+        // 4 per 5 s; windows [T0, T0+5 s), [T0+5 s, T0+10 s), ...
+        let offsets = [0, 1_000, 2_000, 3_000, 4_000, 5_000, 7_500, 7_600];
+        let got = pattern(WindowMode::Estimate, "4/5s", &offsets);
+        // The fifth request in the first window is refused (5 > 4); at 5 s the estimate is
+        // 5 * 1.0 + 1 = 6; at 7.5 s it is floor(5 * 0.5) + 2 = 4, then 2 + 3 = 5.
+        assert_eq!(got, [true, true, true, true, false, false, true, false]);
+        // A steady stream at 4 per 5.05 s is admitted indefinitely.
+        let steady: Vec<u64> = (0..40).map(|i| 1_000 + i * 1_263).collect();
+        let got = pattern(WindowMode::Estimate, "4/5s", &steady);
+        assert!(got.iter().all(|a| *a), "{got:?}");
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub(crate) struct App {
 
 pub(crate) struct Inner {
     pub limiter: Option<Limiter>,
+    /// The limiter the headers describe when it is not the one enforced (`real_rate`).
+    pub advertised: Option<Limiter>,
     pub stats: Stats,
     seen: HashSet<(String, String)>,
     pub rng: StdRng,
@@ -66,7 +68,14 @@ impl App {
             None => StdRng::from_entropy(),
         };
         let inner = Inner {
-            limiter: config.rate.map(|r| Limiter::new(r, config.window_mode)),
+            limiter: config
+                .real_rate
+                .or(config.rate)
+                .map(|r| Limiter::new(r, config.window_mode)),
+            advertised: config
+                .rate
+                .filter(|_| config.real_rate.is_some())
+                .map(|r| Limiter::new(r, config.window_mode)),
             stats: Stats::default(),
             seen: HashSet::new(),
             rng,
@@ -75,7 +84,11 @@ impl App {
         };
         Ok(App {
             rate: config.rate,
-            dialect: config.headers,
+            dialect: if config.window_mode.sends_headers() {
+                config.headers
+            } else {
+                HeaderDialect::None
+            },
             token: config.token,
             inbound: config
                 .inbound

@@ -100,3 +100,35 @@ async fn token_bucket_refills_one_token_per_slice() {
     assert_eq!(send(&sb).await, 200, "one token came back");
     assert_eq!(send(&sb).await, 429, "only one");
 }
+
+#[tokio::test]
+async fn leaky_bucket_refuses_close_requests_without_any_header() {
+    let sb = start(config("4/1s", WindowMode::Leaky)).await;
+    let first = post(&sb, &messangi_body("+15551234567", "a")).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(header(&first, "ratelimit-limit"), None, "nginx sends none");
+    let second = post(&sb, &messangi_body("+15551234567", "b")).await;
+    assert_eq!(second.status(), 429);
+    assert_eq!(header(&second, "retry-after"), None);
+    sleep(Duration::from_millis(260)).await;
+    assert_eq!(send(&sb).await, 200, "250 ms apart is the rate");
+}
+
+#[tokio::test]
+async fn a_server_can_enforce_less_than_its_headers_announce() {
+    let sb = start(SandboxConfig {
+        real_rate: Some("2/2s".parse().unwrap()),
+        ..config("4/2s", WindowMode::Anchored)
+    })
+    .await;
+    assert_eq!(send(&sb).await, 200);
+    assert_eq!(send(&sb).await, 200);
+    let third = post(&sb, &messangi_body("+15551234567", "c")).await;
+    assert_eq!(third.status(), 429);
+    assert_eq!(header(&third, "ratelimit-limit").as_deref(), Some("4"));
+    assert_eq!(
+        header(&third, "ratelimit-remaining").as_deref(),
+        Some("1"),
+        "the headers still count against the announced 4"
+    );
+}
