@@ -1,13 +1,22 @@
 //! Progress of a real run: executor `Event`s → a progress bar on a terminal, or one timestamped
 //! line per state change otherwise (what cron mails), and the final summary. The only
 //! terminal-UI code of the crate.
+//!
+//! While the run waits (a 300 s window), the bar counts down every second and the log says
+//! every minute how long is left; both show the expected finish time, re-forecast from the
+//! pace in force (the pacer reports each change as `Event::Pace`).
 
 use crate::execute::{Event, Summary};
+use crate::ratelimit::Rate;
 use indicatif::{ProgressBar, ProgressStyle};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::Instant;
+
+/// How often the log repeats a countdown while the run waits.
+pub const LOG_COUNTDOWN_EVERY: Duration = Duration::from_secs(60);
 
 /// How much to show while sending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,18 +44,107 @@ impl Style {
 
 #[derive(Default)]
 struct Counts {
+    total: u64,
     sent: u64,
     expired: u64,
     failed: u64,
     unknown: u64,
+    /// The pace in force, for the finish forecast.
+    rate: Option<Rate>,
+    /// The wait in progress: until when (on the runtime's clock) and why.
+    waiting: Option<(Instant, String)>,
 }
 
-/// Shows events until the run finishes or the sender goes away.
-pub async fn show(mut events: UnboundedReceiver<Event>, style: Style) {
+impl Counts {
+    fn done(&self) -> u64 {
+        self.sent + self.expired + self.failed + self.unknown
+    }
+
+    /// The wait left, if the run is waiting.
+    fn left(&self) -> Option<(Duration, &str)> {
+        let (until, why) = self.waiting.as_ref()?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some((left, why.as_str()))
+    }
+
+    /// When the last request is expected to go: after the current wait, the rest at the pace
+    /// in force (whole windows for windows over a second, as the pacer sends them).
+    fn finish(&self) -> Option<Timestamp> {
+        let rate = self.rate?;
+        let rest = self.total.saturating_sub(self.done());
+        if rest == 0 {
+            return None;
+        }
+        let limit = u64::from(rate.limit.max(1));
+        let span = if rate.window > Duration::from_secs(1) {
+            let from_now = if self.left().is_some() { 1 } else { 0 };
+            rate.window
+                .mul_f64(rest.div_ceil(limit).saturating_sub(from_now) as f64)
+        } else {
+            rate.window.mul_f64(rest as f64 / limit as f64)
+        };
+        let wait = self.left().map_or(Duration::ZERO, |(d, _)| d);
+        let ahead = SignedDuration::try_from(wait + span).ok()?;
+        Timestamp::now().checked_add(ahead).ok()
+    }
+
+    fn countdown(&self) -> Option<String> {
+        let (left, why) = self.left()?;
+        let finish = self.finish().map(clock).unwrap_or_else(|| "-".into());
+        Some(format!(
+            "waiting {}s more ({why}) · {}/{} done · finish ≈ {finish}",
+            left.as_secs_f64().ceil(),
+            self.done(),
+            self.total
+        ))
+    }
+}
+
+/// Shows events on stderr until the run finishes or the sender goes away; log lines carry the
+/// campaign's name.
+pub async fn show(events: UnboundedReceiver<Event>, style: Style, campaign: &str) {
+    show_to(
+        events,
+        style,
+        campaign,
+        std::io::stderr(),
+        LOG_COUNTDOWN_EVERY,
+    )
+    .await;
+}
+
+/// [`show`] with the log written to `out` and its countdown every `every`.
+pub async fn show_to(
+    mut events: UnboundedReceiver<Event>,
+    style: Style,
+    campaign: &str,
+    mut out: impl Write,
+    every: Duration,
+) {
     let mut counts = Counts::default();
     let mut bar: Option<ProgressBar> = None;
-    while let Some(e) = events.recv().await {
-        if let (Style::Bar, Event::Started { total }) = (style, &e) {
+    let tick = if style == Style::Bar {
+        Duration::from_secs(1)
+    } else {
+        every
+    };
+    let mut ticker = tokio::time::interval_at(Instant::now() + tick, tick);
+    loop {
+        let e = tokio::select! {
+            e = events.recv() => e,
+            _ = ticker.tick() => {
+                match (&bar, counts.countdown()) {
+                    (Some(b), Some(c)) => b.set_message(format!("{} · {c}", summary_counts(&counts))),
+                    (None, Some(c)) if style == Style::Log => {
+                        let _ = writeln!(out, "{} [{campaign}] {c}", clock(Timestamp::now()));
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+        };
+        let Some(e) = e else { break };
+        if let (Style::Bar, Event::Started { total, .. }) = (style, &e) {
             bar = Some(new_bar(*total));
         }
         count(&mut counts, &e);
@@ -54,12 +152,7 @@ pub async fn show(mut events: UnboundedReceiver<Event>, style: Style) {
             Some(b) => on_bar(b, &counts, &e),
             None => {
                 if let Some(line) = line(&e, style) {
-                    let now = Timestamp::now().round(jiff::Unit::Millisecond);
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "{} {line}",
-                        now.unwrap_or(Timestamp::now())
-                    );
+                    let _ = writeln!(out, "{} [{campaign}] {line}", clock(Timestamp::now()));
                 }
             }
         }
@@ -70,6 +163,11 @@ pub async fn show(mut events: UnboundedReceiver<Event>, style: Style) {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+}
+
+/// Fixed-width UTC time with milliseconds (`2026-11-29T00:01:02.340Z`), so log columns line up.
+fn clock(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 fn new_bar(total: u64) -> ProgressBar {
@@ -84,6 +182,13 @@ fn new_bar(total: u64) -> ProgressBar {
 
 fn count(c: &mut Counts, e: &Event) {
     match e {
+        Event::Started { total, rate } => (c.total, c.rate) = (*total, Some(*rate)),
+        Event::Pace { rate, .. } => c.rate = Some(*rate),
+        Event::Waiting { until, reason } => {
+            let ahead = until.duration_since(Timestamp::now());
+            let ahead = Duration::try_from(ahead).unwrap_or(Duration::ZERO);
+            c.waiting = Some((Instant::now() + ahead, reason.clone()));
+        }
         Event::Sent { .. } => c.sent += 1,
         Event::Expired { .. } => c.expired += 1,
         Event::Failed { .. } => c.failed += 1,
@@ -92,14 +197,21 @@ fn count(c: &mut Counts, e: &Event) {
     }
 }
 
-fn on_bar(bar: &ProgressBar, c: &Counts, e: &Event) {
-    let counts = format!(
+fn summary_counts(c: &Counts) -> String {
+    format!(
         "sent {} · expired {} · failed {} · unknown {}",
         c.sent, c.expired, c.failed, c.unknown
-    );
+    )
+}
+
+fn on_bar(bar: &ProgressBar, c: &Counts, e: &Event) {
+    let counts = summary_counts(c);
     match e {
         Event::Sent { .. } | Event::Expired { .. } => bar.inc(1),
-        Event::Failed { .. } | Event::Unknown { .. } | Event::Stopping { .. } => {
+        Event::Failed { .. }
+        | Event::Unknown { .. }
+        | Event::Stopping { .. }
+        | Event::Pace { .. } => {
             if matches!(e, Event::Failed { .. } | Event::Unknown { .. }) {
                 bar.inc(1);
             }
@@ -107,12 +219,10 @@ fn on_bar(bar: &ProgressBar, c: &Counts, e: &Event) {
                 bar.println(l);
             }
         }
-        Event::Waiting { until, reason } => {
-            let left = until
-                .duration_since(Timestamp::now())
-                .as_secs_f64()
-                .max(0.0);
-            bar.set_message(format!("{counts} · waiting {left:.0}s ({reason})"));
+        Event::Waiting { .. } => {
+            if let Some(c) = c.countdown() {
+                bar.set_message(format!("{counts} · {c}"));
+            }
             return;
         }
         _ => {}
@@ -124,7 +234,8 @@ fn on_bar(bar: &ProgressBar, c: &Counts, e: &Event) {
 pub fn line(e: &Event, style: Style) -> Option<String> {
     let quiet = style == Style::Quiet;
     Some(match e {
-        Event::Started { total } if !quiet => format!("started: {total} requests"),
+        Event::Started { total, rate } if !quiet => format!("started: {total} requests at {rate}"),
+        Event::Pace { rate, reason } => format!("pace {rate}: {reason}"),
         Event::Sent {
             to,
             index,
@@ -136,7 +247,9 @@ pub fn line(e: &Event, style: Style) -> Option<String> {
         Event::Expired { to, index, reason } if !quiet => {
             format!("expired {to} messages[{index}] {reason}")
         }
-        Event::Waiting { until, reason } if !quiet => format!("waiting until {until} ({reason})"),
+        Event::Waiting { until, reason } if !quiet => {
+            format!("waiting until {} ({reason})", clock(*until))
+        }
         Event::Failed { to, index, reason } => format!("failed {to} messages[{index}] {reason}"),
         Event::Unknown { to, index, reason } => {
             format!("unknown {to} messages[{index}] {reason} (may have been delivered; not resent)")
@@ -158,6 +271,9 @@ pub fn summary(s: &Summary, json: bool) -> String {
             "elapsed_s": ms(s.elapsed),
             "exit": s.exit().code(),
         });
+        if let Some(p) = &s.pace {
+            v["pace"] = serde_json::json!({"rate": p.rate.to_string(), "source": p.source});
+        }
         if let Some(l) = &s.ledger {
             v["ledger"] = serde_json::json!({
                 "transitions": l.transitions, "commits": l.commits, "busy_s": ms(l.busy),
@@ -169,6 +285,13 @@ pub fn summary(s: &Summary, json: bool) -> String {
         "sent {} · expired {} · failed {} · unknown {} · not started {} ({} throttled answers) in {:.1}s",
         s.sent, s.expired, s.failed, s.unknown, s.not_started, s.throttled, s.elapsed.as_secs_f64()
     );
+    if let Some(p) = &s.pace {
+        let how = match p.source {
+            "throttled" => "learned from 429s without headers; later runs start there and probe up",
+            _ => "announced by the server",
+        };
+        out.push_str(&format!("\npace: {} ({how})", p.rate));
+    }
     if let Some(reason) = &s.stopped {
         out.push_str(&format!("\nstopped early: {reason}"));
     }
@@ -182,6 +305,7 @@ pub fn summary(s: &Summary, json: bool) -> String {
 mod tests {
     use super::*;
     use crate::campaign::Phone;
+    use std::str::FromStr;
 
     #[test]
     fn log_lines_and_quiet() {
@@ -204,6 +328,103 @@ mod tests {
         assert_eq!(
             line(&failed, Style::Quiet).as_deref(),
             Some("failed +14155550101 messages[1] HTTP 400")
+        );
+    }
+
+    /// A `Write` the test can read back after the progress task has finished.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_log_counts_a_long_wait_down_with_the_finish_time() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let out = Shared::default();
+        let task = tokio::spawn(show_to(
+            rx,
+            Style::Log,
+            "spring-promo",
+            out.clone(),
+            Duration::from_secs(60),
+        ));
+        let to = Phone::parse("+14155550101").unwrap();
+        let rate: Rate = "2/300s".parse().unwrap();
+        let sent = |index| Event::Sent {
+            to,
+            index,
+            provider_id: None,
+        };
+        tx.send(Event::Started { total: 6, rate }).unwrap();
+        tx.send(sent(0)).unwrap();
+        tx.send(sent(1)).unwrap();
+        let until = Timestamp::now() + SignedDuration::from_secs(301);
+        tx.send(Event::Waiting {
+            until,
+            reason: "rate limit".into(),
+        })
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(130)).await;
+        tx.send(Event::Pace {
+            rate: "1/300s".parse().unwrap(),
+            reason: "429 without a policy that explains it: pace now 1/5m, probing up".into(),
+        })
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.send(Event::Finished {
+            summary: Summary::default(),
+        })
+        .unwrap();
+        task.await.unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Every line: a 24-character UTC time, then the campaign's name.
+        for l in &lines {
+            assert_eq!(&l[23..38], "Z [spring-promo", "{l}");
+            assert!(jiff::Timestamp::from_str(&l[..24]).is_ok(), "{l}");
+        }
+        let bodies: Vec<&str> = lines.iter().map(|l| &l[40..]).collect();
+        assert_eq!(bodies[0], "started: 6 requests at 2/5m");
+        assert!(bodies[3].starts_with("waiting until "), "{}", bodies[3]);
+        // It counts down: 301 s, then 60 s later 241 s, then 181 s; four left at 2 per window
+        // finish one window after this wait, and two windows later at the slower pace.
+        let forecast = |body: &str| {
+            let at = body.rsplit("finish ≈ ").next().unwrap();
+            jiff::Timestamp::from_str(at).unwrap()
+        };
+        assert!(
+            bodies[4].starts_with("waiting 241s more (rate limit) · 2/6 done · finish ≈ "),
+            "{}",
+            bodies[4]
+        );
+        // (The wall clock stands still while the paused runtime clock moves, so the forecast
+        // is the test's start + the wait left + the rest, here 301 s early.)
+        let start = until - SignedDuration::from_secs(301);
+        let first = forecast(bodies[4]);
+        let expected = start + SignedDuration::from_secs(241 + 300);
+        assert!(
+            (first - expected).get_seconds().abs() <= 1,
+            "{first} vs {expected}"
+        );
+        assert!(bodies[5].starts_with("waiting 181s more"), "{}", bodies[5]);
+        assert_eq!(
+            bodies[6],
+            "pace 1/5m: 429 without a policy that explains it: pace now 1/5m, probing up"
+        );
+        assert!(bodies[7].starts_with("waiting 121s more"), "{}", bodies[7]);
+        let slower = forecast(bodies[7]);
+        let expected = start + SignedDuration::from_secs(121 + 900);
+        assert!(
+            (slower - expected).get_seconds().abs() <= 1,
+            "{slower} vs {expected}"
         );
     }
 

@@ -233,7 +233,8 @@ async fn send(
         wait_for_signal().await;
         let _ = stop_tx.send(true);
     });
-    let shower = tokio::spawn(progress::show(rx, Style::detect(a.quiet)));
+    let (name, style) = (c.name.clone(), Style::detect(a.quiet));
+    let shower = tokio::spawn(async move { progress::show(rx, style, &name).await });
     let summary = execute::execute(c, plan, setup(events, stop)).await;
     signals.abort();
     let _ = shower.await;

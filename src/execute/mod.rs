@@ -31,6 +31,8 @@ pub use send::{classify_transport, Attempt};
 pub enum Event {
     Started {
         total: u64,
+        /// The declared rate (the pace until the server says otherwise).
+        rate: Rate,
     },
     Sent {
         to: Phone,
@@ -55,6 +57,12 @@ pub enum Event {
     /// Nothing can be sent before `until` (rate limit, 429, unreachable provider).
     Waiting {
         until: Timestamp,
+        reason: String,
+    },
+    /// The pace changed: `rate` is now the slowest limit enforced, for `reason` (a policy the
+    /// server announced, a 429 without one, a probe back up).
+    Pace {
+        rate: Rate,
         reason: String,
     },
     /// The run stops issuing requests; in-flight ones finish.
@@ -82,6 +90,16 @@ pub struct Summary {
     pub stopped: Option<String>,
     /// What keeping the ledger cost, when the run kept one.
     pub ledger: Option<ledger::WriterStats>,
+    /// The pace the run ended at, when the server's limit differed from the declared rate.
+    pub pace: Option<Pace>,
+}
+
+/// A limit below the declared rate that the run ended with, and how it was known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pace {
+    pub rate: Rate,
+    /// `"policy"` (announced in headers) or `"throttled"` (learned from 429s, still probing).
+    pub source: &'static str,
 }
 
 impl Summary {
@@ -220,6 +238,7 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
     });
     shared.emit(Event::Started {
         total: plan.requests(),
+        rate: campaign.rate,
     });
     let watcher = tokio::spawn(forward_signal(setup.stop, Arc::clone(&shared)));
     let timer = setup.max_duration.map(|d| {
@@ -236,6 +255,7 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
         t.abort();
     }
     save_pacer(&shared);
+    summary.pace = final_pace(&shared, campaign.rate);
     summary.throttled = shared.throttled.load(Ordering::Relaxed);
     summary.stopped = shared.stop_tx.borrow().clone();
     summary.elapsed = started.elapsed();
@@ -261,6 +281,20 @@ fn save_pacer(shared: &Shared) {
     if let Ok(json) = serde_json::to_string(&state) {
         ledger.save_meta(PACER_META, json);
     }
+}
+
+/// The pace the run ended at, when it is not the declared rate.
+fn final_pace(shared: &Shared, declared: Rate) -> Option<Pace> {
+    let pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
+    let rate = pacer.effective_rate();
+    if rate == declared {
+        return None;
+    }
+    let source = match pacer.learned() {
+        Some((learned, _)) if learned == rate => "throttled",
+        _ => "policy",
+    };
+    Some(Pace { rate, source })
 }
 
 /// Turns the caller's stop flag (a signal) into a stop of the run.

@@ -371,6 +371,7 @@ async fn backoff(shared: &Shared, failures: u32, reason: String) {
 async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     let builder = shared.target.post(&shared.client, request);
     let body = serde_json::to_vec(&request.body).unwrap_or_default();
+    let sent_at = Instant::now();
     let response = match builder.body(body).send().await {
         Ok(r) => r,
         Err(e) => return classify_transport(&e),
@@ -385,8 +386,15 @@ async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     if throttled {
         shared.throttled.fetch_add(1, Ordering::Relaxed);
     }
-    let mut pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
-    pacer.observe(at, &signal, throttled);
+    let (notes, rate) = {
+        let mut pacer = lock_pacer(shared);
+        pacer.observe_rtt(at - sent_at);
+        pacer.observe(at, &signal, throttled);
+        (pacer.take_notes(), pacer.effective_rate())
+    };
+    for reason in notes {
+        shared.emit(Event::Pace { rate, reason });
+    }
     Attempt::Answered(class)
 }
 

@@ -4,6 +4,7 @@
 mod duration;
 mod headers;
 mod pacer;
+mod pacer_learn;
 mod pacer_slots;
 mod pacer_state;
 mod policy;
@@ -14,6 +15,7 @@ mod structured;
 pub use duration::parse_go_duration;
 pub use headers::{parse_signal, Signal, MAX_WAIT};
 pub use pacer::{default_margin, Mode, Pacer, EVEN_MODE_MAX_WINDOW};
+pub use pacer_learn::LEARNED_TTL_WINDOWS;
 pub use pacer_slots::Slot;
 pub use pacer_state::{PacerState, StoredRate};
 pub use policy::{Rate, RateError};

@@ -21,9 +21,17 @@
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
 //!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
-//! - Learning: a 429 that carries no limit makes the effective limit the number of our sends
-//!   in the trailing window that were not throttled. If none were accepted, the quota was used
-//!   by someone else and says nothing about its size, so only the backoff applies.
+//! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
+//!   headers do not describe the real limiter) makes the effective limit the number of our
+//!   sends in the trailing window that were not throttled. If none were accepted, the quota was
+//!   used by someone else and says nothing about its size, so only the backoff applies. The
+//!   pacer then probes back up; see `pacer_learn`.
+//!
+//! # Margin
+//! Each window gets a margin against network jitter and clock error. It starts at a floor
+//! ([`default_margin`]) and grows with what is measured: twice the spread of answer times
+//! (a send's arrival may shift by up to the one-way spread, and a slot may be used up to half
+//! the margin late) plus 100 ppm of the window for clock drift, at most 5 % of the window.
 //!
 //! # Bound on 429s without headers
 //! With one request in flight at a time and a server enforcing L_true per W (anchored, aligned
@@ -63,18 +71,21 @@ pub enum Mode {
 /// Windows of this length or shorter are paced evenly.
 pub const EVEN_MODE_MAX_WINDOW: Duration = Duration::from_secs(1);
 
-/// The margin added to each window. Fixed windows get 5 % of the window, at most 1 s: long
-/// provider windows (300 s) get a second against clock drift and latency jitter, scaled-down ones
-/// a proportionate slice (`4/2s` gets 100 ms). Per-second tiers (paced evenly) get 2 %: their
-/// servers measure smooth rates, and a larger margin would give away the throughput they allow
-/// (`1000/1s` gets 20 ms, so at most 980 requests in any second).
+/// The floor of the margin added to each window; measured jitter raises it (see the module
+/// docs). Fixed windows get 0.4 % of the window, at least 20 ms and at most 1 s: the provider's
+/// `2/300s` gets a second (99.7 % of the optimum pace) against clock drift and jitter a short
+/// run cannot measure, `4/5s` 20 ms (99.6 %). Per-second tiers (paced evenly) get 2 %: their
+/// servers measure smooth rates (`1000/1s` gets 20 ms, so at most 980 requests in any second).
 pub fn default_margin(rate: Rate) -> Duration {
     if rate.window <= EVEN_MODE_MAX_WINDOW {
         rate.window / 50
     } else {
-        (rate.window / 20).min(Duration::from_secs(1))
+        (rate.window / 250).clamp(Duration::from_millis(20), Duration::from_secs(1))
     }
 }
+
+/// Answer times remembered for the jitter estimate.
+const RTT_SAMPLES: usize = 64;
 
 /// Decides when the next request may be sent. Owned by one task (or behind a mutex).
 #[derive(Debug, Clone)]
@@ -85,10 +96,22 @@ pub struct Pacer {
     /// Stricter server policies with other windows.
     pub(super) server: Vec<Rate>,
     pub(super) margin: Duration,
+    /// The margin before any measurement.
+    floor: Duration,
+    /// Recent answer times, for the jitter part of the margin.
+    rtts: VecDeque<Duration>,
+    /// The highest limit for the primary window: declared, or lower when the server said so.
+    pub(super) ceiling: u32,
+    /// Set while the primary limit is below the ceiling because of 429s (see `pacer_learn`).
+    pub(super) learned: Option<super::pacer_learn::Learned>,
+    /// Why the pace changed, oldest first, until taken by [`Pacer::take_notes`].
+    notes: Vec<String>,
+    /// When the server last announced a policy.
+    pub(super) policy_at: Option<Instant>,
     /// Send instants, oldest first, trimmed to what any constraint can still need.
     pub(super) sends: VecDeque<Instant>,
     /// When 429s were observed, for learning.
-    throttled: VecDeque<Instant>,
+    pub(super) throttled: VecDeque<Instant>,
     pub(super) blocked_until: Option<Instant>,
     backoff_level: u32,
     /// Counts every tightening of the limits, so that slots reserved before one are re-checked.
@@ -104,6 +127,12 @@ impl Pacer {
             primary: rate,
             server: Vec::new(),
             margin: margin.min(FAR),
+            floor: margin.min(FAR),
+            rtts: VecDeque::new(),
+            ceiling: rate.limit,
+            learned: None,
+            notes: Vec::new(),
+            policy_at: None,
             sends: VecDeque::new(),
             throttled: VecDeque::new(),
             blocked_until: None,
@@ -147,6 +176,7 @@ impl Pacer {
     /// or a provider throttling code).
     pub fn observe(&mut self, at: Instant, signal: &Signal, throttled: bool) {
         if let Some(limit) = signal.limit {
+            self.policy_at = Some(at);
             self.adopt(Rate::new(
                 limit,
                 signal.window.unwrap_or(self.primary.window),
@@ -161,11 +191,14 @@ impl Pacer {
         }
         if !throttled {
             self.backoff_level = 0;
+            self.probe_up(at);
             return;
         }
         self.throttled.push_back(at);
-        if signal.limit.is_none() {
-            self.learn_from_history(at);
+        // A policy for another window explains the 429 by itself; one for this window only
+        // if our accepted sends reached it (checked in `learn_down`).
+        if signal.window.is_none_or(|w| w == self.primary.window) {
+            self.learn_down(at);
         }
         let wait = match signal.wait() {
             Some(wait) => wait + self.margin,
@@ -193,6 +226,32 @@ impl Pacer {
         self.margin
     }
 
+    /// Feeds one answer time (request sent → answer headers) into the margin (module docs).
+    pub fn observe_rtt(&mut self, rtt: Duration) {
+        if self.rtts.len() == RTT_SAMPLES {
+            self.rtts.pop_front();
+        }
+        self.rtts.push_back(rtt.min(FAR));
+        let (lo, hi) = self.rtts.iter().fold((FAR, Duration::ZERO), |(lo, hi), r| {
+            (lo.min(*r), hi.max(*r))
+        });
+        let window = self.primary.window;
+        let measured = (hi - lo.min(hi)) * 2 + window / 10_000;
+        let cap = (window / 20).max(self.floor);
+        self.margin = measured.clamp(self.floor, cap);
+    }
+
+    /// Why the pace changed since the last call, oldest first.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    pub(super) fn note(&mut self, why: String) {
+        if self.notes.len() < 64 {
+            self.notes.push(why);
+        }
+    }
+
     /// Adopts `rate` if it is stricter than what is already enforced; never loosens.
     pub(super) fn adopt(&mut self, rate: Rate) {
         if rate.limit == 0 || rate.window.is_zero() || rate.limit > MAX_TRACKED_LIMIT {
@@ -211,12 +270,28 @@ impl Pacer {
             .retain(|c| !(rate.limit <= c.limit && rate.window >= c.window));
         self.server.push(rate);
         self.tightenings += 1;
+        self.note(format!(
+            "server policy {rate} overrides declared {}",
+            self.declared
+        ));
     }
 
+    /// A policy the server announced for the primary window: a ceiling probing never passes.
     fn lower_primary_limit(&mut self, limit: u32) {
+        if limit < self.ceiling {
+            self.ceiling = limit;
+            self.note(format!(
+                "server policy {} overrides declared {}",
+                Rate::new(limit, self.primary.window),
+                self.declared
+            ));
+        }
         if limit < self.primary.limit {
             self.primary.limit = limit;
             self.tightenings += 1;
+        }
+        if self.primary.limit >= self.ceiling {
+            self.learned = None;
         }
     }
 
@@ -255,18 +330,6 @@ impl Pacer {
             .is_some_and(|t| later(*t, window) <= now)
         {
             self.throttled.pop_front();
-        }
-    }
-
-    /// Sets the limit to the sends accepted in the trailing window (see the module docs).
-    fn learn_from_history(&mut self, at: Instant) {
-        let from = at.checked_sub(self.primary.window);
-        let recent = |t: &&Instant| **t <= at && from.is_none_or(|f| **t > f);
-        let sent = self.sends.iter().filter(recent).count();
-        let refused = self.throttled.iter().filter(recent).count();
-        let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
-        if accepted >= 1 {
-            self.lower_primary_limit(accepted);
         }
     }
 

@@ -2,7 +2,7 @@
 
 use tokio::time::Instant;
 
-use super::tests::{assert_at_most, ms, rate};
+use super::tests::{ms, rate};
 use super::*;
 use crate::ratelimit::parse_signal;
 use crate::ratelimit::sim::{Counting, Dialect, SimServer};
@@ -81,7 +81,11 @@ fn simulated_servers_with_headers_see_no_overload() {
             );
             // Epoch-second resets (X-RateLimit) round up, but cost nothing past the window log.
             let makespan = *run.accepted.last().unwrap() - start;
-            assert_eq!(makespan, ms(2100) * 9, "{dialect:?} {counting:?}");
+            assert_eq!(
+                makespan,
+                (r.window + default_margin(r)) * 9,
+                "{dialect:?} {counting:?}"
+            );
         }
     }
 }
@@ -123,7 +127,9 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
     let epoch = Instant::now();
     let start = epoch + ms(10_300);
     let declared = rate("10/1s");
-    let bound = (declared.limit - 3) as usize; // L_declared - L_true, one request in flight
+    // L_declared - L_true while learning down (one request in flight), plus one per failed
+    // probe: 60 sends at 3/1s take about 20 windows, so probes after 2, 4, 8 windows.
+    let bound = (declared.limit - 3) as usize + 3;
     for counting in [
         Counting::Anchored,
         Counting::Aligned { origin: epoch },
@@ -138,11 +144,14 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
             run.throttled
         );
         assert!(
-            pacer.effective_rate().limit <= 3,
-            "{counting:?}: {:?}",
+            pacer.effective_rate().limit <= 4,
+            "{counting:?}: at the true limit or one probe above it: {:?}",
             pacer.effective_rate()
         );
-        assert_at_most(&run.accepted[run.accepted.len() - 30..], 3, declared.window);
+        // After the first 429, the pace holds at least 0.9 of the server's 3 per second.
+        let tail = &run.accepted[run.accepted.len() - 30..];
+        let pace = 29.0 / (tail[29] - tail[0]).as_secs_f64();
+        assert!(pace >= 0.9 * 3.0, "{counting:?}: {pace:.2}/s");
     }
 }
 

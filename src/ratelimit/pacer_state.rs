@@ -23,20 +23,42 @@ pub struct PacerState {
     pub tightened: Vec<StoredRate>,
 }
 
-/// A rate in a serialisable form.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+/// A rate in a serialisable form, with when and how it was learned.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct StoredRate {
     pub limit: u32,
     pub window_ms: u64,
+    /// When it was learned (Unix ms). Older than the pacer's TTL, it is forgotten; states
+    /// written before this field existed are read as learned from 429s at an unknown time:
+    /// a starting point that is probed up, never a bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learned_unix_ms: Option<u64>,
+    /// How: `"policy"` (announced in headers) or `"throttled"` (inferred from 429s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
+
+/// [`StoredRate::source`] of a limit the server announced.
+pub const FROM_POLICY: &str = "policy";
+/// [`StoredRate::source`] of a limit inferred from 429s.
+pub const FROM_THROTTLING: &str = "throttled";
 
 impl Pacer {
     /// The state to persist, given the current monotonic and wall-clock times.
     pub fn snapshot(&self, now_instant: Instant, now_wall: SystemTime) -> PacerState {
         let wall = |i: Instant| to_unix_ms(wall_of(i, now_instant, now_wall));
-        let mut tightened: Vec<StoredRate> = self.server.iter().map(|r| stored(*r)).collect();
-        if self.primary.limit < self.declared.limit {
-            tightened.insert(0, stored(self.primary));
+        let policy_at = self.policy_at.map(wall);
+        let mut tightened: Vec<StoredRate> = self
+            .server
+            .iter()
+            .map(|r| stored(*r, policy_at, FROM_POLICY))
+            .collect();
+        if let Some((rate, at)) = self.learned() {
+            tightened.insert(0, stored(rate, Some(wall(at)), FROM_THROTTLING));
+        }
+        if self.ceiling < self.declared.limit {
+            let rate = Rate::new(self.ceiling, self.primary.window);
+            tightened.insert(0, stored(rate, policy_at, FROM_POLICY));
         }
         PacerState {
             sends_unix_ms: self.sends.iter().map(|s| wall(*s)).collect(),
@@ -45,12 +67,29 @@ impl Pacer {
         }
     }
 
-    /// Merges a persisted state into this pacer. Limits only tighten; send times that cannot
-    /// be placed on this process's clock (or lie in the future because the wall clock moved
-    /// back) count as sent now, which can only delay the next send.
+    /// Merges a persisted state into this pacer. Announced limits only tighten; a limit
+    /// learned from 429s is a starting point that is probed up; either is forgotten once older
+    /// than [`Pacer::learned_ttl`]. Send times that cannot be placed on this process's clock
+    /// (or lie in the future because the wall clock moved back) count as sent now, which can
+    /// only delay the next send.
     pub fn restore(&mut self, state: &PacerState, now_instant: Instant, now_wall: SystemTime) {
+        let ttl = self.learned_ttl();
         for r in &state.tightened {
-            self.adopt(Rate::new(r.limit, Duration::from_millis(r.window_ms)));
+            let learned = r.learned_unix_ms.map(from_unix_ms);
+            let age = learned.map(|t| now_wall.duration_since(t).unwrap_or(Duration::ZERO));
+            if age.is_some_and(|a| a > ttl) {
+                continue;
+            }
+            let at = now_instant
+                .checked_sub(age.unwrap_or(Duration::ZERO))
+                .unwrap_or(now_instant);
+            let rate = Rate::new(r.limit, Duration::from_millis(r.window_ms));
+            if r.source.as_deref() == Some(FROM_POLICY) {
+                self.adopt(rate);
+                self.policy_at = Some(at);
+            } else if rate.window == self.primary.window {
+                self.resume_learned(rate.limit, at, now_instant);
+            }
         }
         let memory = self.memory();
         for &ms in &state.sends_unix_ms {
@@ -70,11 +109,13 @@ impl Pacer {
     }
 }
 
-fn stored(rate: Rate) -> StoredRate {
+fn stored(rate: Rate, learned_unix_ms: Option<u64>, source: &str) -> StoredRate {
     let window_ms = u64::try_from(rate.window.as_millis()).unwrap_or(u64::MAX);
     StoredRate {
         limit: rate.limit,
         window_ms,
+        learned_unix_ms,
+        source: Some(source.into()),
     }
 }
 

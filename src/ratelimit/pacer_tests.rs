@@ -44,7 +44,8 @@ pub(super) fn assert_at_most(sends: &[Instant], limit: usize, span: Duration) {
 #[test]
 fn margin_rule_and_mode_rule() {
     assert_eq!(default_margin(rate("2/300s")), Duration::from_secs(1));
-    assert_eq!(default_margin(rate("4/2s")), ms(100));
+    assert_eq!(default_margin(rate("4/5s")), ms(20));
+    assert_eq!(default_margin(rate("4/2s")), ms(20));
     assert_eq!(default_margin(rate("80/1s")), ms(20));
     assert_eq!(default_margin(rate("1000/1s")), ms(20));
     let mode = |r: &str| Pacer::new(rate(r), Duration::ZERO).mode();

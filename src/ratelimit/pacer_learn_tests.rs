@@ -1,0 +1,185 @@
+//! Learning and probing: a pacer driven by hand through 429s without headers, and learned limits
+//! across runs.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::time::Instant;
+
+use super::super::{default_margin, Pacer, PacerState, Rate, Signal, StoredRate};
+use super::LEARNED_TTL_WINDOWS;
+
+fn rate(s: &str) -> Rate {
+    s.parse().unwrap()
+}
+
+/// Sends `n` requests as the pacer allows, each answered by `ok(index, at)`; returns the end.
+fn run(
+    pacer: &mut Pacer,
+    mut now: Instant,
+    n: usize,
+    ok: impl Fn(usize, Instant) -> bool,
+) -> Instant {
+    for i in 0..n {
+        now = pacer.next_at(now);
+        pacer.record_send(now);
+        pacer.observe(now, &Signal::default(), !ok(i, now));
+    }
+    now
+}
+
+#[test]
+fn recovers_the_declared_pace_after_a_transient_429() {
+    let declared = rate("4/2s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let t0 = Instant::now();
+    // The third send is refused once (someone else's burst), then the server admits 4/2s.
+    let end = run(&mut pacer, t0, 3, |i, _| i != 2);
+    assert_eq!(pacer.effective_rate(), rate("2/2s"), "two were accepted");
+    let notes = pacer.take_notes();
+    assert_eq!(
+        notes,
+        ["429 without a policy that explains it: pace now 2/2s, probing up"]
+    );
+    // Probing adds one per two full windows: back at 4/2s within ten windows.
+    let end = run(&mut pacer, end, 20, |_, _| true);
+    assert_eq!(pacer.effective_rate(), declared);
+    assert!(pacer.learned().is_none());
+    assert!(end - t0 < Duration::from_secs(20), "{:?}", end - t0);
+    let notes = pacer.take_notes();
+    assert_eq!(
+        notes.last().map(String::as_str),
+        Some("probed back up to 4/2s")
+    );
+    // And never above the declared rate.
+    run(&mut pacer, end, 40, |_, _| true);
+    assert_eq!(pacer.effective_rate(), declared);
+}
+
+#[test]
+fn a_failed_probe_returns_to_the_last_good_limit_and_waits_longer() {
+    let declared = rate("10/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    // A server that really admits one request per 300 ms (3 per second, leaky-bucket style).
+    let last_ok = std::cell::Cell::new(None::<Instant>);
+    let server = |_, at: Instant| {
+        let ok = last_ok
+            .get()
+            .is_none_or(|l| at - l >= Duration::from_millis(300));
+        if ok {
+            last_ok.set(Some(at));
+        }
+        ok
+    };
+    let t0 = Instant::now();
+    let end = run(&mut pacer, t0, 200, server);
+    let limit = pacer.effective_rate().limit;
+    assert!((3..=4).contains(&limit), "{limit}");
+    let notes = pacer.take_notes();
+    let backs = notes
+        .iter()
+        .filter(|n| n.starts_with("429 after probing up"))
+        .count();
+    assert!(backs >= 1, "{notes:?}");
+    assert!(
+        notes.iter().any(|n| n.ends_with("next probe in 8 windows")),
+        "the gap doubles: {notes:?}"
+    );
+    // About 70 s for 200 requests at 3/s: at least 0.9 of the server's pace.
+    let pace = 200.0 / (end - t0).as_secs_f64();
+    assert!(pace >= 0.9 * 3.0 * 0.97, "{pace:.2}/s");
+}
+
+#[test]
+fn a_learned_limit_is_kept_with_its_time_and_expires() {
+    let declared = rate("4/2s");
+    let wall0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let t0 = Instant::now();
+    let mut first = Pacer::new(declared, default_margin(declared));
+    run(&mut first, t0, 3, |i, _| i != 2);
+    let state = first.snapshot(t0, wall0);
+    assert_eq!(
+        state.tightened,
+        [StoredRate {
+            limit: 2,
+            window_ms: 2_000,
+            learned_unix_ms: Some(1_700_000_000_000),
+            source: Some("throttled".into()),
+        }]
+    );
+    let json = serde_json::to_string(&state).unwrap();
+    assert!(json.contains(r#""source":"throttled""#), "{json}");
+
+    // A run ten minutes later starts from it, and probes up.
+    let t1 = Instant::now();
+    let mut soon = Pacer::new(declared, default_margin(declared));
+    soon.restore(&state, t1, wall0 + Duration::from_secs(600));
+    assert_eq!(soon.effective_rate(), rate("2/2s"));
+    run(&mut soon, t1, 24, |_, _| true);
+    assert_eq!(soon.effective_rate(), declared, "not bound by it");
+
+    // Past the TTL (12 windows, at least an hour) it is forgotten.
+    assert_eq!(LEARNED_TTL_WINDOWS, 12);
+    let mut later = Pacer::new(declared, default_margin(declared));
+    later.restore(&state, t1, wall0 + Duration::from_secs(3_601));
+    assert_eq!(later.effective_rate(), declared);
+}
+
+#[test]
+fn a_stored_limit_without_a_time_is_a_starting_point_not_a_bound() {
+    // What earlier versions wrote: `tightened: [{limit, window_ms}]`, never expiring.
+    let old: PacerState =
+        serde_json::from_str(r#"{"sends_unix_ms":[],"blocked_until_unix_ms":null,"tightened":[{"limit":1,"window_ms":2000}]}"#)
+            .unwrap();
+    let declared = rate("4/2s");
+    let t0 = Instant::now();
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    pacer.restore(&old, t0, SystemTime::now());
+    assert_eq!(pacer.effective_rate(), rate("1/2s"));
+    run(&mut pacer, t0, 30, |_, _| true);
+    assert_eq!(pacer.effective_rate(), declared);
+}
+
+#[test]
+fn announced_policies_are_a_ceiling_for_probing() {
+    let declared = rate("10/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let t0 = Instant::now();
+    let policy = Signal {
+        limit: Some(5),
+        window: Some(Duration::from_secs(1)),
+        ..Signal::default()
+    };
+    pacer.observe(t0, &policy, false);
+    assert_eq!(
+        pacer.take_notes(),
+        ["server policy 5/1s overrides declared 10/1s"]
+    );
+    // A 429 the policy does not explain (two accepted of five): learn 2, probe up to 5 only.
+    let end = run(&mut pacer, t0, 3, |i, _| i != 2);
+    assert_eq!(pacer.effective_rate(), rate("2/1s"));
+    run(&mut pacer, end, 60, |_, _| true);
+    assert_eq!(pacer.effective_rate(), rate("5/1s"));
+}
+
+#[test]
+fn the_margin_follows_measured_jitter_between_floor_and_five_percent() {
+    let declared = rate("4/5s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    assert_eq!(pacer.margin(), Duration::from_millis(20));
+    for ms in [3, 4, 5, 4] {
+        pacer.observe_rtt(Duration::from_millis(ms));
+    }
+    assert_eq!(
+        pacer.margin(),
+        Duration::from_millis(20),
+        "2 ms of spread: the floor"
+    );
+    pacer.observe_rtt(Duration::from_millis(43));
+    assert_eq!(
+        pacer.margin(),
+        Duration::from_micros(80_500),
+        "2 × 40 ms spread + 100 ppm of 5 s"
+    );
+    pacer.observe_rtt(Duration::from_secs(3));
+    assert_eq!(pacer.margin(), Duration::from_millis(250), "at most 5 %");
+}
