@@ -31,7 +31,8 @@
 //! Each window gets a margin against network jitter and clock error. It starts at a floor
 //! ([`default_margin`]) and grows with what is measured: twice the spread of answer times
 //! (a send's arrival may shift by up to the one-way spread, and a slot may be used up to half
-//! the margin late) plus 100 ppm of the window for clock drift, at most 5 % of the window.
+//! the margin late; the slowest of the last 64 answers is left out, as the first one also paid
+//! for the connection) plus 100 ppm of the window for clock drift, at most 5 % of the window.
 //!
 //! # Bound on 429s without headers
 //! With one request in flight at a time and a server enforcing L_true per W (anchored, aligned
@@ -108,6 +109,12 @@ pub struct Pacer {
     notes: Vec<String>,
     /// When the server last announced a policy.
     pub(super) policy_at: Option<Instant>,
+    /// Set by the first 429 without headers: sends are spaced evenly from then on, whatever
+    /// the mode, because a server that says nothing may be smoothing (leaky bucket, HAProxy's
+    /// rate estimate) and refuse bursts that fit a fixed window.
+    pub(super) smooth: bool,
+    /// Spread of recent answer times (slowest but one − fastest).
+    spread: Duration,
     /// Send instants, oldest first, trimmed to what any constraint can still need.
     pub(super) sends: VecDeque<Instant>,
     /// When 429s were observed, for learning.
@@ -116,6 +123,9 @@ pub struct Pacer {
     backoff_level: u32,
     /// Counts every tightening of the limits, so that slots reserved before one are re-checked.
     pub(super) tightenings: u64,
+    /// Slots reserved and not yet confirmed or released: (slot id, instant).
+    pub(super) pending: Vec<(u64, Instant)>,
+    pub(super) next_slot: u64,
 }
 
 impl Pacer {
@@ -133,11 +143,15 @@ impl Pacer {
             learned: None,
             notes: Vec::new(),
             policy_at: None,
+            smooth: false,
+            spread: Duration::ZERO,
             sends: VecDeque::new(),
             throttled: VecDeque::new(),
             blocked_until: None,
             backoff_level: 0,
             tightenings: 0,
+            pending: Vec::new(),
+            next_slot: 0,
         }
     }
 
@@ -159,7 +173,7 @@ impl Pacer {
                 at = at.max(later(oldest, rate.window + self.margin));
             }
         }
-        if let (Mode::Even, Some(&last)) = (self.mode(), self.sends.back()) {
+        if let (true, Some(&last)) = (self.mode() == Mode::Even || self.smooth, self.sends.back()) {
             at = at.max(later(last, self.even_interval()));
         }
         at
@@ -232,11 +246,21 @@ impl Pacer {
             self.rtts.pop_front();
         }
         self.rtts.push_back(rtt.min(FAR));
-        let (lo, hi) = self.rtts.iter().fold((FAR, Duration::ZERO), |(lo, hi), r| {
-            (lo.min(*r), hi.max(*r))
-        });
+        // The largest sample is left out: the first answer also paid for the connection.
+        let (lo, hi, _) = self.rtts.iter().fold(
+            (FAR, Duration::ZERO, Duration::ZERO),
+            |(lo, second, top), r| {
+                let (second, top) = if *r > top {
+                    (top, *r)
+                } else {
+                    (second.max(*r), top)
+                };
+                (lo.min(*r), second, top)
+            },
+        );
         let window = self.primary.window;
-        let measured = (hi - lo.min(hi)) * 2 + window / 10_000;
+        self.spread = hi - lo.min(hi);
+        let measured = self.spread * 2 + window / 10_000;
         let cap = (window / 20).max(self.floor);
         self.margin = measured.clamp(self.floor, cap);
     }
@@ -269,7 +293,7 @@ impl Pacer {
         self.server
             .retain(|c| !(rate.limit <= c.limit && rate.window >= c.window));
         self.server.push(rate);
-        self.tightenings += 1;
+        self.tightened();
         self.note(format!(
             "server policy {rate} overrides declared {}",
             self.declared
@@ -288,7 +312,7 @@ impl Pacer {
         }
         if limit < self.primary.limit {
             self.primary.limit = limit;
-            self.tightenings += 1;
+            self.tightened();
         }
         if self.primary.limit >= self.ceiling {
             self.learned = None;
@@ -299,12 +323,21 @@ impl Pacer {
         std::iter::once(self.primary).chain(self.server.iter().copied())
     }
 
+    /// The spacing of even sends; once the server has refused without headers (a leaky
+    /// bucket or rate estimate may be counting each gap), each gap also gets the measured
+    /// answer-time spread, so that jitter does not bring two arrivals closer than the rate.
     fn even_interval(&self) -> Duration {
-        (self.primary.window + self.margin) / self.primary.limit.max(1)
+        let base = (self.primary.window + self.margin) / self.primary.limit.max(1);
+        if self.smooth {
+            base + self.spread
+        } else {
+            base
+        }
     }
 
     pub(super) fn block_until(&mut self, until: Instant) {
         self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
+        self.withdraw_reserved(|at| at < until);
     }
 
     /// How long sends must be remembered: the longest window plus the margin.

@@ -8,6 +8,7 @@
 //! - **Increase.** Once the limit has held for `gap` windows during which the pacer was
 //!   actually held back by it (a full window of sends), the limit rises by one. Every failed
 //!   probe doubles `gap` (2 → 4 → … → 64 windows), so probing costs at most one 429 per gap.
+//! - **Smooth.** From the first such 429 on, sends are spaced evenly (see `Pacer::smooth`).
 //! - **Never above** the declared rate or a limit the server announced in its headers.
 //!
 //! # Bound on 429s without headers
@@ -78,6 +79,7 @@ impl Pacer {
         let Some(accepted) = self.accepted_in_window(at) else {
             return;
         };
+        self.smooth = true;
         if accepted >= self.primary.limit {
             return;
         }
@@ -144,13 +146,14 @@ impl Pacer {
         (accepted >= 1).then_some(accepted)
     }
 
-    /// Whether the primary limit is what holds the pacer back: its window is full.
+    /// Whether the primary limit is what holds the pacer back: its window is full, counting
+    /// the slots already reserved ahead (concurrent senders).
     fn window_full(&self, at: Instant) -> bool {
         let from = at.checked_sub(self.primary.window + self.margin);
         let recent = self
             .sends
             .iter()
-            .filter(|t| **t <= at && from.is_none_or(|f| **t > f))
+            .filter(|t| from.is_none_or(|f| **t > f))
             .count();
         recent >= self.primary.limit as usize
     }
@@ -158,7 +161,7 @@ impl Pacer {
     fn set_primary(&mut self, limit: u32) {
         if limit != self.primary.limit {
             self.primary.limit = limit;
-            self.tightenings += 1;
+            self.tightened();
         }
     }
 }

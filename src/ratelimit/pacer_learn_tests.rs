@@ -177,9 +177,45 @@ fn the_margin_follows_measured_jitter_between_floor_and_five_percent() {
     pacer.observe_rtt(Duration::from_millis(43));
     assert_eq!(
         pacer.margin(),
+        Duration::from_millis(20),
+        "one slow answer is left out"
+    );
+    pacer.observe_rtt(Duration::from_millis(60));
+    assert_eq!(
+        pacer.margin(),
         Duration::from_micros(80_500),
         "2 × 40 ms spread + 100 ppm of 5 s"
     );
     pacer.observe_rtt(Duration::from_secs(3));
+    pacer.observe_rtt(Duration::from_secs(3));
     assert_eq!(pacer.margin(), Duration::from_millis(250), "at most 5 %");
+}
+
+#[test]
+fn probing_counts_slots_reserved_ahead_by_concurrent_senders() {
+    // Five senders at 10/1s each hold a slot ahead; the log keeps only the newest L entries,
+    // all of them in the future when an answer arrives. The window is full all the same.
+    let declared = rate("10/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let t0 = Instant::now();
+    let end = run(&mut pacer, t0, 2, |i, _| i != 1);
+    assert_eq!(pacer.effective_rate(), rate("1/1s"));
+    let mut slots: std::collections::VecDeque<_> = (0..5).map(|_| pacer.reserve(end)).collect();
+    while let Some(slot) = slots.pop_front() {
+        if slot.at - t0 > Duration::from_secs(6) {
+            break;
+        }
+        assert!(pacer.confirm(slot, slot.at));
+        pacer.observe(
+            slot.at + Duration::from_millis(3),
+            &Signal::default(),
+            false,
+        );
+        slots.push_back(pacer.reserve(slot.at));
+    }
+    assert!(
+        pacer.effective_rate().limit >= 3,
+        "{:?}",
+        pacer.effective_rate()
+    );
 }

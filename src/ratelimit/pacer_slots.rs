@@ -11,6 +11,11 @@
 //! block after `remaining == 0` or a 429), so [`Pacer::confirm`] withdraws a slot that was taken
 //! before a tightening or falls in a block, and one used too late. Giving a slot back only
 //! removes a send from the log, which never makes another reserved slot unsafe.
+//!
+//! Withdrawn slots leave the log at once, when the tightening is observed, not when their
+//! sender wakes: otherwise the slots reserved under the declared rate would count as sends under
+//! the server's slower policy until their time came, and push the next valid slots a whole
+//! window later (declared `10/1s` against a server announcing `4/2s` lost 40 % of the pace).
 
 use tokio::time::Instant;
 
@@ -24,6 +29,8 @@ pub struct Slot {
     pub at: Instant,
     /// The pacer's tightening count when the slot was taken.
     tightenings: u64,
+    /// Identifies the slot among those pending, since instants may repeat.
+    id: u64,
 }
 
 impl Pacer {
@@ -31,9 +38,35 @@ impl Pacer {
     pub fn reserve(&mut self, now: Instant) -> Slot {
         let at = self.next_at(now);
         self.record_send(at);
+        let id = self.next_slot;
+        self.next_slot += 1;
+        self.pending.push((id, at));
         Slot {
             at,
             tightenings: self.tightenings,
+            id,
+        }
+    }
+
+    /// A tightening: every pending slot was taken under looser limits; withdraw them all.
+    pub(super) fn tightened(&mut self) {
+        self.tightenings += 1;
+        self.withdraw_reserved(|_| true);
+    }
+
+    /// Takes the pending slots at instants matching `which` out of the send log now; their
+    /// senders find them withdrawn when they wake.
+    pub(super) fn withdraw_reserved(&mut self, which: impl Fn(Instant) -> bool) {
+        let (gone, kept): (Vec<_>, Vec<_>) = self.pending.iter().partition(|(_, at)| which(*at));
+        self.pending = kept;
+        for (_, at) in gone {
+            self.remove_send(at);
+        }
+    }
+
+    fn remove_send(&mut self, at: Instant) {
+        if let Some(i) = self.sends.iter().rposition(|s| *s == at) {
+            self.sends.remove(i);
         }
     }
 
@@ -46,16 +79,20 @@ impl Pacer {
         let valid = slot.tightenings == self.tightenings
             && self.blocked_until.is_none_or(|b| slot.at >= b)
             && now.saturating_duration_since(slot.at) <= self.margin / 2;
-        if !valid {
+        if valid {
+            self.pending.retain(|(id, _)| *id != slot.id);
+        } else {
             self.release(slot);
         }
         valid
     }
 
     /// Gives back a slot that will not be used (the run stopped, or the slot was withdrawn).
+    /// A slot already withdrawn is out of the log; nothing else is removed.
     pub fn release(&mut self, slot: Slot) {
-        if let Some(i) = self.sends.iter().rposition(|s| *s == slot.at) {
-            self.sends.remove(i);
+        if let Some(i) = self.pending.iter().position(|(id, _)| *id == slot.id) {
+            self.pending.remove(i);
+            self.remove_send(slot.at);
         }
     }
 }
@@ -131,5 +168,48 @@ mod tests {
         assert_eq!(pacer.reserve(now + ms(60)).at, now + ms(60));
         assert_eq!(pacer.reserve(now + ms(60)).at, now + ms(60));
         assert_eq!(pacer.next_at(now + ms(60)), now + ms(2_100));
+    }
+}
+
+#[cfg(test)]
+mod reconcile_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::ratelimit::{Rate, Signal};
+
+    /// Declared 10/1s, the first answer announces 4/2s: the slots reserved under 10/1s leave
+    /// the log at once, so the next slots follow the 4/2s schedule from the first send, not a
+    /// window after the withdrawn ones.
+    #[test]
+    fn slots_reserved_under_the_declared_rate_are_replanned_when_a_slower_policy_appears() {
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let mut pacer = Pacer::new("10/1s".parse::<Rate>().unwrap(), ms(20));
+        let slots: Vec<Slot> = (0..5).map(|_| pacer.reserve(now)).collect();
+        assert!(pacer.confirm(slots[0], now));
+        let policy = Signal {
+            limit: Some(4),
+            window: Some(Duration::from_secs(2)),
+            remaining: Some(3),
+            ..Signal::default()
+        };
+        pacer.observe(now + ms(5), &policy, false);
+        // A sixth sender reserves right away: 102 ms after the first send (even spacing),
+        // not after the four withdrawn slots.
+        let next = pacer.reserve(now + ms(5));
+        assert_eq!(next.at, now + ms(102));
+        for s in &slots[1..] {
+            assert!(!pacer.confirm(*s, s.at), "taken under 10/1s");
+        }
+        let mut at: Vec<Instant> = vec![now, next.at];
+        assert!(pacer.confirm(next, next.at));
+        for _ in 0..6 {
+            let s = pacer.reserve(*at.last().unwrap());
+            assert!(pacer.confirm(s, s.at));
+            at.push(s.at);
+        }
+        let offsets: Vec<u128> = at.iter().map(|t| (*t - now).as_millis()).collect();
+        assert_eq!(offsets, [0, 102, 204, 306, 2_020, 2_122, 2_224, 2_326]);
     }
 }

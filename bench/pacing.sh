@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Benchmark: closed-loop pacing against every sandbox limiter kind, with a declared rate equal
+# to, above and below the server's. Prints one JSON line per case:
+#   pace_ratio   — the server's own optimum time for the messages delivered ÷ the time taken
+#                  (1.0 = as fast as the server admits; with a declared rate below the server's,
+#                  the optimum is the declared rate's)
+#   steady_ratio — the same over the second half of the deliveries (after learning)
+#   throttled_429, duplicates — as counted by the sandbox
+# Scaled-down windows (1-2 s), about 12 s per case, 18 cases: about 4 minutes. Not a test.
+#
+#   bash bench/pacing.sh                 # release build
+#   PROFILE=debug bash bench/pacing.sh   # the debug build (pacing does not depend on CPU speed)
+#   ONLY=leaky bash bench/pacing.sh      # one kind
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PROFILE=${PROFILE:-release}
+PORT=${PORT:-18775}
+SECS=${SECS:-12}
+OUT=bench/out/pacing
+mkdir -p "$OUT"
+if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/sessioncast
+export BENCH_TOKEN=bench-token-not-secret
+
+# kind | sandbox options | server's real rate (limit/window s) | optimum shape | declared: equal above below
+CASES=(
+  "anchored|--window-mode anchored --headers note --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"
+  "aligned|--window-mode aligned --headers draft7 --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"
+  "sliding|--window-mode sliding --headers draft10 --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"
+  "bucket|--window-mode bucket --headers x-ratelimit --rate 4/2s|4 2|bucket|4/2s 10/1s 2/2s"
+  "leaky|--window-mode leaky --rate 4/1s|4 1|smooth|4/1s 10/1s 2/1s"
+  "estimate|--window-mode estimate --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"
+  "lying-headers|--window-mode anchored --headers note --rate 4/2s --real-rate 3/2s|3 2|window|4/2s 10/1s 2/2s"
+)
+
+for case in "${CASES[@]}"; do
+  IFS='|' read -r kind opts real shape declared <<<"$case"
+  if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$kind" ]; then continue; fi
+  read -r limit window <<<"$real"
+  for rate in $declared; do
+    dir="$OUT/$kind-${rate//\//-}"
+    rm -rf "$dir" && mkdir -p "$dir"
+    # Enough messages for about $SECS seconds at the slower of the two rates.
+    n=$(python3 -c "
+d, w = '$rate'.split('/'); d, w = int(d), float(w.rstrip('s'))
+print(int(min(d / w, $limit / $window) * $SECS) + 1)")
+    python3 - "$n" "$dir/r.csv" <<'PY'
+import sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    f.write("to,last_inbound_at\n")
+    for i in range(n):
+        f.write(f"+1415{4000000 + i:07d},1h ago\n")
+PY
+    cat > "$dir/c.yaml" <<YAML
+version: 1
+name: pacing-$kind
+provider: { kind: cloud_api, base_url: "http://127.0.0.1:$PORT", token_env: BENCH_TOKEN, phone_number_id: "42" }
+rate: $rate
+recipients: { file: r.csv }
+messages:
+  - { type: text, body: "Hello" }
+YAML
+    # shellcheck disable=SC2086
+    $BIN sandbox --port "$PORT" $opts --token-env BENCH_TOKEN --log "$dir/delivered.jsonl" >/dev/null 2>&1 &
+    sandbox=$!
+    source bench/lib.sh
+    wait_for_sandbox "$PORT"
+    $BIN run "$dir/c.yaml" --format json --quiet >"$dir/summary.json" 2>"$dir/stderr.log" || true
+    python3 - "$dir" "$PORT" "$kind" "$rate" "$limit" "$window" "$shape" <<'PY'
+import json, math, sys, urllib.request
+from datetime import datetime
+d, port, kind, rate, limit, window, shape = sys.argv[1:]
+limit, window = int(limit), float(window)
+stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/stats"))
+summary = json.load(open(f"{d}/summary.json"))
+times = [datetime.fromisoformat(json.loads(l)["time"].replace("Z", "+00:00")).timestamp()
+         for l in open(f"{d}/delivered.jsonl")]
+dl, dw = rate.split("/"); dl, dw = int(dl), float(dw.rstrip("s"))
+slower_is_declared = dl / dw < limit / window
+
+def optimum(n):
+    """The least time the server (or the declared rate, when slower) needs for n messages."""
+    if slower_is_declared:
+        L, W, s = dl, dw, ("window" if dw > 1 else "smooth")
+    else:
+        L, W, s = limit, window, shape
+    if s == "window":
+        return (math.ceil(n / L) - 1) * W
+    if s == "bucket":
+        return max(n - L, 0) * W / L
+    return (n - 1) * W / L
+
+def ratio(ts, opt):
+    span = ts[-1] - ts[0] if len(ts) > 1 else 0
+    return round(opt / span, 3) if span > 0 else None
+
+# The second half, from a burst's first message; mid-stream there is no initial burst, so a
+# bucket's optimum is its refill rate.
+L = dl if slower_is_declared else limit
+W = dw if slower_is_declared else window
+i0 = (len(times) // 2) // L * L
+half = times[i0:]
+m = len(half)
+half_opt = (m - 1) * W / L if shape in ("bucket", "smooth") and not slower_is_declared else optimum(m)
+print(json.dumps({
+    "kind": kind, "server": f"{limit}/{int(window)}s", "declared": rate,
+    "messages": len(times), "elapsed_s": summary.get("elapsed_s"),
+    "pace_ratio": ratio(times, optimum(len(times))), "steady_ratio": ratio(half, half_opt),
+    "throttled_429": stats["rejected_rate"], "duplicates": stats["duplicates"],
+    "pace": summary.get("pace"),
+}))
+PY
+    kill "$sandbox" 2>/dev/null || true
+    wait "$sandbox" 2>/dev/null || true
+  done
+done
