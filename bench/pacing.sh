@@ -6,7 +6,7 @@
 #                  the optimum is the declared rate's)
 #   steady_ratio — the same over the second half of the deliveries (after learning)
 #   throttled_429, duplicates — as counted by the sandbox
-# Scaled-down windows (1-2 s), about 12 s per case, 18 cases: about 4 minutes. Not a test.
+# Scaled-down windows (1-5 s), about 12 s per case, 22 cases: about 5 minutes. Not a test.
 #
 #   bash bench/pacing.sh                 # release build
 #   PROFILE=debug bash bench/pacing.sh   # the debug build (pacing does not depend on CPU speed)
@@ -24,6 +24,7 @@ export BENCH_TOKEN=bench-token-not-secret
 
 # kind | sandbox options | server's real rate (limit/window s) | optimum shape | declared: equal above below
 CASES=(
+  "anchored-5s|--window-mode anchored --headers note --rate 4/5s|4 5|window|4/5s"
   "anchored|--window-mode anchored --headers note --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"
   "aligned|--window-mode aligned --headers draft7 --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"
   "sliding|--window-mode sliding --headers draft10 --rate 4/2s|4 2|window|4/2s 10/1s 2/2s"

@@ -211,8 +211,11 @@ impl Pacer {
         self.throttled.push_back(at);
         // A policy for another window explains the 429 by itself; one for this window only
         // if our accepted sends reached it (checked in `learn_down`).
-        if signal.window.is_none_or(|w| w == self.primary.window) {
-            self.learn_down(at);
+        match (signal.limit, signal.window) {
+            (Some(limit), Some(w)) if w != self.primary.window => {
+                self.learn_against_policy(at, limit, w);
+            }
+            _ => self.learn_down(at),
         }
         let wait = match signal.wait() {
             Some(wait) => wait + self.margin,
@@ -335,9 +338,15 @@ impl Pacer {
         }
     }
 
+    /// Nothing is sent before `until`. A block that reaches further than before re-plans every
+    /// reserved slot: the slots it covers are void, and the later ones were placed behind them.
     pub(super) fn block_until(&mut self, until: Instant) {
-        self.blocked_until = Some(self.blocked_until.map_or(until, |b| b.max(until)));
-        self.withdraw_reserved(|at| at < until);
+        if self.blocked_until.is_none_or(|b| until > b) {
+            self.blocked_until = Some(until);
+            if !self.pending.is_empty() {
+                self.tightened();
+            }
+        }
     }
 
     /// How long sends must be remembered: the longest window plus the margin.

@@ -76,7 +76,7 @@ impl Pacer {
                 return;
             }
         }
-        let Some(accepted) = self.accepted_in_window(at) else {
+        let Some(accepted) = self.accepted_within(at, self.primary.window) else {
             return;
         };
         self.smooth = true;
@@ -135,10 +135,29 @@ impl Pacer {
         });
     }
 
-    /// Our sends the server accepted in the trailing window; `None` when none was (the quota
+    /// A 429 under an announced policy for another window (`limit` per `window`) that our own
+    /// accepted sends never reached: the headers do not describe the real limiter, so what it
+    /// accepted in that window becomes a constraint of its own.
+    pub(super) fn learn_against_policy(&mut self, at: Instant, limit: u32, window: Duration) {
+        let Some(accepted) = self.accepted_within(at, window) else {
+            return;
+        };
+        if accepted < limit {
+            self.smooth = true;
+            let rate = Rate::new(accepted, window);
+            self.adopt(rate);
+            self.note(format!(
+                "429 below the announced policy {}: pace now {}",
+                Rate::new(limit, window),
+                self.effective_rate()
+            ));
+        }
+    }
+
+    /// Our sends the server accepted in the trailing `window`; `None` when none was (the quota
     /// went to someone else).
-    fn accepted_in_window(&self, at: Instant) -> Option<u32> {
-        let from = at.checked_sub(self.primary.window);
+    fn accepted_within(&self, at: Instant, window: Duration) -> Option<u32> {
+        let from = at.checked_sub(window);
         let recent = |t: &&Instant| **t <= at && from.is_none_or(|f| **t > f);
         let sent = self.sends.iter().filter(recent).count();
         let refused = self.throttled.iter().filter(recent).count();

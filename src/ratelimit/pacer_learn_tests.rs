@@ -219,3 +219,62 @@ fn probing_counts_slots_reserved_ahead_by_concurrent_senders() {
         pacer.effective_rate()
     );
 }
+
+/// Declared 10/1s, five senders in flight, a server announcing 4/2s whose reset (anchored at
+/// the window's first request) ends a millisecond after the window log would: the block re-plans
+/// the slots behind it, so each burst starts right after the block, not a slot or more later.
+#[test]
+fn a_block_replans_the_slots_reserved_behind_it() {
+    let ms = Duration::from_millis;
+    let mut p = Pacer::new(rate("10/1s"), ms(20));
+    let t0 = Instant::now();
+    let mut slots: Vec<_> = (0..5).map(|_| p.reserve(t0)).collect();
+    let mut log = vec![];
+    while log.len() < 12 {
+        slots.sort_by_key(|s| s.at);
+        let s = slots.remove(0);
+        if p.confirm(s, s.at) {
+            log.push((s.at - t0).as_millis());
+            let n = log.len() as u32;
+            let window_start = t0 + ms(2021) * ((n - 1) / 4);
+            let signal = Signal {
+                limit: Some(4),
+                window: Some(Duration::from_secs(2)),
+                remaining: Some(4 - ((n - 1) % 4 + 1)),
+                reset: Some((window_start + ms(2001)) - (s.at + ms(3))),
+                ..Signal::default()
+            };
+            p.observe(s.at + ms(3), &signal, false);
+        }
+        slots.push(p.reserve(s.at + ms(3)));
+    }
+    assert_eq!(
+        log,
+        [0, 102, 204, 306, 2021, 2123, 2225, 2327, 4042, 4144, 4246, 4348]
+    );
+}
+
+#[test]
+fn a_429_below_an_announced_policy_for_another_window_is_learned() {
+    // The headers announce 4/2s; the server really admits 3/2s.
+    let mut pacer = Pacer::new(rate("10/1s"), Duration::from_millis(20));
+    let t0 = Instant::now();
+    let mut now = t0;
+    for i in 0..4u32 {
+        now = pacer.next_at(now);
+        pacer.record_send(now);
+        let signal = Signal {
+            limit: Some(4),
+            window: Some(Duration::from_secs(2)),
+            remaining: Some(3 - i),
+            ..Signal::default()
+        };
+        pacer.observe(now, &signal, i == 3);
+    }
+    assert_eq!(pacer.effective_rate(), rate("3/2s"));
+    let notes = pacer.take_notes();
+    assert_eq!(
+        notes.last().map(String::as_str),
+        Some("429 below the announced policy 4/2s: pace now 3/2s")
+    );
+}

@@ -139,7 +139,13 @@ mod tests {
         };
         pacer.observe(now, &spent, false);
         assert!(!pacer.confirm(slots[1], slots[1].at), "falls in the block");
-        assert!(pacer.confirm(slots[2], slots[2].at), "after the block");
+        // The block re-plans every reserved slot (those after it were placed behind the void
+        // ones); the next one goes right at the block's end.
+        assert!(!pacer.confirm(slots[2], slots[2].at), "re-planned");
+        let after = pacer.reserve(slots[1].at);
+        assert_eq!(after.at, now + ms(170), "the block's end: reset + margin");
+        assert!(pacer.confirm(after, after.at));
+        let slots = [slots[0], slots[1], after, pacer.reserve(after.at)];
         let tighter = Signal {
             limit: Some(5),
             ..Signal::default()
@@ -150,7 +156,7 @@ mod tests {
             "taken under a looser limit"
         );
         let again = pacer.reserve(slots[3].at);
-        assert_eq!(again.at, slots[2].at + ms(204), "one every 204 ms now");
+        assert_eq!(again.at, after.at + ms(204), "one every 204 ms now");
         assert!(pacer.confirm(again, again.at));
     }
 
