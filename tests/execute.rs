@@ -114,8 +114,9 @@ fn all_sent_once(name: &str, o: &Outcome, n: usize) {
 }
 
 /// (a) + (b): 40 sends under 4/2s in every header dialect and window mode, concurrently.
-/// The fastest schedule is 10 bursts of 4, `9 × 2 s` apart; the pacer adds its margin
-/// (100 ms at 4/2s) to each of the 9 waits. Every dialect meets the same bound, including
+/// The fastest schedule is 10 bursts of 4, `9 × 2 s` apart; the pacer adds its margin to each
+/// of the 9 waits: 20 ms at 4/2s, raised by the measured answer-time spread up to 5 % (100 ms),
+/// which a loaded machine can reach, so the bound allows the 5 %. Every dialect meets the same bound, including
 /// `X-RateLimit-Reset` as a whole epoch second, whose rounding must not delay the next burst.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_sends_under_4_per_2s_without_429s() {
@@ -136,8 +137,8 @@ async fn forty_sends_under_4_per_2s_without_429s() {
         let (elapsed, n429) = (o.summary.elapsed, o.stats.rejected_rate);
         eprintln!("{name}: makespan {elapsed:?}, 429s {n429}");
     }
-    let margin = default_margin("4/2s".parse().unwrap());
-    let bound = Duration::from_secs(18).mul_f64(1.02) + margin * 9;
+    let max_margin = Duration::from_secs(2) / 20;
+    let bound = Duration::from_secs(18).mul_f64(1.02) + max_margin * 9;
     for ((name, _, _, max_429), o) in cases.iter().zip(&outcomes) {
         all_sent_once(name, o, 40);
         assert!(o.stats.rejected_rate <= *max_429, "{name}: {:?}", o.stats);
@@ -178,6 +179,44 @@ async fn blind_server_slower_than_declared() {
         "blind: makespan {:?}, 429s {}",
         o.summary.elapsed, o.stats.rejected_rate
     );
+}
+
+/// (c2) The campaign declares 10/1s; the server announces (and enforces) 4/2s in its headers.
+/// Slots reserved under 10/1s before the first answer are re-planned, not counted as sends, and
+/// the block after each window's fourth send re-plans the slots behind it: 12 messages go in
+/// three bursts 2 s apart (about 4.4 s). Losing a window to stale reservations would take 6 s or
+/// more; the bound allows for a loaded machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slower_header_policy_replans_reserved_slots() {
+    let o = scenario(
+        sandbox("4/2s", WindowMode::Anchored, HeaderDialect::Note),
+        "10/1s",
+        12,
+    )
+    .await;
+    all_sent_once("policy", &o, 12);
+    assert_eq!(o.stats.rejected_rate, 0, "{:?}", o.stats);
+    let elapsed = o.summary.elapsed;
+    eprintln!("policy: makespan {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(5_200), "{elapsed:?}");
+    let pace = o
+        .summary
+        .pace
+        .as_ref()
+        .expect("the summary reports the pace");
+    assert_eq!(
+        (pace.rate.to_string().as_str(), pace.source),
+        ("4/2s", "policy")
+    );
+    let notes: Vec<&str> = o
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Pace { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, ["server policy 4/2s overrides declared 10/1s"]);
 }
 
 /// (d) 5 % injected 500s and 2 % unanswered deliveries at 50/1s: every recipient ends sent,

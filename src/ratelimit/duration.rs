@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 /// Parses Go's `time.ParseDuration` grammar: `[+-]?(<decimal><unit>)+`, units `ns`, `us`, `µs`,
 /// `ms`, `s`, `m`, `h`; a lone `0` is also valid. Negative durations become zero.
-/// The result keeps full precision; callers that need whole seconds use `ceil_secs`.
+/// The result keeps full precision.
 pub fn parse_go_duration(text: &str) -> Option<Duration> {
     let text = text.trim();
     let (negative, mut rest) = match text.as_bytes().first() {
@@ -81,7 +81,8 @@ fn parse_go_component(text: &str) -> Option<(u128, &str)> {
     Some((nanos, tail))
 }
 
-/// Rounds up to whole seconds: a server that says "1.2 s" must not be called again after 1 s.
+/// Rounds up to whole seconds, as servers that write whole seconds do (the test server).
+#[cfg(test)]
 pub fn ceil_secs(d: Duration) -> Duration {
     if d.subsec_nanos() == 0 {
         d
@@ -123,7 +124,7 @@ pub struct Reset {
 
 /// The `X-RateLimit-Reset` heuristic: integer ≥ 10^12 is epoch milliseconds, ≥ 10^9 epoch
 /// seconds, a smaller integer delta seconds; then an HTTP-date or RFC 3339 time; then a Go
-/// duration (rounded up to whole seconds).
+/// duration (as written, to the nanosecond).
 pub fn parse_reset_heuristic(text: &str, reference: SystemTime) -> Option<Reset> {
     let text = text.trim();
     let absolute = |at: SystemTime, resolution| Reset {
@@ -149,7 +150,7 @@ pub fn parse_reset_heuristic(text: &str, reference: SystemTime) -> Option<Reset>
     if let Some(at) = parse_absolute(text) {
         return Some(absolute(at, Duration::from_secs(1)));
     }
-    parse_go_duration(text).map(ceil_secs).map(relative)
+    parse_go_duration(text).map(relative)
 }
 
 #[cfg(test)]
@@ -224,7 +225,11 @@ mod tests {
             Some(Duration::from_secs(60))
         );
         assert_eq!(h("2023-11-14T22:15:20Z"), Some(Duration::from_secs(120)));
-        assert_eq!(h("1m0.2s"), Some(Duration::from_secs(61)));
+        assert_eq!(
+            h("1m0.2s"),
+            Some(Duration::from_millis(60_200)),
+            "kept as written"
+        );
         assert_eq!(h("soon"), None);
     }
 

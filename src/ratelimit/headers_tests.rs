@@ -49,7 +49,11 @@ fn provider_note_spacing_and_fractional_reset() {
         (s.limit, s.window, s.remaining),
         (Some(2), secs(300), Some(1))
     );
-    assert_eq!(s.reset, secs(300), "4m59.2s rounds up to whole seconds");
+    assert_eq!(
+        s.reset,
+        Some(Duration::from_millis(299_200)),
+        "4m59.2s kept as written: the pacer adds its margin"
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sfv::{BareItem, Item, ListEntry, Parser};
 
-use super::duration::{ceil_secs, parse_go_duration};
+use super::duration::parse_go_duration;
 
 /// What the standard fields say; every part optional because servers send any subset.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -236,7 +236,10 @@ fn parse_reset_field(value: &str) -> Option<Duration> {
             return Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
         }
     }
-    parse_go_duration(value).map(ceil_secs)
+    // The provider's Go durations carry milliseconds: kept as written, as rounding them up to
+    // whole seconds held every burst back by up to a second past the window (0.86 of the pace
+    // at 4/2s); the pacer adds its margin.
+    parse_go_duration(value)
 }
 
 /// A quota or window must be at least 1 to mean anything.
