@@ -4,7 +4,7 @@
 use super::{state, Failure, Outcome};
 use crate::cli::StatusArgs;
 use crate::exit::Exit;
-use crate::ledger::{Counts, Ledger, RowView};
+use crate::ledger::{Counts, RowView};
 use crate::report::PlanFormat;
 use serde::Serialize;
 use std::io::{BufWriter, Write};
@@ -16,9 +16,10 @@ pub fn run(a: &StatusArgs) -> Outcome {
         Some(p) => p.clone(),
         None => state::default_path(&a.campaign, &campaign_name(&a.campaign)?),
     };
-    let (counts, rows) = if path.exists() {
-        let ledger = Ledger::open(&path).map_err(|e| Failure::runtime(e.to_string()))?;
-        let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
+    let (counts, rows) = if let Some(ledger) = state::open_existing(&path)? {
+        let db = |e: crate::ledger::LedgerError| {
+            Failure::runtime(format!("cannot read the ledger {}: {e}", path.display()))
+        };
         (ledger.counts().map_err(db)?, ledger.rows().map_err(db)?)
     } else {
         eprintln!(
