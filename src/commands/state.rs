@@ -137,6 +137,14 @@ pub fn reconcile(
     if rerendered > 0 {
         eprintln!("ledger: {rerendered} messages not yet sent take the new content (--rerender)");
     }
+    let expired = ledger
+        .expire_passed(crate::ledger::now_millis())
+        .map_err(db)?;
+    if expired > 0 {
+        eprintln!(
+            "ledger: {expired} messages not yet sent are now `expired`: their deadline passed"
+        );
+    }
     let settled = ledger.settled().map_err(db)?;
     Ok((settled, n as u64))
 }

@@ -16,7 +16,8 @@ pub fn run(a: &StatusArgs) -> Outcome {
         Some(p) => p.clone(),
         None => state::default_path(&a.campaign, &campaign_name(&a.campaign)?),
     };
-    let (counts, rows) = if let Some(ledger) = state::open_existing(&path)? {
+    let (counts, rows) = if let Some(mut ledger) = state::open_existing(&path)? {
+        expire_passed(&mut ledger, &path);
         let db = |e: crate::ledger::LedgerError| {
             Failure::runtime(format!("cannot read the ledger {}: {e}", path.display()))
         };
@@ -36,6 +37,33 @@ pub fn run(a: &StatusArgs) -> Outcome {
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// Rows whose deadline passed become `expired`, so the report says what they are. Only when no
+/// run holds the campaign's lock: a run moves its own `pending` rows, and taking them from under
+/// it would make its next transition illegal. Without the lock (or without write access) the
+/// report is read as is.
+fn expire_passed(ledger: &mut crate::ledger::Ledger, path: &Path) {
+    let _lock = match crate::ledger::RunLock::acquire(path) {
+        Ok(lock) => lock,
+        Err(crate::ledger::LockError::Held { .. }) => {
+            eprintln!(
+                "a run holds the ledger: rows whose deadline passed are left for it to expire"
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("ledger: {e}; rows whose deadline passed are shown as recorded");
+            return;
+        }
+    };
+    match ledger.expire_passed(crate::ledger::now_millis()) {
+        Ok(0) => {}
+        Ok(n) => {
+            eprintln!("ledger: {n} messages not yet sent are now `expired`: their deadline passed")
+        }
+        Err(e) => eprintln!("ledger: cannot record expired rows ({e}); showing them as recorded"),
+    }
 }
 
 /// The campaign's `name`, read without loading its recipients (a status must work even when

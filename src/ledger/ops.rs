@@ -33,6 +33,20 @@ impl Ledger {
         Ok(n)
     }
 
+    /// Rows still `pending` whose deadline passed before `now` (Unix ms) can no longer be sent:
+    /// they become `expired`, with the deadline in their reason. Returns how many. Only a holder
+    /// of the run lock calls this: a running executor moves `pending` rows itself.
+    pub fn expire_passed(&mut self, now: i64) -> Result<usize, LedgerError> {
+        let n = self.conn.execute(
+            "UPDATE deliveries SET state = 'expired', finished_at = ?1,
+                 reason = 'window_closed (deadline '
+                     || strftime('%Y-%m-%dT%H:%M:%SZ', deadline / 1000, 'unixepoch') || ' passed)'
+             WHERE state = 'pending' AND deadline < ?1",
+            params![now],
+        )?;
+        Ok(n)
+    }
+
     /// `--resend-unknown`: the operator accepts possible duplicates; `unknown` → `pending`.
     pub fn requeue_unknown(&mut self) -> Result<usize, LedgerError> {
         self.requeue_where("state = 'unknown'")

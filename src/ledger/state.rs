@@ -8,6 +8,8 @@
 //! | attempting   | sent, failed, expired, unknown      | `finish`                                  |
 //! | attempting   | pending                             | `finish(Requeue)`: certainly not sent     |
 //! | pending      | expired                             | `finish(Expired)`: window closed first    |
+//! | pending      | expired                             | `expire_passed`: deadline passed (run start, `status`) |
+//! | attempting   | pending                             | `finish(Requeue)` after a stop-class answer (401/403, 190): refused, not delivered |
 //! | pending      | failed (retryable)                  | `finish(Skipped)`: an earlier message of the recipient was not delivered |
 //! | attempting   | unknown                             | `recover_interrupted` (the run died)      |
 //! | unknown      | pending                             | `requeue_unknown` (`--resend-unknown`)    |
