@@ -148,11 +148,23 @@ pub struct StatusArgs {
     /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Output: a readable table, JSON
-    /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[...]},
-    /// or CSV (one row per message, for spreadsheets).
+    /// Output: a readable table; JSON
+    /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
+    /// "message","state","provider_id","reason","retryable","attempts","deadline","planned_at",
+    /// "attempted_at","finished_at","vars"}]}; or CSV (one row per message, the same columns with
+    /// one column per recipient variable, for spreadsheets and CRMs).
     #[arg(long, value_enum, default_value = "table")]
     pub format: PlanFormat,
+    /// Only rows in these states (repeat the flag or give a comma list, e.g. `--only failed,unknown`):
+    /// pending, attempting, sent, failed, expired, unknown. The counts stay those of the whole ledger.
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub only: Vec<crate::ledger::State>,
+}
+
+fn parse_state(s: &str) -> Result<crate::ledger::State, String> {
+    s.trim().parse().map_err(|_| {
+        format!("`{s}` is not a state; write one of pending, attempting, sent, failed, expired, unknown")
+    })
 }
 
 /// `10m`, `90s`, `1h30m` (Go duration syntax).

@@ -57,6 +57,11 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
     pub drop_rate: f64,
 
+    /// Share of sends that are delivered and answered 200 with complete headers, but whose body
+    /// is cut halfway (the connection closes), as when a network fails mid-answer. From 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub cut_rate: f64,
+
     /// Wait this long before every answer, to mimic a distant server (e.g. `200ms`).
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
     pub delay: Duration,
@@ -65,7 +70,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
-    /// Seed for --fail-rate and --drop-rate, to get the same faults on every run.
+    /// Seed for --fail-rate, --drop-rate and --cut-rate, to get the same faults on every run.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
 }
@@ -103,6 +108,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         window_length: args.window_length,
         fail_rate: args.fail_rate,
         drop_rate: args.drop_rate,
+        cut_rate: args.cut_rate,
         delay: args.delay,
         log: args.log.clone(),
         validator: None,

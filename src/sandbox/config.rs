@@ -79,6 +79,9 @@ pub struct SandboxConfig {
     pub fail_rate: f64,
     /// Probability (0..=1) that an accepted send is delivered but never answered.
     pub drop_rate: f64,
+    /// Probability (0..=1) that an accepted send is delivered and answered `200` with complete
+    /// headers, but the connection closes halfway through the body.
+    pub cut_rate: f64,
     /// Added before every answer on the send routes.
     pub delay: Duration,
     /// JSONL file receiving one `{"time","to","body"}` line per delivered message (appended).
@@ -99,6 +102,7 @@ impl Default for SandboxConfig {
             window_length: Duration::from_secs(24 * 3600),
             fail_rate: 0.0,
             drop_rate: 0.0,
+            cut_rate: 0.0,
             delay: Duration::ZERO,
             log: None,
             validator: None,
@@ -119,6 +123,7 @@ impl fmt::Debug for SandboxConfig {
             .field("window_length", &self.window_length)
             .field("fail_rate", &self.fail_rate)
             .field("drop_rate", &self.drop_rate)
+            .field("cut_rate", &self.cut_rate)
             .field("delay", &self.delay)
             .field("log", &self.log)
             .field("validator", &self.validator.is_some())
