@@ -87,8 +87,9 @@ pub struct PlanArgs {
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
     #[arg(long)]
     pub skip_invalid: bool,
-    /// The ledger to consult for `already_sent` (default: `.sessioncast/<campaign name>.db`
-    /// beside the campaign file).
+    /// The ledger whose settled recipients are dropped as `already_sent`, `already_failed`,
+    /// `already_expired` or `already_unknown` (default: `.sessioncast/<campaign name>.db` beside
+    /// the campaign file). A ledger that exists but cannot be read is an error.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 }

@@ -360,8 +360,8 @@ fn announce(shared: &Shared, until: Instant, reason: String) {
     });
 }
 
-/// Exponential wait after the n-th failed connect in a row (n ≥ 1): 2 s, 4 s, 8 s, 16 s, then
-/// 30 s.
+/// Exponential wait after the n-th failed connect in a row (n ≥ 1): 2 s, 4 s, 8 s, 16 s; the
+/// `MAX_CONNECT_FAILURES`-th stops the run, so its wait ends at once.
 async fn backoff(shared: &Shared, failures: u32, reason: String) {
     let wait = Duration::from_secs(1 << failures.min(5)).min(Duration::from_secs(30));
     let until = Instant::now() + wait;
