@@ -284,6 +284,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_worst_state_names_the_drop_reason() {
+        let of = |states: &[State]| {
+            states
+                .iter()
+                .fold(DropReason::AlreadySent, |r, s| worse(r, *s))
+        };
+        assert_eq!(of(&[State::Sent, State::Sent]), DropReason::AlreadySent);
+        assert_eq!(
+            of(&[State::Sent, State::Expired]),
+            DropReason::AlreadyExpired
+        );
+        assert_eq!(
+            of(&[State::Expired, State::Failed, State::Sent]),
+            DropReason::AlreadyFailed
+        );
+        assert_eq!(
+            of(&[State::Unknown, State::Failed, State::Expired]),
+            DropReason::AlreadyUnknown
+        );
+        assert_eq!(
+            of(&[State::Failed, State::Unknown]),
+            DropReason::AlreadyUnknown
+        );
+    }
+
+    #[test]
     fn ledger_sits_beside_the_campaign_under_a_safe_name() {
         let at = |file: &str, name: &str| default_path(Path::new(file), name);
         assert_eq!(
