@@ -57,7 +57,10 @@ pub enum Command {
     /// Show what the ledger recorded for a campaign: counts per state and one row per message.
     ///
     /// Reads the ledger that `run` keeps (by default `.sessioncast/<name>.db` beside the campaign
-    /// file); safe while a run is going on. JSON for scripts, CSV for spreadsheets.
+    /// file); safe while a run is going on. Rows still `pending` whose deadline passed are first
+    /// recorded `expired` (only when no run holds the ledger). JSON for scripts, CSV (with the
+    /// recipients' variables) for spreadsheets and CRMs; a ledger that exists but cannot be read
+    /// is an error (exit 1).
     Status(StatusArgs),
     /// Print the JSON Schema of campaign files (for editor completion and validation).
     Schema,
@@ -149,12 +152,13 @@ pub struct StatusArgs {
     /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Output: a readable table; JSON
+    /// Output: `table`, readable; `json`,
     /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
     /// "message","state","provider_id","reason","retryable","attempts","deadline","planned_at",
-    /// "attempted_at","finished_at","vars"}]}; or CSV (one row per message, the same columns with
-    /// one column per recipient variable, for spreadsheets and CRMs).
-    #[arg(long, value_enum, default_value = "table")]
+    /// "attempted_at","finished_at","vars"}]}; or `csv`, one row per message with the same columns and
+    /// one column per recipient variable, for spreadsheets and CRMs.
+    // The plan's descriptions of the formats do not fit the status: leave them out.
+    #[arg(long, value_enum, default_value = "table", hide_possible_values = true)]
     pub format: PlanFormat,
     /// Only rows in these states (repeat the flag or give a comma list, e.g. `--only failed,unknown`):
     /// pending, attempting, sent, failed, expired, unknown. The counts stay those of the whole ledger.

@@ -376,6 +376,9 @@ async fn status_json_keys_match_help_and_readme() {
     assert_eq!(documented(line), (counts.clone(), row.clone()), "README");
     let help = env.exec(&["status", "--help"]).await;
     let help = String::from_utf8_lossy(&help.stdout).replace('\n', " ");
+    for stale in ["{\"summary\"", "one row per recipient"] {
+        assert!(!help.contains(stale), "status --help says {stale}: {help}");
+    }
     let help = help.split_whitespace().collect::<Vec<_>>().join("");
     assert_eq!(documented(&help), (counts, row), "status --help");
 
