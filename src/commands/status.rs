@@ -48,26 +48,20 @@ pub fn run(a: &StatusArgs) -> Outcome {
 }
 
 /// Rows whose deadline passed become `expired`, so the report says what they are. Only when no
-/// run holds the campaign's lock: a run moves its own `pending` rows, and taking them from under
-/// it would make its next transition illegal. Without the lock (or without write access) the
-/// report is read as is.
+/// run holds the campaign: a run moves its own `pending` rows, and taking them from under it
+/// would make its next transition illegal. The check and the update share one write transaction
+/// (see `Ledger::expire_passed_if_idle`), and the run lock is only probed, never held, so a
+/// cron run starting meanwhile is not turned away. Without write access the report is read as is.
 fn expire_passed(ledger: &mut crate::ledger::Ledger, path: &Path) {
-    let _lock = match crate::ledger::RunLock::acquire(path) {
-        Ok(lock) => lock,
-        Err(crate::ledger::LockError::Held { .. }) => {
+    let idle = || crate::ledger::RunLock::is_free(path);
+    match ledger.expire_passed_if_idle(crate::ledger::now_millis(), idle) {
+        Ok(None) => {
             eprintln!(
                 "a run holds the ledger: rows whose deadline passed are left for it to expire"
-            );
-            return;
+            )
         }
-        Err(e) => {
-            eprintln!("ledger: {e}; rows whose deadline passed are shown as recorded");
-            return;
-        }
-    };
-    match ledger.expire_passed(crate::ledger::now_millis()) {
-        Ok(0) => {}
-        Ok(n) => {
+        Ok(Some(0)) => {}
+        Ok(Some(n)) => {
             eprintln!("ledger: {n} messages not yet sent are now `expired`: their deadline passed")
         }
         Err(e) => eprintln!("ledger: cannot record expired rows ({e}); showing them as recorded"),

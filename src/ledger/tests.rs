@@ -333,3 +333,21 @@ fn expire_passed_touches_only_pending_rows_past_their_deadline() {
     assert!(row.finished_at.is_some());
     assert_eq!(ledger.expire_passed(3_000_000).expect("again"), 0);
 }
+
+#[test]
+fn expire_passed_if_idle_leaves_a_running_campaign_alone() {
+    let (_dir, _path, mut ledger) = fresh();
+    ledger
+        .sync_planned(&[planned(0, "p0", 1000)])
+        .expect("sync");
+    assert_eq!(
+        ledger.expire_passed_if_idle(3_000_000, || false).unwrap(),
+        None
+    );
+    assert_eq!(ledger.state_of(&key(0)).unwrap(), Some(State::Pending));
+    assert_eq!(
+        ledger.expire_passed_if_idle(3_000_000, || true).unwrap(),
+        Some(1)
+    );
+    assert_eq!(ledger.state_of(&key(0)).unwrap(), Some(State::Expired));
+}
