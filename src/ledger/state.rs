@@ -14,7 +14,7 @@
 //! | attempting   | unknown                             | `recover_interrupted` (the run died)      |
 //! | unknown      | pending                             | `requeue_unknown` (`--resend-unknown`)    |
 //! | failed       | pending                             | `requeue_failed_retryable` (retryable only) |
-//! | expired      | pending                             | `sync_planned` when the window reopened   |
+//! | expired      | pending                             | `sync_planned` when the window reopened (a later deadline, not yet passed) |
 //!
 //! `sent` is terminal. Nothing leaves `attempting` except through `finish` or recovery, so a
 //! request that might have gone out is never sent again without the operator asking.
