@@ -469,15 +469,16 @@ fn inbound_for_deadline(from_now: i64) -> String {
 }
 
 /// An env whose ledger holds one `sent` row and one `pending` row whose deadline passes about
-/// three seconds after the run: at 1/60s, the second recipient's slot comes after its deadline.
+/// six seconds after the campaign is written (at 1/60s, the second recipient's slot comes after
+/// its deadline), returned once that deadline has passed.
 async fn with_a_pending_row_about_to_expire() -> Env {
     let env = Env::new(config()).await;
     let r = format!(
         "\n  - {{ to: \"{}\", last_inbound_at: \"{}\" }}\n  - {{ to: \"{}\", last_inbound_at: \"{}\" }}\n",
         number(0),
-        inbound_for_deadline(2),
+        inbound_for_deadline(5),
         number(1),
-        inbound_for_deadline(3)
+        inbound_for_deadline(6)
     );
     env.campaign("1/60s", &r, "  - { type: text, body: \"one\" }\n");
     let first = env.run(&[]).await;
@@ -489,7 +490,7 @@ async fn with_a_pending_row_about_to_expire() -> Env {
         "pending",
         "{status}"
     );
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    tokio::time::sleep(Duration::from_secs(7)).await;
     env
 }
 
