@@ -1,6 +1,7 @@
 //! Campaigns: load a YAML campaign file (+ recipients CSV, templates) and validate it into typed
 //! values that later stages never need to re-check.
 
+mod csvfile;
 mod inbound;
 mod load;
 mod phone;

@@ -1,6 +1,7 @@
 //! Recipients: an inline list or a CSV (`to,last_inbound_at,<vars...>`) → validated recipients,
 //! with rejected rows and duplicates (after E.164 normalization) reported by row.
 
+use super::csvfile::CsvFile;
 use super::inbound::parse_inbound;
 use super::load::Loader;
 use super::spec::InlineRecipient;
@@ -105,10 +106,10 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
     };
     // A reader thread reads the next chunk while the pool parses this one: phone validation is
     // parallel, CSV reading is not, and this way neither waits for the other.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<csv::Result<csv::StringRecord>>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u64, csv::Result<csv::StringRecord>)>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut records = reader.into_records();
+            let mut records = reader;
             loop {
                 let chunk: Vec<_> = records.by_ref().take(CHUNK).collect();
                 if chunk.is_empty() || tx.send(chunk).is_err() {
@@ -118,15 +119,15 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         });
         for batch in rx {
             let mut rows = Vec::with_capacity(batch.len());
-            for rec in batch {
+            for (line, rec) in batch {
                 match rec {
-                    Ok(r) => rows.push(r),
-                    Err(e) => malformed(l, path, &e),
+                    Ok(r) => rows.push((line, r)),
+                    Err(e) => malformed(l, path, line, &e),
                 }
             }
             let parsed: Vec<_> = rows
                 .par_iter()
-                .map(|rec| parse_row(rec, &cols, now))
+                .map(|(line, rec)| parse_row(*line, rec, &cols, now))
                 .collect();
             for row in parsed {
                 keep(l, &mut raw, path, row);
@@ -142,16 +143,13 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
 }
 
 /// Open the CSV and find its columns from the header.
-fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, Columns)> {
+fn open_csv(l: &mut Loader, path: &Path) -> Option<(CsvFile, Columns)> {
     let header_place = Place::Csv {
         file: path.to_path_buf(),
         line: 1,
         column: None,
     };
-    let mut reader = match csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-    {
+    let mut reader = match CsvFile::open(path, true) {
         Ok(r) => r,
         Err(e) => {
             let place = l.place("recipients.file");
@@ -162,7 +160,7 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, 
         }
     };
     let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
+        Ok(h) => h,
         Err(e) => {
             l.problems.push(Problem::new(
                 header_place,
@@ -200,11 +198,11 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, 
 
 /// One data row → a recipient, or what is wrong with it.
 fn parse_row(
+    line: u64,
     rec: &csv::StringRecord,
     cols: &Columns,
     now: Timestamp,
 ) -> Result<Recipient, RowError> {
-    let line = rec.position().map_or(0, |p| p.line());
     let to_raw = rec.get(cols.to).unwrap_or("");
     let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
     let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
@@ -249,8 +247,7 @@ fn keep(l: &mut Loader, raw: &mut Raw, path: &Path, row: Result<Recipient, RowEr
 }
 
 /// A row the CSV reader itself could not read.
-fn malformed(l: &mut Loader, path: &Path, e: &csv::Error) {
-    let line = e.position().map_or(0, |p| p.line());
+fn malformed(l: &mut Loader, path: &Path, line: u64, e: &csv::Error) {
     let place = Place::Csv {
         file: path.to_path_buf(),
         line,
