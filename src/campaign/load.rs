@@ -4,7 +4,7 @@
 
 use super::recipients::{self, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
-use super::{Campaign, Msg, Phone, Positions, Window};
+use super::{Campaign, Country, Msg, Phone, Positions, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
 use crate::message::Message;
 use crate::provider::{check_base_url, Provider, ProviderSpec, Wire};
@@ -403,19 +403,38 @@ impl Loader {
                 Some(recipients::inline(self, parsed, now))
             }
             Value::Mapping(m) => {
+                let allowed = ["file", "default_country"];
                 let file: String = match m.get("file") {
-                    Some(f) if m.len() == 1 => self.parse("recipients.file", f)?,
+                    Some(f)
+                        if m.keys()
+                            .all(|k| allowed.contains(&k.as_str().unwrap_or(""))) =>
+                    {
+                        self.parse("recipients.file", f)?
+                    }
                     _ => {
                         self.error(
                             "recipients",
-                            "expected an inline list or `{file: PATH}`",
+                            "expected an inline list or `{file: PATH}` (with an optional `default_country`)",
                             Some("write `recipients: {file: recipients.csv}`".into()),
                         );
                         return None;
                     }
                 };
+                let country = match m.get("default_country") {
+                    None => None,
+                    Some(v) => {
+                        let raw: String = self.parse("recipients.default_country", v)?;
+                        match raw.parse::<Country>() {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                self.error("recipients.default_country", e, None);
+                                return None;
+                            }
+                        }
+                    }
+                };
                 let path = self.file.parent().unwrap_or(Path::new(".")).join(file);
-                recipients::csv(self, &path, now)
+                recipients::csv(self, &path, country, now)
             }
             _ => {
                 self.error(

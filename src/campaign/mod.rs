@@ -9,9 +9,10 @@ mod positions;
 mod recipients;
 mod spec;
 
+pub(crate) use csvfile::CsvFile;
 pub use inbound::parse_inbound;
 pub use load::load;
-pub use phone::Phone;
+pub use phone::{Country, Phone};
 pub use positions::Positions;
 pub use recipients::Rejected;
 pub use spec::{CampaignFile, MessageSpec, RecipientsSpec, WindowSpec};

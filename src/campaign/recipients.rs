@@ -5,7 +5,7 @@ use super::csvfile::CsvFile;
 use super::inbound::parse_inbound;
 use super::load::Loader;
 use super::spec::InlineRecipient;
-use super::{Origin, Phone, Recipient};
+use super::{Country, Origin, Phone, Recipient};
 use crate::diag::{Place, Problem};
 use crate::template::Vars;
 use jiff::Timestamp;
@@ -53,7 +53,11 @@ pub(super) fn inline(
     for (i, item) in parsed.into_iter().enumerate() {
         let Some((r, vars)) = item else { continue };
         let path = format!("recipients[{i}]");
-        let to = Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e));
+        let to = match r.country.as_deref().map(str::parse::<Country>) {
+            Some(Err(e)) => Err((format!("{path}.country"), e)),
+            Some(Ok(c)) => Phone::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
+            None => Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e)),
+        };
         let at = parse_inbound(&r.last_inbound_at, now)
             .map_err(|e| (format!("{path}.last_inbound_at"), e));
         match (to, at, vars) {
@@ -82,6 +86,7 @@ pub(super) fn inline(
     }
     raw.var_names = names.into_iter().collect();
     raw.var_names.sort();
+    find_future(&mut raw, now);
     find_duplicates(&mut raw, |o| match o {
         Origin::Inline(i) => format!("recipients[{i}]"),
         Origin::Csv(line) => format!("line {line}"),
@@ -93,12 +98,22 @@ pub(super) fn inline(
 struct Columns {
     to: usize,
     at: usize,
+    /// A per-row country for national numbers (also a variable).
+    country: Option<usize>,
+    /// The campaign's `default_country`.
+    default_country: Option<Country>,
     vars: Vec<usize>,
     names: Arc<[String]>,
 }
 
-pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
-    let (reader, cols) = open_csv(l, path)?;
+pub(super) fn csv(
+    l: &mut Loader,
+    path: &Path,
+    default_country: Option<Country>,
+    now: Timestamp,
+) -> Option<Raw> {
+    let (reader, mut cols) = open_csv(l, path)?;
+    cols.default_country = default_country;
     let mut raw = Raw {
         csv: Some(path.to_path_buf()),
         var_names: cols.names.to_vec(),
@@ -135,6 +150,7 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         }
     });
     let file = path.display().to_string();
+    find_future(&mut raw, now);
     find_duplicates(&mut raw, |o| match o {
         Origin::Csv(line) => format!("{file}:{line}"),
         Origin::Inline(i) => format!("recipients[{i}]"),
@@ -190,6 +206,8 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(CsvFile, Columns)> {
         Columns {
             to,
             at,
+            country: col("country"),
+            default_country: None,
             vars,
             names,
         },
@@ -204,7 +222,18 @@ fn parse_row(
     now: Timestamp,
 ) -> Result<Recipient, RowError> {
     let to_raw = rec.get(cols.to).unwrap_or("");
-    let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+    let country = match cols
+        .country
+        .and_then(|c| rec.get(c))
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => Some(
+            c.parse::<Country>()
+                .map_err(|e| (line, to_raw.to_string(), "country", e))?,
+        ),
+        None => cols.default_country,
+    };
+    let to = Phone::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
     let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
         .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
     let values = cols
@@ -257,6 +286,48 @@ fn malformed(l: &mut Loader, path: &Path, line: u64, e: &csv::Error) {
     l.problems.push(
         p.hint("every row needs as many fields as the header; quote values containing commas"),
     );
+}
+
+/// The place of a recipient's row (or inline entry) and column.
+fn row_place(raw: &Raw, origin: Origin, column: &str) -> Place {
+    match origin {
+        Origin::Csv(line) => Place::Csv {
+            file: raw.csv.clone().unwrap_or_default(),
+            line,
+            column: Some(column.into()),
+        },
+        Origin::Inline(i) => Place::File {
+            file: format!("recipients[{i}].{column}").into(),
+        },
+    }
+}
+
+/// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
+/// from them would be later than the real one.
+fn find_future(raw: &mut Raw, now: Timestamp) {
+    let future: Vec<_> = raw
+        .recipients
+        .iter()
+        .filter(|r| r.last_inbound_at > now)
+        .map(|r| (r.origin, r.last_inbound_at))
+        .collect();
+    for &(origin, at) in future.iter().take(20) {
+        let p = Problem::warning(
+            row_place(raw, origin, "last_inbound_at"),
+            format!("last_inbound_at {at} is in the future (now is {now})"),
+        );
+        raw.warnings
+            .push(p.hint("check the data, its time zone offset, or this machine's clock"));
+    }
+    if future.len() > 20 {
+        let place = Place::File {
+            file: raw.csv.clone().unwrap_or_default(),
+        };
+        raw.warnings.push(Problem::warning(
+            place,
+            format!("{} more inbound times in the future", future.len() - 20),
+        ));
+    }
 }
 
 /// Warn about numbers that repeat an earlier recipient after normalization; the planner sends

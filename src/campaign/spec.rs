@@ -75,6 +75,10 @@ pub enum RecipientsSpec {
     /// A CSV with columns `to,last_inbound_at` and any others (they become variables).
     File {
         file: String,
+        /// Country (ISO 3166 two-letter code, e.g. `US`) of numbers written without `+` and
+        /// country code; a `country` column overrides it per row.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_country: Option<String>,
     },
     Inline(Vec<InlineRecipient>),
 }
@@ -82,8 +86,11 @@ pub enum RecipientsSpec {
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlineRecipient {
-    /// Phone number in international form.
+    /// Phone number in international form, or national with `country`.
     pub to: String,
+    /// Country (ISO 3166 two-letter code) of a number written without `+` and country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
     /// RFC 3339, or relative to now: `-3h`, `3h ago`.
     pub last_inbound_at: String,
     #[serde(default)]

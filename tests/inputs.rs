@@ -1,0 +1,119 @@
+//! Real-world inputs through the binary: the sandbox reading the shipped demo CSV, national
+//! numbers, WhatsApp ids, webhook times, credentials in URLs, suppression lists and repeated rows.
+
+#[path = "support/cli.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use support::{sessioncast, NOW};
+
+/// A running `sessioncast sandbox`, stopped when dropped.
+struct Sandbox {
+    child: Child,
+    base: String,
+}
+
+impl Sandbox {
+    fn start(args: &[&str]) -> Sandbox {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("sessioncast"));
+        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["sandbox", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if line.is_empty() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("the sandbox did not start: {err}");
+        }
+        Sandbox {
+            child,
+            base: line.trim().to_string(),
+        }
+    }
+
+    /// POST a Cloud API text message to `to`; the status line and body of the answer.
+    fn send_text(&self, to: &str) -> String {
+        let addr = self.base.trim_start_matches("http://");
+        let body = format!(
+            r#"{{"messaging_product":"whatsapp","recipient_type":"individual","to":"{to}","type":"text","text":{{"body":"hi"}}}}"#
+        );
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "POST /v23.0/1065/messages HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn sandbox_reads_the_shipped_demo_csv_with_campaign_times() {
+    // The demo CSV writes times as `1h 0m ago`, as campaigns accept them.
+    let sandbox = Sandbox::start(&["--inbound", "campaigns/data/demo-recipients.csv"]);
+    // Ana wrote 1 h ago: her window is open.
+    let open = sandbox.send_text("584125550100");
+    assert!(open.starts_with("HTTP/1.1 200"), "{open}");
+    // Pedro wrote 29 h 55 min ago: closed, with the Cloud API's 131047.
+    let closed = sandbox.send_text("14155550125");
+    assert!(closed.contains("131047"), "{closed}");
+}
+
+#[test]
+fn schema_offers_default_country_and_a_per_recipient_country() {
+    let out = sessioncast().arg("schema").output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("\"default_country\""), "{text}");
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let inline = &schema["definitions"]["InlineRecipient"]["properties"];
+    assert!(inline.get("country").is_some(), "{inline}");
+}
+
+#[test]
+fn national_numbers_read_in_the_default_country_and_mexican_ids_deduplicated() {
+    let out = sessioncast()
+        .args([
+            "plan",
+            "tests/fixtures/ok/crm-export.yaml",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for to in ["+14155550123", "+442079460958", "+525512345678"] {
+        assert!(stdout.contains(to), "{to} missing: {stdout}");
+    }
+    assert!(!stdout.contains("+5215512345678"), "{stdout}");
+}
