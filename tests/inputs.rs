@@ -117,3 +117,41 @@ fn national_numbers_read_in_the_default_country_and_mexican_ids_deduplicated() {
     }
     assert!(!stdout.contains("+5215512345678"), "{stdout}");
 }
+
+#[test]
+fn credentials_in_base_url_are_refused_and_never_printed_or_stored() {
+    let campaign = "tests/fixtures/invalid/base-url-credentials.yaml";
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.db");
+    for args in [
+        vec!["check", campaign],
+        vec!["run", campaign, "--dry-run"],
+        vec![
+            "run",
+            campaign,
+            "--sandbox",
+            "--state",
+            state.to_str().unwrap(),
+        ],
+    ] {
+        let out = sessioncast()
+            .args(&args)
+            .args(["--now", NOW])
+            .env("WHATSAPP_TOKEN", "tok")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {all}");
+        assert!(all.contains(":6:3: provider.base_url"), "{all}");
+        assert!(all.contains("user name or password"), "{all}");
+        assert!(!all.contains("hunter2"), "{args:?}: {all}");
+    }
+    assert!(
+        !state.exists(),
+        "no ledger is created for a refused campaign"
+    );
+}
