@@ -124,8 +124,8 @@ fn credentials_in_base_url_are_refused_and_never_printed_or_stored() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.db");
     for args in [
-        vec!["check", campaign],
-        vec!["run", campaign, "--dry-run"],
+        vec!["check", campaign, "--now", NOW],
+        vec!["run", campaign, "--dry-run", "--now", NOW],
         vec![
             "run",
             campaign,
@@ -136,7 +136,6 @@ fn credentials_in_base_url_are_refused_and_never_printed_or_stored() {
     ] {
         let out = sessioncast()
             .args(&args)
-            .args(["--now", NOW])
             .env("WHATSAPP_TOKEN", "tok")
             .output()
             .unwrap();
