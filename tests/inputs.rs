@@ -154,3 +154,76 @@ fn credentials_in_base_url_are_refused_and_never_printed_or_stored() {
         "no ledger is created for a refused campaign"
     );
 }
+
+#[test]
+fn skip_invalid_refuses_a_mistake_in_the_campaigns_own_text() {
+    let out = sessioncast()
+        .args([
+            "run",
+            "tests/fixtures/invalid/campaign-text.yaml",
+            "--dry-run",
+            "--skip-invalid",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(out.stdout.is_empty(), "nothing is previewed");
+    assert!(
+        err.contains("2 of these are not in a recipient's own data but in the campaign"),
+        "{err}"
+    );
+    assert!(!err.contains("only recipients' own data is wrong"), "{err}");
+}
+
+#[test]
+fn skip_invalid_drops_only_the_recipient_whose_own_data_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("c.yaml");
+    std::fs::write(
+        &campaign,
+        r#"version: 1
+name: own-data
+provider: { kind: cloud_api, base_url: "https://graph.facebook.com", token_env: WHATSAPP_TOKEN, phone_number_id: "1065" }
+rate: 2/300s
+recipients:
+  - { to: "+14155550103", last_inbound_at: 1h ago, vars: { name: Cid } }
+  - { to: "+14155550104", last_inbound_at: 1h ago, vars: { name: Maximiliano Alejandro } }
+messages:
+  - type: interactive
+    interactive: { type: button, body: "Pick one", buttons: [{ id: me, title: "{{ name }}" }] }
+"#,
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        sessioncast()
+            .args([
+                "run",
+                campaign.to_str().unwrap(),
+                "--dry-run",
+                "--format",
+                "json",
+                "--now",
+                NOW,
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("only recipients' own data is wrong"), "{err}");
+    let out = run(&["--skip-invalid"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("+14155550103"), "{stdout}");
+    assert!(!stdout.contains("\"to\":\"+14155550104\""), "{stdout}");
+}

@@ -25,6 +25,7 @@ pub fn load(path: &Path, now: Timestamp) -> (Option<Campaign>, Problems) {
         positions: Positions::default(),
         problems: Problems::default(),
         reported: Default::default(),
+        recipient_fields: Default::default(),
     };
     let campaign = l.load(now);
     (campaign, l.problems)
@@ -36,6 +37,8 @@ pub(super) struct Loader {
     pub problems: Problems,
     /// Template paths already reported (see `Campaign::reported`).
     reported: std::collections::HashSet<String>,
+    /// See `Campaign::recipient_fields`.
+    recipient_fields: std::collections::HashSet<String>,
 }
 
 impl Loader {
@@ -148,6 +151,7 @@ impl Loader {
             warnings: raw.warnings,
             positions: std::mem::take(&mut self.positions),
             reported: std::mem::take(&mut self.reported),
+            recipient_fields: std::mem::take(&mut self.recipient_fields),
         })
     }
 
@@ -476,12 +480,18 @@ impl Loader {
         let mut known: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
         known.extend(vars.iter().flat_map(|v| v.names.iter().cloned()));
         known.extend(raw.iter().flat_map(|r| r.var_names.iter().cloned()));
+        // What differs between recipients: their own variables and their number.
+        let own: BTreeSet<String> = raw
+            .iter()
+            .flat_map(|r| r.var_names.iter().cloned())
+            .chain(BUILTIN_VARS.iter().map(|s| s.to_string()))
+            .collect();
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
                 let (field_templates, reply_template) =
-                    self.compile(&path, &spec, templates, &known);
+                    self.compile(&path, &spec, templates, &known, &own);
                 out.push(Msg {
                     index: i,
                     when: spec.when,
@@ -502,6 +512,7 @@ impl Loader {
         spec: &MessageSpec,
         templates: &mut Templates,
         known: &BTreeSet<String>,
+        own: &BTreeSet<String>,
     ) -> (Vec<Option<String>>, Option<String>) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
@@ -532,6 +543,11 @@ impl Loader {
             }
         });
         for (p, result) in found {
+            if let Ok(used) = &result {
+                if used.iter().any(|v| own.contains(v)) {
+                    self.recipient_fields.insert(p.clone());
+                }
+            }
             if result
                 .as_ref()
                 .map_or(true, |used| used.iter().any(|v| !known.contains(v)))

@@ -50,6 +50,9 @@ pub struct Campaign {
     pub not_after: Option<Timestamp>,
     /// Template paths whose problems were already reported at load (not repeated per recipient).
     pub reported: std::collections::HashSet<String>,
+    /// YAML paths of the fields whose templates use a recipient's own variables (or `to`): only
+    /// problems there can be a recipient's fault, which `--skip-invalid` may drop.
+    pub recipient_fields: std::collections::HashSet<String>,
     /// Where each YAML path stands in the file, for problems found after loading.
     pub positions: Positions,
     /// Problems that do not stop the campaign (duplicates...).

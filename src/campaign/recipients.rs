@@ -275,17 +275,41 @@ fn keep(l: &mut Loader, raw: &mut Raw, path: &Path, row: Result<Recipient, RowEr
     }
 }
 
-/// A row the CSV reader itself could not read.
+/// A row the CSV reader itself could not read, with the hint that fits what is wrong.
 fn malformed(l: &mut Loader, path: &Path, line: u64, e: &csv::Error) {
     let place = Place::Csv {
         file: path.to_path_buf(),
         line,
         column: None,
     };
-    let p = Problem::new(place, format!("malformed CSV row: {e}"));
-    l.problems.push(
-        p.hint("every row needs as many fields as the header; quote values containing commas"),
-    );
+    let p = Problem::new(place, format!("malformed CSV row: {}", csv_error(e)));
+    l.problems.push(p.hint(csv_hint(e)));
+}
+
+/// The reader's error without its own position (the place already gives the real line).
+pub(super) fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => {
+            format!("field {} is not valid UTF-8", err.field() + 1)
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("it has {len} fields; the first row has {expected_len}"),
+        _ => e.to_string(),
+    }
+}
+
+/// What would make an unreadable CSV row readable.
+pub(super) fn csv_hint(e: &csv::Error) -> &'static str {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => {
+            "the file is not UTF-8: save it as UTF-8 (Excel: \"CSV UTF-8\"; or `iconv -f WINDOWS-1252 -t UTF-8`)"
+        }
+        csv::ErrorKind::UnequalLengths { .. } => {
+            "every row needs as many fields as the header; quote values containing commas"
+        }
+        _ => "check the file can be read and its quoting: a value with `\"` inside is quoted, with the quote doubled",
+    }
 }
 
 /// The place of a recipient's row (or inline entry) and column.
