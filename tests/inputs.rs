@@ -227,3 +227,55 @@ messages:
     assert!(stdout.contains("+14155550103"), "{stdout}");
     assert!(!stdout.contains("\"to\":\"+14155550104\""), "{stdout}");
 }
+
+#[test]
+fn suppression_csv_with_bom_quotes_and_national_numbers_leaves_them_out() {
+    let out = sessioncast()
+        .args([
+            "run",
+            "tests/fixtures/ok/suppress-csv.yaml",
+            "--dry-run",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for kept in ["+14155550101", "+14155550104"] {
+        assert!(stdout.contains(&format!("\"to\":\"{kept}\"")), "{stdout}");
+    }
+    for opted_out in ["+14155550102", "+525512345678", "+14155550123"] {
+        assert!(
+            !stdout.contains(opted_out),
+            "{opted_out} contacted: {stdout}"
+        );
+        assert!(
+            stderr.contains(&format!("{opted_out}  suppressed")),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_opt_out_line_refuses_the_campaign_even_with_skip_invalid() {
+    let out = sessioncast()
+        .args([
+            "run",
+            "tests/fixtures/invalid/suppress-bad-line.yaml",
+            "--dry-run",
+            "--skip-invalid",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(out.stdout.is_empty());
+    assert!(err.contains("suppress-bad-line.txt:3"), "{err}");
+    assert!(err.contains("never skipped"), "{err}");
+}

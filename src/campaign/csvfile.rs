@@ -20,15 +20,24 @@ impl CsvFile {
     /// Open `path`; with `has_headers` the first record is the header (see `headers`). The
     /// `csv` crate strips a UTF-8 BOM and accepts `\n`, `\r\n` and `\r` line ends.
     pub fn open(path: &Path, has_headers: bool) -> io::Result<CsvFile> {
+        CsvFile::with(path, csv::ReaderBuilder::new().has_headers(has_headers))
+    }
+
+    /// Open a list that may or may not start with a header, whose rows may differ in length,
+    /// and where lines starting with `#` are comments (the suppression list).
+    pub fn open_list(path: &Path) -> io::Result<CsvFile> {
+        let mut b = csv::ReaderBuilder::new();
+        b.has_headers(false).flexible(true).comment(Some(b'#'));
+        CsvFile::with(path, &mut b)
+    }
+
+    fn with(path: &Path, builder: &mut csv::ReaderBuilder) -> io::Result<CsvFile> {
         let file = File::open(path)?;
-        let reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .has_headers(has_headers)
-            .from_reader(Newlines {
-                inner: file,
-                offset: 0,
-                ends: VecDeque::new(),
-            });
+        let reader = builder.trim(csv::Trim::All).from_reader(Newlines {
+            inner: file,
+            offset: 0,
+            ends: VecDeque::new(),
+        });
         Ok(CsvFile {
             reader,
             lines_before: 0,

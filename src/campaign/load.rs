@@ -131,7 +131,8 @@ impl Loader {
         let raw = self.recipients(map, now);
         let messages = self.messages(map, &mut templates, vars.as_deref(), raw.as_ref());
         let not_after = self.not_after(map);
-        let suppress = self.suppress(map);
+        let country = raw.as_ref().and_then(|r| r.default_country);
+        let suppress = self.suppress(map, country);
         let raw = raw?;
         Some(Campaign {
             file: self.file.clone(),
@@ -616,7 +617,11 @@ impl Loader {
             .ok()
     }
 
-    fn suppress(&mut self, map: &Mapping) -> std::collections::HashSet<Phone> {
+    fn suppress(
+        &mut self,
+        map: &Mapping,
+        country: Option<Country>,
+    ) -> std::collections::HashSet<Phone> {
         let Some(v) = map.get("suppress") else {
             return Default::default();
         };
@@ -624,7 +629,7 @@ impl Loader {
             return Default::default();
         };
         let path = self.file.parent().unwrap_or(Path::new(".")).join(rel);
-        recipients::suppress_list(self, &path)
+        recipients::suppress_list(self, &path, country)
     }
 }
 

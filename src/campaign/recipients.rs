@@ -27,6 +27,8 @@ pub struct Raw {
     pub warnings: Vec<Problem>,
     /// Variable names recipients define (CSV columns or inline `vars` keys).
     pub var_names: Vec<String>,
+    /// The campaign's `default_country`, for the suppression list too.
+    pub default_country: Option<Country>,
 }
 
 /// A recipient whose own data failed validation.
@@ -116,6 +118,7 @@ pub(super) fn csv(
     cols.default_country = default_country;
     let mut raw = Raw {
         csv: Some(path.to_path_buf()),
+        default_country,
         var_names: cols.names.to_vec(),
         ..Raw::default()
     };
@@ -396,49 +399,70 @@ fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
     }
 }
 
-/// Numbers never to contact: one per line, or a CSV whose header has a `to` column.
-pub(super) fn suppress_list(l: &mut Loader, path: &Path) -> HashSet<Phone> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+/// Numbers never to contact, read with the recipients' CSV reader (quotes, BOM, CRLF, `#`
+/// comments): one number a line, or a CSV whose first row names a `to` column. National numbers
+/// are read in the campaign's `default_country`. A line that cannot be read as a number is an
+/// error with its row, never skipped: it may be someone who opted out, so the campaign is refused
+/// until the list is fixed.
+pub(super) fn suppress_list(
+    l: &mut Loader,
+    path: &Path,
+    country: Option<Country>,
+) -> HashSet<Phone> {
+    let mut out = HashSet::new();
+    let mut rows = match CsvFile::open_list(path) {
+        Ok(r) => r,
         Err(e) => {
             let place = l.place("suppress");
             l.problems.push(Problem::new(
                 place,
                 format!("cannot read `{}`: {e}", path.display()),
             ));
-            return HashSet::new();
+            return out;
         }
     };
-    let mut lines = text.lines().enumerate().peekable();
-    let to_col = match lines.peek() {
-        Some((_, first)) if first.split(',').any(|c| c.trim() == "to") => {
-            let col = first.split(',').position(|c| c.trim() == "to");
-            lines.next();
-            col
-        }
-        _ => Some(0),
+    let place = |line: u64, column: Option<&str>| Place::Csv {
+        file: path.to_path_buf(),
+        line,
+        column: column.map(str::to_string),
     };
-    let mut out = HashSet::new();
-    for (i, line) in lines {
-        let value = line
-            .split(',')
-            .nth(to_col.unwrap_or(0))
-            .unwrap_or("")
-            .trim();
-        if value.is_empty() || value.starts_with('#') {
+    let hint = "an opt-out that cannot be read is never skipped: write one number a line in international form (+14155550123), or a CSV with a `to` column";
+    // A first row naming a `to` column is a header; otherwise the number is in column 1.
+    let (mut col, mut name, mut first) = (0, None, true);
+    for (line, row) in rows.by_ref() {
+        let record = match row {
+            Ok(r) => r,
+            Err(e) => {
+                let p = Problem::new(
+                    place(line, None),
+                    format!("malformed opt-out row: {}", csv_error(&e)),
+                );
+                l.problems.push(p.hint(csv_hint(&e)));
+                continue;
+            }
+        };
+        if std::mem::take(&mut first) {
+            if let Some(i) = record.iter().position(|f| f.eq_ignore_ascii_case("to")) {
+                (col, name) = (i, Some("to"));
+                continue;
+            }
+        }
+        let value = record.get(col).unwrap_or("");
+        if value.is_empty() && record.iter().all(str::is_empty) {
             continue;
         }
-        match Phone::parse(value) {
+        match Phone::parse_in(value, country) {
             Ok(p) => {
                 out.insert(p);
             }
             Err(e) => {
-                let place = Place::Csv {
-                    file: path.to_path_buf(),
-                    line: i as u64 + 1,
-                    column: None,
+                let e = if value.is_empty() {
+                    format!("no number in column {}", col + 1)
+                } else {
+                    e
                 };
-                l.problems.push(Problem::new(place, e));
+                l.problems
+                    .push(Problem::new(place(line, name), e).hint(hint));
             }
         }
     }

@@ -35,7 +35,8 @@ pub struct CampaignFile {
     /// Folder of template files, relative to this file (default: the nearest `templates/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates: Option<String>,
-    /// File of numbers never to contact (one per line, or a CSV with a `to` column).
+    /// File of numbers never to contact (one per line, or a CSV with a `to` column), read like
+    /// the recipients CSV; a line that is not a number refuses the campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress: Option<String>,
     /// RFC 3339 time after which nothing is sent.
