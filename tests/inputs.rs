@@ -279,3 +279,76 @@ fn an_unreadable_opt_out_line_refuses_the_campaign_even_with_skip_invalid() {
     assert!(err.contains("suppress-bad-line.txt:3"), "{err}");
     assert!(err.contains("never skipped"), "{err}");
 }
+
+#[test]
+fn repeated_numbers_keep_the_row_the_campaign_chooses() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = "to,last_inbound_at,name,order\n+14155550101,2h ago,Ann,A-1\n+1 415 555 0101,20h ago,Ann,A-2\n+14155550101,5h ago,Ann,A-3\n";
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    let preview = |choice: &str| {
+        let campaign = dir.path().join("c.yaml");
+        std::fs::write(
+            &campaign,
+            format!(
+                r#"version: 1
+name: dup
+provider: {{ kind: cloud_api, base_url: "https://graph.facebook.com", token_env: WHATSAPP_TOKEN, phone_number_id: "1065" }}
+rate: 2/300s
+recipients: {{ file: r.csv{choice} }}
+messages:
+  - {{ type: text, body: "order {{{{ order }}}}" }}
+"#
+            ),
+        )
+        .unwrap();
+        let out = sessioncast()
+            .args([
+                "run",
+                campaign.to_str().unwrap(),
+                "--dry-run",
+                "--format",
+                "json",
+                "--now",
+                NOW,
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    for (choice, order, row) in [
+        (
+            "",
+            "A-1",
+            "r.csv:2, the row kept for it (the latest last_inbound_at",
+        ),
+        (", duplicates: latest", "A-1", "the latest last_inbound_at"),
+        (
+            ", duplicates: first",
+            "A-1",
+            "r.csv:2, the row kept for it (the first row",
+        ),
+        (
+            ", duplicates: last",
+            "A-3",
+            "r.csv:4, the row kept for it (the last row",
+        ),
+    ] {
+        let (code, out, err) = preview(choice);
+        assert_eq!(code, Some(0), "{err}");
+        assert_eq!(out.lines().count(), 1, "one message for one person: {out}");
+        assert!(out.contains(&format!("order {order}")), "{choice}: {out}");
+        assert!(err.contains(row), "{choice}: {err}");
+    }
+    // The latest inbound time wins wherever it is in the file.
+    std::fs::write(dir.path().join("r.csv"), csv.replace("5h ago", "1h ago")).unwrap();
+    let (_, out, _) = preview("");
+    assert!(out.contains("order A-3"), "{out}");
+    let (code, _, err) = preview(", duplicates: newest");
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("recipients.duplicates"), "{err}");
+    assert!(err.contains("first, last or latest"), "{err}");
+}

@@ -2,7 +2,7 @@
 //! stopping at the first. Sections are read one by one; a broken message is left out and the
 //! rest is still checked, so one run reports everything.
 
-use super::recipients::{self, Raw};
+use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
 use super::{Campaign, Country, Msg, Phone, Positions, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
@@ -408,7 +408,7 @@ impl Loader {
                 Some(recipients::inline(self, parsed, now))
             }
             Value::Mapping(m) => {
-                let allowed = ["file", "default_country"];
+                let allowed = ["file", "default_country", "duplicates"];
                 let file: String = match m.get("file") {
                     Some(f)
                         if m.keys()
@@ -419,7 +419,7 @@ impl Loader {
                     _ => {
                         self.error(
                             "recipients",
-                            "expected an inline list or `{file: PATH}` (with an optional `default_country`)",
+                            "expected an inline list or `{file: PATH}` (with optional `default_country`, `duplicates`)",
                             Some("write `recipients: {file: recipients.csv}`".into()),
                         );
                         return None;
@@ -438,8 +438,21 @@ impl Loader {
                         }
                     }
                 };
+                let keep = match m.get("duplicates") {
+                    None => Keep::default(),
+                    Some(v) => {
+                        let raw: String = self.parse("recipients.duplicates", v)?;
+                        match raw.parse::<Keep>() {
+                            Ok(k) => k,
+                            Err(e) => {
+                                self.error("recipients.duplicates", e, None);
+                                return None;
+                            }
+                        }
+                    }
+                };
                 let path = self.file.parent().unwrap_or(Path::new(".")).join(file);
-                recipients::csv(self, &path, country, now)
+                recipients::csv(self, &path, country, keep, now)
             }
             _ => {
                 self.error(

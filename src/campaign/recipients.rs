@@ -89,7 +89,7 @@ pub(super) fn inline(
     raw.var_names = names.into_iter().collect();
     raw.var_names.sort();
     find_future(&mut raw, now);
-    find_duplicates(&mut raw, |o| match o {
+    find_duplicates(&mut raw, Keep::default(), |o| match o {
         Origin::Inline(i) => format!("recipients[{i}]"),
         Origin::Csv(line) => format!("line {line}"),
     });
@@ -112,6 +112,7 @@ pub(super) fn csv(
     l: &mut Loader,
     path: &Path,
     default_country: Option<Country>,
+    policy: Keep,
     now: Timestamp,
 ) -> Option<Raw> {
     let (reader, mut cols) = open_csv(l, path)?;
@@ -154,7 +155,7 @@ pub(super) fn csv(
     });
     let file = path.display().to_string();
     find_future(&mut raw, now);
-    find_duplicates(&mut raw, |o| match o {
+    find_duplicates(&mut raw, policy, |o| match o {
         Origin::Csv(line) => format!("{file}:{line}"),
         Origin::Inline(i) => format!("recipients[{i}]"),
     });
@@ -357,34 +358,91 @@ fn find_future(raw: &mut Raw, now: Timestamp) {
     }
 }
 
-/// Warn about numbers that repeat an earlier recipient after normalization; the planner sends
-/// to the first and drops the rest as `duplicate`.
-fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
+/// Which of the rows that share a number is kept when a number repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// The first row in the file.
+    First,
+    /// The last row in the file.
+    Last,
+    /// The row with the latest `last_inbound_at` (the first of them on a tie): the customer's
+    /// most recent contact, whose window closes last.
+    #[default]
+    Latest,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Keep, String> {
+        match s.trim() {
+            "first" => Ok(Keep::First),
+            "last" => Ok(Keep::Last),
+            "latest" => Ok(Keep::Latest),
+            _ => Err(format!(
+                "`{s}` is not a choice of row; write first, last or latest"
+            )),
+        }
+    }
+}
+
+impl Keep {
+    fn why(self) -> &'static str {
+        match self {
+            Keep::First => "the first row: `duplicates: first`",
+            Keep::Last => "the last row: `duplicates: last`",
+            Keep::Latest => "the latest last_inbound_at: `duplicates: latest`, the default",
+        }
+    }
+}
+
+/// Numbers that repeat after normalization: one row per number is kept (by `keep`), the others
+/// are warned about and the planner drops them as `duplicate`.
+fn find_duplicates(raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
-    let mut first: FxHashMap<Phone, Origin> = FxHashMap::default();
-    first.reserve(raw.recipients.len());
+    let mut kept: FxHashMap<Phone, usize> = FxHashMap::default();
+    kept.reserve(raw.recipients.len());
+    let mut repeated = false;
     for (i, r) in raw.recipients.iter().enumerate() {
-        if let Some(&earlier) = first.get(&r.to) {
-            raw.duplicates.push(i);
-            if raw.warnings.len() < 20 {
-                let place = match r.origin {
-                    Origin::Csv(line) => Place::Csv {
-                        file: raw.csv.clone().unwrap_or_default(),
-                        line,
-                        column: Some("to".into()),
-                    },
-                    Origin::Inline(i) => Place::File {
-                        file: format!("recipients[{i}]").into(),
-                    },
-                };
-                let p = Problem::warning(
-                    place,
-                    format!("{} repeats {}; it will be sent once", r.to, show(earlier)),
-                );
-                raw.warnings.push(p.hint("remove the repeated row"));
+        match kept.entry(r.to) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
             }
-        } else {
-            first.insert(r.to, r.origin);
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                repeated = true;
+                let replace = match keep {
+                    Keep::First => false,
+                    Keep::Last => true,
+                    Keep::Latest => r.last_inbound_at > raw.recipients[*e.get()].last_inbound_at,
+                };
+                if replace {
+                    e.insert(i);
+                }
+            }
+        }
+    }
+    if !repeated {
+        return;
+    }
+    for (i, r) in raw.recipients.iter().enumerate() {
+        let k = kept[&r.to];
+        if k == i {
+            continue;
+        }
+        raw.duplicates.push(i);
+        if raw.warnings.len() < 20 {
+            let kept_at = show(raw.recipients[k].origin);
+            let p = Problem::warning(
+                row_place(raw, r.origin, "to"),
+                format!(
+                    "{} is also on {kept_at}, the row kept for it ({}); this row is dropped as `duplicate`",
+                    r.to,
+                    keep.why()
+                ),
+            );
+            raw.warnings.push(p.hint(
+                "remove the repeated row, or choose the row kept with `duplicates: first|last|latest` under `recipients:`",
+            ));
         }
     }
     let extra = raw.duplicates.len().saturating_sub(20);

@@ -80,6 +80,11 @@ pub enum RecipientsSpec {
         /// country code; a `country` column overrides it per row.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         default_country: Option<String>,
+        /// Which row is kept when a number repeats: `first`, `last`, or `latest` (the latest
+        /// `last_inbound_at`, the default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^(first|last|latest)$"))]
+        duplicates: Option<String>,
     },
     Inline(Vec<InlineRecipient>),
 }
