@@ -1,5 +1,6 @@
 //! Phone numbers: parsed with the `phonenumber` crate and kept as validated E.164.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A valid phone number in E.164 form. Stored as its digits (at most 15, so a `u64` holds them),
@@ -48,15 +49,16 @@ impl Phone {
                     .into(),
             );
         }
-        let international = if let Some(rest) = trimmed.strip_prefix("00") {
-            Some(format!("+{rest}"))
+        // Borrowed in the common case (`+…`): a million rows need no allocation here.
+        let international: Option<Cow<str>> = if let Some(rest) = trimmed.strip_prefix("00") {
+            Some(format!("+{rest}").into())
         } else if trimmed.starts_with('+') {
-            Some(trimmed.to_string())
+            Some(trimmed.into())
         } else if trimmed.starts_with(['(', '0']) {
             // `(415) ...` and `020 ...` are national forms: never read them as a country code.
             None
         } else {
-            Some(format!("+{trimmed}"))
+            Some(format!("+{trimmed}").into())
         };
         let written_with_code = trimmed.starts_with('+') || trimmed.starts_with("00");
         let national = country
@@ -65,7 +67,7 @@ impl Phone {
             .filter(phonenumber::is_valid);
         let number = match (national, international) {
             (Some(n), _) => n,
-            (None, Some(intl)) => match phonenumber::parse(None, &intl) {
+            (None, Some(intl)) => match phonenumber::parse(None, intl.as_ref()) {
                 Ok(n) if phonenumber::is_valid(&n) => n,
                 Ok(n) => match mexican_wa_id(&intl) {
                     Some(p) => return Ok(p),

@@ -88,8 +88,8 @@ pub(super) fn inline(
     }
     raw.var_names = names.into_iter().collect();
     raw.var_names.sort();
-    find_future(&mut raw, now);
-    find_duplicates(&mut raw, Keep::default(), |o| match o {
+    find_future(l, &mut raw, now);
+    find_duplicates(l, &mut raw, Keep::default(), |o| match o {
         Origin::Inline(i) => format!("recipients[{i}]"),
         Origin::Csv(line) => format!("line {line}"),
     });
@@ -154,8 +154,8 @@ pub(super) fn csv(
         }
     });
     let file = path.display().to_string();
-    find_future(&mut raw, now);
-    find_duplicates(&mut raw, policy, |o| match o {
+    find_future(l, &mut raw, now);
+    find_duplicates(l, &mut raw, policy, |o| match o {
         Origin::Csv(line) => format!("{file}:{line}"),
         Origin::Inline(i) => format!("recipients[{i}]"),
     });
@@ -316,23 +316,21 @@ pub(super) fn csv_hint(e: &csv::Error) -> &'static str {
     }
 }
 
-/// The place of a recipient's row (or inline entry) and column.
-fn row_place(raw: &Raw, origin: Origin, column: &str) -> Place {
+/// The place of a recipient's row and column, or of its inline entry's field.
+fn row_place(l: &Loader, raw: &Raw, origin: Origin, column: &str) -> Place {
     match origin {
         Origin::Csv(line) => Place::Csv {
             file: raw.csv.clone().unwrap_or_default(),
             line,
             column: Some(column.into()),
         },
-        Origin::Inline(i) => Place::File {
-            file: format!("recipients[{i}].{column}").into(),
-        },
+        Origin::Inline(i) => l.place(&format!("recipients[{i}].{column}")),
     }
 }
 
 /// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
 /// from them would be later than the real one.
-fn find_future(raw: &mut Raw, now: Timestamp) {
+fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
     let future: Vec<_> = raw
         .recipients
         .iter()
@@ -341,7 +339,7 @@ fn find_future(raw: &mut Raw, now: Timestamp) {
         .collect();
     for &(origin, at) in future.iter().take(20) {
         let p = Problem::warning(
-            row_place(raw, origin, "last_inbound_at"),
+            row_place(l, raw, origin, "last_inbound_at"),
             format!("last_inbound_at {at} is in the future (now is {now})"),
         );
         raw.warnings
@@ -398,7 +396,7 @@ impl Keep {
 
 /// Numbers that repeat after normalization: one row per number is kept (by `keep`), the others
 /// are warned about and the planner drops them as `duplicate`.
-fn find_duplicates(raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
+fn find_duplicates(l: &Loader, raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
     let mut kept: FxHashMap<Phone, usize> = FxHashMap::default();
     kept.reserve(raw.recipients.len());
@@ -433,7 +431,7 @@ fn find_duplicates(raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
         if raw.warnings.len() < 20 {
             let kept_at = show(raw.recipients[k].origin);
             let p = Problem::warning(
-                row_place(raw, r.origin, "to"),
+                row_place(l, raw, r.origin, "to"),
                 format!(
                     "{} is also on {kept_at}, the row kept for it ({}); this row is dropped as `duplicate`",
                     r.to,

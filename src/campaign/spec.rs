@@ -97,7 +97,9 @@ pub struct InlineRecipient {
     /// Country (ISO 3166 two-letter code) of a number written without `+` and country code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    /// RFC 3339, or relative to now: `-3h`, `3h ago`.
+    /// RFC 3339, Unix seconds, or relative to now: `-3h`, `3h ago`.
+    #[serde(deserialize_with = "text_or_seconds")]
+    #[schemars(with = "TextOrSeconds")]
     pub last_inbound_at: String,
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
@@ -153,4 +155,20 @@ impl<'de> Deserialize<'de> for MessageSpec {
             message,
         })
     }
+}
+
+/// A time written as text, or as a bare number of Unix seconds (YAML reads `1764300000` as an
+/// integer).
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum TextOrSeconds {
+    Text(String),
+    Seconds(i64),
+}
+
+fn text_or_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match TextOrSeconds::deserialize(d)? {
+        TextOrSeconds::Text(s) => s,
+        TextOrSeconds::Seconds(n) => n.to_string(),
+    })
 }
