@@ -239,6 +239,9 @@ fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
         minijinja::ErrorKind::UndefinedError => {
             Some("every variable must be defined for every recipient: add it to `vars:`, the recipient, or guard it with `{% if x is defined %}`".into())
         }
+        minijinja::ErrorKind::TemplateNotFound => {
+            Some("included files are read from the templates folder (`templates:`, or the nearest templates/ beside or above the campaign): check the name and the folder".into())
+        }
         _ => None,
     };
     RenderIssue {
