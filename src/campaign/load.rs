@@ -409,6 +409,20 @@ impl Loader {
             }
             Value::Mapping(m) => {
                 let allowed = ["file", "default_country", "duplicates"];
+                if let Some(k) = m
+                    .keys()
+                    .map(|k| k.as_str().unwrap_or("?"))
+                    .find(|k| !allowed.contains(k))
+                {
+                    let hint = did_you_mean(k, allowed)
+                        .or(Some(format!("known keys: {}", allowed.join(", "))));
+                    self.error(
+                        &format!("recipients.{k}"),
+                        format!("unknown key `{k}`"),
+                        hint,
+                    );
+                    return None;
+                }
                 let file: String = match m.get("file") {
                     Some(f)
                         if m.keys()
