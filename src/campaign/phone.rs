@@ -76,6 +76,9 @@ impl Phone {
                     }
                     None => return Err(no_country_code(input)),
                 },
+                Err(_) if !written_with_code && looks_national(trimmed) => {
+                    return Err(no_country_code(input))
+                }
                 Err(e) => return Err(format!("`{input}` is not a phone number ({e}); write it in international form with the country code, e.g. +14155550123")),
             },
             (None, None) => match country {
@@ -125,6 +128,13 @@ fn invalid(input: &str, code: u16, written_with_code: bool) -> String {
         }
     };
     format!("`{input}` is not a valid number for country code +{code}; check the digits ({hint})")
+}
+
+/// Digits with the usual separators, enough for a national number: `415-555-0123`.
+fn looks_national(s: &str) -> bool {
+    s.chars().filter(char::is_ascii_digit).count() >= 6
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || " -.()/".contains(c))
 }
 
 fn no_country_code(input: &str) -> String {
@@ -199,6 +209,10 @@ mod tests {
                 .to_string(),
             "+14155550123"
         );
+        for national in ["4155550123", "415-555-0123", "415 555 0123"] {
+            let e = Phone::parse(national).unwrap_err();
+            assert!(e.contains("has no country code"), "{national}: {e}");
+        }
         let e = Phone::parse("(415) 555-0123").unwrap_err();
         assert!(e.contains("has no country code"), "{e}");
         assert!(e.contains("default_country"), "{e}");
