@@ -87,7 +87,8 @@ pub struct PlanArgs {
     /// Output: a readable table, JSON for scripts, or CSV for spreadsheets.
     #[arg(long, value_enum, default_value = "table")]
     pub format: PlanFormat,
-    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
+    /// in the campaign's own text (the same for every recipient who renders it) still fail.
     #[arg(long)]
     pub skip_invalid: bool,
     /// The ledger whose settled recipients are dropped as `already_sent`, `already_failed`,
@@ -113,7 +114,8 @@ pub struct RunArgs {
     /// "ledger":{"transitions","commits","busy_s"}}.
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
-    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
+    /// in the campaign's own text (the same for every recipient who renders it) still fail.
     #[arg(long)]
     pub skip_invalid: bool,
     /// Send to an in-process stand-in provider on loopback instead (same rate, the recipients'
