@@ -57,7 +57,10 @@ pub enum Command {
     /// Show what the ledger recorded for a campaign: counts per state and one row per message.
     ///
     /// Reads the ledger that `run` keeps (by default `.sessioncast/<name>.db` beside the campaign
-    /// file); safe while a run is going on. JSON for scripts, CSV for spreadsheets.
+    /// file); safe while a run is going on. Rows still `pending` whose deadline passed are first
+    /// recorded `expired` (only when no run holds the ledger). JSON for scripts, CSV (with the
+    /// recipients' variables) for spreadsheets and CRMs; a ledger that exists but cannot be read
+    /// is an error (exit 1).
     Status(StatusArgs),
     /// Print the JSON Schema of campaign files (for editor completion and validation).
     Schema,
@@ -84,11 +87,13 @@ pub struct PlanArgs {
     /// Output: a readable table, JSON for scripts, or CSV for spreadsheets.
     #[arg(long, value_enum, default_value = "table")]
     pub format: PlanFormat,
-    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
+    /// in the campaign's own text (the same for every recipient who renders it) still fail.
     #[arg(long)]
     pub skip_invalid: bool,
-    /// The ledger to consult for `already_sent` (default: `.sessioncast/<campaign name>.db`
-    /// beside the campaign file).
+    /// The ledger whose settled recipients are dropped as `already_sent`, `already_failed`,
+    /// `already_expired` or `already_unknown` (default: `.sessioncast/<campaign name>.db` beside
+    /// the campaign file). A ledger that exists but cannot be read is an error.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
 }
@@ -106,10 +111,12 @@ pub struct RunArgs {
     /// Output of --dry-run: readable requests, or one JSON object per request. When sending:
     /// the final summary as readable lines, or as one JSON object
     /// {"sent","expired","failed","unknown","throttled","not_started","elapsed_s","exit",
-    /// "ledger":{"transitions","commits","busy_s"}}.
+    /// "ledger":{"transitions","commits","busy_s"}}, plus "pace":{"rate","source"} when the run
+    /// ended below the declared rate (source "policy": announced; "throttled": learned from 429s).
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
-    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
+    /// in the campaign's own text (the same for every recipient who renders it) still fail.
     #[arg(long)]
     pub skip_invalid: bool,
     /// Send to an in-process stand-in provider on loopback instead (same rate, the recipients'
@@ -148,11 +155,24 @@ pub struct StatusArgs {
     /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Output: a readable table, JSON
-    /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[...]},
-    /// or CSV (one row per message, for spreadsheets).
-    #[arg(long, value_enum, default_value = "table")]
+    /// Output: `table`, readable; `json`,
+    /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
+    /// "message","state","provider_id","reason","retryable","attempts","deadline","planned_at",
+    /// "attempted_at","finished_at","vars"}]}; or `csv`, one row per message with the same columns and
+    /// one column per recipient variable, for spreadsheets and CRMs.
+    // The plan's descriptions of the formats do not fit the status: leave them out.
+    #[arg(long, value_enum, default_value = "table", hide_possible_values = true)]
     pub format: PlanFormat,
+    /// Only rows in these states (repeat the flag or give a comma list, e.g. `--only failed,unknown`):
+    /// pending, attempting, sent, failed, expired, unknown. The counts stay those of the whole ledger.
+    #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
+    pub only: Vec<crate::ledger::State>,
+}
+
+fn parse_state(s: &str) -> Result<crate::ledger::State, String> {
+    s.trim().parse().map_err(|_| {
+        format!("`{s}` is not a state; write one of pending, attempting, sent, failed, expired, unknown")
+    })
 }
 
 /// `10m`, `90s`, `1h30m` (Go duration syntax).

@@ -37,20 +37,30 @@ pub enum DropReason {
     Suppressed,
     /// Its own data failed validation (only with `--skip-invalid`).
     Invalid,
-    /// An earlier run already handled it (see the ledger).
+    /// Earlier runs settled every message of it, and the provider accepted them all.
     AlreadySent,
+    /// Earlier runs settled every message of it, and at least one failed (none is `unknown`).
+    AlreadyFailed,
+    /// Earlier runs settled every message of it; at least one expired, the rest were sent.
+    AlreadyExpired,
+    /// Earlier runs settled it, but at least one message's outcome is `unknown` (it may or may
+    /// not have been delivered): it waits for the operator (`--resend-unknown`).
+    AlreadyUnknown,
     /// None of the messages' `when:` conditions holds for it.
     NoMessages,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::WindowClosed,
         DropReason::ExpiresBeforeSlot,
         DropReason::Duplicate,
         DropReason::Suppressed,
         DropReason::Invalid,
         DropReason::AlreadySent,
+        DropReason::AlreadyFailed,
+        DropReason::AlreadyExpired,
+        DropReason::AlreadyUnknown,
         DropReason::NoMessages,
     ];
 
@@ -62,6 +72,9 @@ impl DropReason {
             DropReason::Suppressed => "suppressed",
             DropReason::Invalid => "invalid",
             DropReason::AlreadySent => "already_sent",
+            DropReason::AlreadyFailed => "already_failed",
+            DropReason::AlreadyExpired => "already_expired",
+            DropReason::AlreadyUnknown => "already_unknown",
             DropReason::NoMessages => "no_messages",
         }
     }

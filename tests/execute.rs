@@ -49,7 +49,7 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
         .unwrap();
     let campaign = campaign_file(dir.path(), &sandbox.base_url(), rate, n);
     let counts = validate_all(&campaign).counts;
-    let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|_| false);
+    let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|_| None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let setup = Setup {

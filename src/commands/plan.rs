@@ -1,5 +1,6 @@
 //! `sessioncast plan`: who is reached, in what order, at about what time; who is dropped, why
-//! (including `already_sent`, from the campaign's ledger when it has one).
+//! (including `already_sent`/`already_failed`/`already_expired`/`already_unknown`, from the
+//! campaign's ledger when it has one).
 
 use super::{color_stdout, now, prepare, Outcome};
 use crate::cli::PlanArgs;

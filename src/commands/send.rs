@@ -8,12 +8,12 @@ use crate::cli::RunArgs;
 use crate::execute::{self, Event, Record, Setup, Summary};
 use crate::exit::Exit;
 use crate::ledger::{Asked, Key, Ledger, RunLock, State, Writer};
-use crate::plan::{build, Plan};
+use crate::plan::{build, DropReason, Plan};
 use crate::preview::PreviewFormat;
 use crate::progress::{self, Style};
 use crate::ratelimit::{default_margin, Pacer};
 use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc::UnboundedSender, watch};
@@ -43,6 +43,7 @@ pub fn run(a: &RunArgs) -> Outcome {
         settled: resumed.settled,
     };
     let (counts, done, pacer) = (resumed.counts, resumed.done, resumed.pacer);
+    let recovered = resumed.recovered;
     // One thread for all the async work (the ledger writer has its own): sending is waiting on
     // sockets and the ledger, and a multi-thread runtime spent more CPU handing each recipient
     // between threads than it gained from a second one (measured with bench/oha.sh, pinned or not).
@@ -61,7 +62,7 @@ pub fn run(a: &RunArgs) -> Outcome {
             (None, t) => t.unwrap_or_default(),
         };
         let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|to| {
-            done.contains(&to)
+            done.get(&to).copied()
         });
         report_dropped(&campaign, &plan);
         let client = execute::client()
@@ -92,6 +93,9 @@ pub fn run(a: &RunArgs) -> Outcome {
     drop(lock);
     let (mut summary, stats) = result?;
     summary.ledger = Some(cost);
+    // The killed run could not report these; this run found them, so its summary and exit code
+    // (4) carry them, once: from now on they are plain `unknown` rows.
+    summary.unknown += recovered;
     println!(
         "{}",
         progress::summary(&summary, a.format == PreviewFormat::Json)
@@ -128,9 +132,11 @@ struct Resumed {
     settled: HashMap<Key, State>,
     /// Messages left per recipient.
     counts: Vec<Option<u32>>,
-    /// Recipients earlier runs finished.
-    done: HashSet<Phone>,
+    /// Recipients earlier runs finished, with the `already_*` reason the plan gives them.
+    done: HashMap<Phone, DropReason>,
     pacer: Pacer,
+    /// Requests an earlier, killed run left in flight, now `unknown`.
+    recovered: u64,
 }
 
 /// Takes the campaign's lock and reconciles its ledger with this run (see `state::reconcile`).
@@ -142,7 +148,7 @@ fn resume(a: &RunArgs, p: &Prepared, path: &Path) -> Result<(RunLock, Resumed), 
         rerender: a.rerender,
     };
     let rows = state::planned_rows(&p.campaign, &p.counts);
-    let settled = state::reconcile(&mut ledger, &rows, asked, &a.campaign)?;
+    let (settled, recovered) = state::reconcile(&mut ledger, &rows, asked, &a.campaign)?;
     drop(rows);
     let (counts, done) = state::pending_counts(&p.campaign, &p.counts, &settled);
     let mut pacer = Pacer::new(p.campaign.rate, default_margin(p.campaign.rate));
@@ -153,6 +159,7 @@ fn resume(a: &RunArgs, p: &Prepared, path: &Path) -> Result<(RunLock, Resumed), 
         counts,
         done,
         pacer,
+        recovered,
     };
     Ok((lock, resumed))
 }

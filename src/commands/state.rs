@@ -6,6 +6,7 @@ use crate::campaign::{Campaign, Phone};
 use crate::execute::PACER_META;
 use crate::exit::Exit;
 use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
+use crate::plan::DropReason;
 use crate::provider::Request;
 use crate::ratelimit::{Pacer, PacerState};
 use crate::render::Renderer;
@@ -41,7 +42,13 @@ pub fn lock_and_open(path: &Path) -> Result<(RunLock, Ledger), Failure> {
         },
         LockError::Io { .. } => Failure::runtime(e.to_string()),
     })?;
-    let ledger = Ledger::open(path).map_err(|e| Failure::runtime(e.to_string()))?;
+    if path.is_dir() {
+        return Err(Failure::runtime(format!(
+            "the ledger {} is a directory, not a ledger file; move it away or pass --state PATH",
+            path.display()
+        )));
+    }
+    let ledger = Ledger::open(path).map_err(|e| unreadable(path, e))?;
     Ok((lock, ledger))
 }
 
@@ -84,13 +91,14 @@ pub fn planned_rows(c: &Campaign, counts: &[Option<u32>]) -> Vec<Planned> {
 /// Brings the ledger up to this run: interrupted attempts become `unknown`; then, in one
 /// transaction, the requested requeues happen and new messages are recorded `pending` with their
 /// frozen payload. Refuses (exit 2, the ledger untouched) when content not yet sent changed,
-/// unless `--rerender`. Returns the settled rows.
+/// unless `--rerender`. Returns the settled rows and how many interrupted attempts became
+/// `unknown` (this run reports them in its summary and exit code: nobody else will).
 pub fn reconcile(
     ledger: &mut Ledger,
     rows: &[Planned],
     asked: Asked,
     campaign_file: &Path,
-) -> Result<HashMap<Key, State>, Failure> {
+) -> Result<(HashMap<Key, State>, u64), Failure> {
     let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
     let n = ledger.recover_interrupted().map_err(db)?;
     if n > 0 {
@@ -129,34 +137,51 @@ pub fn reconcile(
     if rerendered > 0 {
         eprintln!("ledger: {rerendered} messages not yet sent take the new content (--rerender)");
     }
-    ledger.settled().map_err(db)
+    let expired = ledger
+        .expire_passed(crate::ledger::now_millis())
+        .map_err(db)?;
+    if expired > 0 {
+        eprintln!(
+            "ledger: {expired} messages not yet sent are now `expired`: their deadline passed"
+        );
+    }
+    let settled = ledger.settled().map_err(db)?;
+    Ok((settled, n as u64))
 }
 
-/// Message counts left to send per recipient, and the recipients earlier runs finished (the
-/// planner drops those as `already_sent`).
+/// Message counts left to send per recipient, and the recipients earlier runs finished with
+/// the reason the planner drops them for: `already_unknown` when any of their messages is
+/// `unknown`, else `already_failed` when any failed, else `already_expired` when any expired,
+/// else `already_sent`. (The worst state wins: it is the one the operator has to act on.)
 pub fn pending_counts(
     c: &Campaign,
     counts: &[Option<u32>],
     settled: &HashMap<Key, State>,
-) -> (Vec<Option<u32>>, HashSet<Phone>) {
+) -> (Vec<Option<u32>>, HashMap<Phone, DropReason>) {
     if settled.is_empty() {
-        return (counts.to_vec(), HashSet::new());
+        return (counts.to_vec(), HashMap::new());
     }
-    let mut by_recipient: HashMap<&str, u32> = HashMap::new();
-    for key in settled.keys() {
-        *by_recipient.entry(key.to.as_str()).or_default() += 1;
+    let mut by_recipient: HashMap<&str, (u32, DropReason)> = HashMap::new();
+    for (key, state) in settled {
+        let entry = by_recipient
+            .entry(key.to.as_str())
+            .or_insert((0, DropReason::AlreadySent));
+        entry.0 += 1;
+        entry.1 = worse(entry.1, *state);
     }
-    let mut done = HashSet::new();
+    let mut done = HashMap::new();
     let left = c
         .recipients
         .iter()
         .zip(counts)
         .map(|(r, count)| {
             let n = (*count)?;
-            let settled = by_recipient.get(r.to.to_string().as_str()).copied();
-            let settled = settled.unwrap_or(0);
+            let (settled, reason) = by_recipient
+                .get(r.to.to_string().as_str())
+                .copied()
+                .unwrap_or((0, DropReason::AlreadySent));
             if n > 0 && settled >= n {
-                done.insert(r.to);
+                done.insert(r.to, reason);
             }
             Some(n.saturating_sub(settled))
         })
@@ -164,16 +189,69 @@ pub fn pending_counts(
     (left, done)
 }
 
+/// The drop reason of a recipient whose reason so far is `so_far` and who has a row in `state`.
+fn worse(so_far: DropReason, state: State) -> DropReason {
+    let rank = |r: DropReason| match r {
+        DropReason::AlreadyUnknown => 3,
+        DropReason::AlreadyFailed => 2,
+        DropReason::AlreadyExpired => 1,
+        _ => 0,
+    };
+    let this = match state {
+        // `attempting` is only seen before recovery turns it `unknown`.
+        State::Unknown | State::Attempting => DropReason::AlreadyUnknown,
+        State::Failed => DropReason::AlreadyFailed,
+        State::Expired => DropReason::AlreadyExpired,
+        State::Sent | State::Pending => DropReason::AlreadySent,
+    };
+    if rank(this) > rank(so_far) {
+        this
+    } else {
+        so_far
+    }
+}
+
 /// The ledger's settled rows, read without taking the lock (for `plan` and `--dry-run`): empty
 /// when the campaign was never run.
 pub fn peek_settled(path: &Path) -> Result<HashMap<Key, State>, Failure> {
-    if !path.exists() {
+    let Some(ledger) = open_existing(path)? else {
         return Ok(HashMap::new());
+    };
+    ledger.settled().map_err(|e| unreadable(path, e))
+}
+
+/// The ledger at `path` for reading, `None` only when there is certainly none (the path does
+/// not exist). Anything else that stops us from reading it (a folder on the way we may not
+/// enter, a file that is not a database, a directory in its place) is an error: taking it for
+/// "never run" would plan everyone again.
+pub fn open_existing(path: &Path) -> Result<Option<Ledger>, Failure> {
+    match path.try_exists() {
+        Ok(false) => return Ok(None),
+        Ok(true) => {}
+        Err(e) => {
+            return Err(Failure::runtime(format!(
+                "cannot tell whether the ledger {} exists: {e}; check the path and the permissions of its folders (it is not treated as \"never run\")",
+                path.display()
+            )))
+        }
     }
-    let ledger = Ledger::open(path).map_err(|e| Failure::runtime(e.to_string()))?;
-    ledger
-        .settled()
-        .map_err(|e| Failure::runtime(e.to_string()))
+    if path.is_dir() {
+        return Err(Failure::runtime(format!(
+            "the ledger {} is a directory, not a ledger file; move it away or pass --state PATH",
+            path.display()
+        )));
+    }
+    Ledger::open(path)
+        .map(Some)
+        .map_err(|e| unreadable(path, e))
+}
+
+/// A ledger that exists but cannot be read, with its path.
+fn unreadable(path: &Path, e: crate::ledger::LedgerError) -> Failure {
+    Failure::runtime(format!(
+        "cannot read the ledger {}: {e}; it must be the SQLite file an earlier run wrote (restore it, or pass --state PATH)",
+        path.display()
+    ))
 }
 
 /// Gives the pacer the sends of earlier runs still inside a window (the ledger's attempt
@@ -204,6 +282,32 @@ pub fn restore_pacer(ledger: &Ledger, pacer: &mut Pacer) -> Result<(), Failure> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worst_state_names_the_drop_reason() {
+        let of = |states: &[State]| {
+            states
+                .iter()
+                .fold(DropReason::AlreadySent, |r, s| worse(r, *s))
+        };
+        assert_eq!(of(&[State::Sent, State::Sent]), DropReason::AlreadySent);
+        assert_eq!(
+            of(&[State::Sent, State::Expired]),
+            DropReason::AlreadyExpired
+        );
+        assert_eq!(
+            of(&[State::Expired, State::Failed, State::Sent]),
+            DropReason::AlreadyFailed
+        );
+        assert_eq!(
+            of(&[State::Unknown, State::Failed, State::Expired]),
+            DropReason::AlreadyUnknown
+        );
+        assert_eq!(
+            of(&[State::Failed, State::Unknown]),
+            DropReason::AlreadyUnknown
+        );
+    }
 
     #[test]
     fn ledger_sits_beside_the_campaign_under_a_safe_name() {

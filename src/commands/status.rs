@@ -4,9 +4,10 @@
 use super::{state, Failure, Outcome};
 use crate::cli::StatusArgs;
 use crate::exit::Exit;
-use crate::ledger::{Counts, Ledger, RowView};
+use crate::ledger::{Counts, RowView};
 use crate::report::PlanFormat;
 use serde::Serialize;
+use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::SystemTime;
@@ -16,9 +17,11 @@ pub fn run(a: &StatusArgs) -> Outcome {
         Some(p) => p.clone(),
         None => state::default_path(&a.campaign, &campaign_name(&a.campaign)?),
     };
-    let (counts, rows) = if path.exists() {
-        let ledger = Ledger::open(&path).map_err(|e| Failure::runtime(e.to_string()))?;
-        let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
+    let (counts, rows) = if let Some(mut ledger) = state::open_existing(&path)? {
+        expire_passed(&mut ledger, &path);
+        let db = |e: crate::ledger::LedgerError| {
+            Failure::runtime(format!("cannot read the ledger {}: {e}", path.display()))
+        };
         (ledger.counts().map_err(db)?, ledger.rows().map_err(db)?)
     } else {
         eprintln!(
@@ -27,14 +30,96 @@ pub fn run(a: &StatusArgs) -> Outcome {
         );
         (Counts::default(), Vec::new())
     };
+    let rows: Vec<RowView> = if a.only.is_empty() {
+        rows
+    } else {
+        rows.into_iter()
+            .filter(|r| a.only.contains(&r.state))
+            .collect()
+    };
     let mut out = BufWriter::new(std::io::stdout().lock());
     match a.format {
         PlanFormat::Table => table(&mut out, &path, &counts, &rows)?,
-        PlanFormat::Json => json(&mut out, &counts, &rows)?,
-        PlanFormat::Csv => csv(&mut out, &rows)?,
+        PlanFormat::Json => json(&mut out, &counts, &rows, &recipient_vars(&a.campaign))?,
+        PlanFormat::Csv => csv(&mut out, &rows, &recipient_vars(&a.campaign))?,
     }
     out.flush()?;
     Ok(Exit::Ok)
+}
+
+/// Rows whose deadline passed become `expired`, so the report says what they are. Only when no
+/// run holds the campaign: a run moves its own `pending` rows, and taking them from under it
+/// would make its next transition illegal. The check and the update share one write transaction
+/// (see `Ledger::expire_passed_if_idle`), and the run lock is only probed, never held, so a
+/// cron run starting meanwhile is not turned away. Without write access the report is read as is.
+fn expire_passed(ledger: &mut crate::ledger::Ledger, path: &Path) {
+    let idle = || crate::ledger::RunLock::is_free(path);
+    match ledger.expire_passed_if_idle(crate::ledger::now_millis(), idle) {
+        Ok(None) => {
+            eprintln!(
+                "a run holds the ledger: rows whose deadline passed are left for it to expire"
+            )
+        }
+        Ok(Some(0)) => {}
+        Ok(Some(n)) => {
+            eprintln!("ledger: {n} messages not yet sent are now `expired`: their deadline passed")
+        }
+        Err(e) => eprintln!("ledger: cannot record expired rows ({e}); showing them as recorded"),
+    }
+}
+
+/// Each recipient's own variables (CSV columns or inline `vars`), by E.164 number, with the
+/// variable names in file order: exports carry them so a list goes back to a CRM as it came.
+/// The ledger does not store them, so they come from the campaign as it loads now; when it no
+/// longer loads, exports go without them (and say so).
+struct RecipientVars {
+    names: Vec<String>,
+    by_to: HashMap<String, Vec<(usize, String)>>,
+}
+
+fn recipient_vars(file: &Path) -> RecipientVars {
+    let mut vars = RecipientVars {
+        names: Vec::new(),
+        by_to: HashMap::new(),
+    };
+    let (Some(c), _) = crate::campaign::load(file, jiff::Timestamp::now()) else {
+        eprintln!(
+            "{} does not load now: the export leaves out the recipients' variables",
+            file.display()
+        );
+        return vars;
+    };
+    let mut column: HashMap<String, usize> = HashMap::new();
+    for r in &c.recipients {
+        let values = r
+            .vars
+            .names
+            .iter()
+            .zip(r.vars.values.iter())
+            .map(|(name, value)| {
+                let next = column.len();
+                let i = *column.entry(name.clone()).or_insert_with(|| {
+                    vars.names.push(name.clone());
+                    next
+                });
+                (i, value.to_string())
+            })
+            .collect();
+        vars.by_to.entry(r.to.to_string()).or_insert(values);
+    }
+    std::mem::forget(c);
+    vars
+}
+
+impl RecipientVars {
+    /// One value per variable name ("" where the recipient has none).
+    fn row(&self, to: &str) -> Vec<&str> {
+        let mut row = vec![""; self.names.len()];
+        for (i, value) in self.by_to.get(to).into_iter().flatten() {
+            row[*i] = value;
+        }
+        row
+    }
 }
 
 /// The campaign's `name`, read without loading its recipients (a status must work even when
@@ -106,11 +191,22 @@ struct JsonCounts {
     unknown: u64,
 }
 
-fn json(out: &mut impl Write, c: &Counts, rows: &[RowView]) -> Result<(), Failure> {
+fn json(
+    out: &mut impl Write,
+    c: &Counts,
+    rows: &[RowView],
+    vars: &RecipientVars,
+) -> Result<(), Failure> {
+    #[derive(Serialize)]
+    struct Full<'a> {
+        #[serde(flatten)]
+        row: Row<'a>,
+        vars: serde_json::Map<String, serde_json::Value>,
+    }
     #[derive(Serialize)]
     struct Doc<'a> {
         counts: JsonCounts,
-        recipients: Vec<Row<'a>>,
+        recipients: Vec<Full<'a>>,
     }
     let doc = Doc {
         counts: JsonCounts {
@@ -121,7 +217,19 @@ fn json(out: &mut impl Write, c: &Counts, rows: &[RowView]) -> Result<(), Failur
             expired: c.expired,
             unknown: c.unknown,
         },
-        recipients: rows.iter().map(Row::from).collect(),
+        recipients: rows
+            .iter()
+            .map(|r| Full {
+                row: Row::from(r),
+                vars: vars
+                    .by_to
+                    .get(&r.key.to)
+                    .into_iter()
+                    .flatten()
+                    .map(|(i, v)| (vars.names[*i].clone(), v.clone().into()))
+                    .collect(),
+            })
+            .collect(),
     };
     serde_json::to_writer(&mut *out, &doc)
         .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))?;
@@ -129,28 +237,57 @@ fn json(out: &mut impl Write, c: &Counts, rows: &[RowView]) -> Result<(), Failur
     Ok(())
 }
 
-fn csv(out: &mut impl Write, rows: &[RowView]) -> Result<(), Failure> {
+/// The fixed CSV columns; the recipient's variables follow them.
+const CSV_COLUMNS: [&str; 11] = [
+    "to",
+    "message",
+    "state",
+    "provider_id",
+    "reason",
+    "retryable",
+    "attempts",
+    "deadline",
+    "planned_at",
+    "attempted_at",
+    "finished_at",
+];
+
+fn csv(out: &mut impl Write, rows: &[RowView], vars: &RecipientVars) -> Result<(), Failure> {
     let mut w = csv::Writer::from_writer(out);
     let fail = |e: csv::Error| Failure::runtime(format!("cannot write output: {e}"));
-    if rows.is_empty() {
-        // Headers even for an empty ledger, so a spreadsheet import sees the columns.
-        w.write_record([
-            "to",
-            "message",
-            "state",
-            "provider_id",
-            "reason",
-            "retryable",
-            "attempts",
-            "deadline",
-            "planned_at",
-            "attempted_at",
-            "finished_at",
-        ])
-        .map_err(fail)?;
-    }
+    // A variable named like a fixed column (`to`, `state`) keeps its value under `var_NAME`.
+    let var_columns = vars
+        .names
+        .iter()
+        .map(|n| match CSV_COLUMNS.contains(&n.as_str()) {
+            true => format!("var_{n}"),
+            false => n.clone(),
+        });
+    let header: Vec<String> = CSV_COLUMNS
+        .iter()
+        .map(|c| c.to_string())
+        .chain(var_columns)
+        .collect();
+    // Headers even for an empty ledger, so a spreadsheet import sees the columns.
+    w.write_record(&header).map_err(fail)?;
     for r in rows {
-        w.serialize(Row::from(r)).map_err(fail)?;
+        let row = Row::from(r);
+        let opt = |t: Option<&str>| t.unwrap_or("").to_string();
+        let mut record = vec![
+            row.to.to_string(),
+            row.message.to_string(),
+            row.state.to_string(),
+            opt(row.provider_id),
+            opt(row.reason),
+            row.retryable.to_string(),
+            row.attempts.to_string(),
+            row.deadline,
+            row.planned_at,
+            row.attempted_at.unwrap_or_default(),
+            row.finished_at.unwrap_or_default(),
+        ];
+        record.extend(vars.row(row.to).into_iter().map(str::to_string));
+        w.write_record(&record).map_err(fail)?;
     }
     w.flush()?;
     Ok(())

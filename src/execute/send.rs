@@ -234,11 +234,16 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
                 }
             }
             Attempt::Answered(Class::Stop { reason }) => {
+                // A stop-class answer (bad token, account blocked) proves the provider refused
+                // the request itself: nothing was delivered. The row goes back to `pending`, so
+                // the run after the operator fixes the cause sends it, and the recipient's later
+                // messages stay `pending` too instead of failing behind it.
                 shared.stop(format!("the provider refuses every send: {reason}"));
-                Outcome::Failed {
-                    reason,
-                    retryable: false,
-                }
+                let why =
+                    format!("{reason} (refused before delivery; sent once the cause is fixed)");
+                requeue(shared, m.key, &why);
+                t.not_started += 1;
+                return End::Stopped;
             }
             Attempt::Answered(Class::Unknown { reason }) | Attempt::Lost(reason) => {
                 Outcome::Unknown { reason }
@@ -355,7 +360,8 @@ fn announce(shared: &Shared, until: Instant, reason: String) {
     });
 }
 
-/// Exponential wait after a failed connect: 1 s, 2 s, 4 s ... at most 30 s.
+/// Exponential wait after the n-th failed connect in a row (n ≥ 1): 2 s, 4 s, 8 s, 16 s; the
+/// `MAX_CONNECT_FAILURES`-th stops the run, so its wait ends at once.
 async fn backoff(shared: &Shared, failures: u32, reason: String) {
     let wait = Duration::from_secs(1 << failures.min(5)).min(Duration::from_secs(30));
     let until = Instant::now() + wait;
@@ -379,7 +385,11 @@ async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     let at = Instant::now();
     let status = response.status().as_u16();
     let signal = signal(response.headers());
-    // A body that cannot be read still has its status: 2xx is sent, 429 throttled, a bare 5xx unknown.
+    // A body cut short (headers complete, connection lost mid-body) still has its status line,
+    // and the status is the provider's verdict: a 2xx means it accepted the message, so it is
+    // `sent` (without a provider id, which was in the lost part); recording it `unknown` would
+    // invite `--resend-unknown` to deliver it twice. Other statuses are classified without the
+    // body: 429 throttled, a bare 5xx unknown, 401/403 stop.
     let bytes = response.bytes().await.unwrap_or_default();
     let class = classify(status, &bytes);
     let throttled = class == Class::Throttled;

@@ -53,16 +53,43 @@ impl RunLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let pid = read_pid(&mut file);
-                return Err(LockError::Held { path, pid });
+        let mut tries = 0;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                // `status` probes the lock for an instant (see `RunLock::is_free`); a run
+                // starting in that instant waits it out instead of reporting a run that is not
+                // there. A real holder keeps the lock far longer than these few milliseconds.
+                Err(TryLockError::WouldBlock) if tries < PROBE_RETRIES => {
+                    tries += 1;
+                    std::thread::sleep(PROBE_WAIT);
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let pid = read_pid(&mut file);
+                    return Err(LockError::Held { path, pid });
+                }
+                Err(TryLockError::Error(source)) => return Err(io_err(source)),
             }
-            Err(TryLockError::Error(source)) => return Err(io_err(source)),
         }
         write_pid(&mut file).map_err(io_err)?;
         Ok(RunLock { file, path })
+    }
+
+    /// Whether no run holds the lock of the ledger at `db_path`, found by taking and at once
+    /// releasing it (there is no way to ask without taking it). Never creates the lock file:
+    /// without one, no run has ever held it. Errors (a lock file that cannot be opened) count as
+    /// "not free", so a reader that cannot tell leaves the ledger alone.
+    pub fn is_free(db_path: &Path) -> bool {
+        let path = lock_path(db_path);
+        let file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(file) => file,
+            Err(e) => return e.kind() == io::ErrorKind::NotFound,
+        };
+        let free = file.try_lock().is_ok();
+        if free {
+            let _ = file.unlock();
+        }
+        free
     }
 
     /// The lock file's path.
@@ -80,6 +107,11 @@ impl Drop for RunLock {
         let _ = self.file.unlock();
     }
 }
+
+/// How often, and how long apart, `acquire` tries again when the lock is taken: long enough to
+/// outlast a `status` probe, short enough that a second run still exits 6 at once.
+const PROBE_RETRIES: u32 = 5;
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// `<db>.lock`, appended to the full file name so `a.db` and `a.sqlite` never share a lock.
 pub fn lock_path(db_path: &Path) -> PathBuf {
@@ -129,6 +161,20 @@ mod tests {
         let lock = RunLock::acquire(&db).expect("stale lock is taken over");
         let text = fs::read_to_string(lock.path()).expect("read lock");
         assert_eq!(text.trim(), std::process::id().to_string());
+    }
+
+    #[test]
+    fn is_free_probes_without_keeping_or_creating_the_lock() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("c.db");
+        assert!(RunLock::is_free(&db), "no lock file: never held");
+        assert!(!lock_path(&db).exists(), "the probe creates nothing");
+        let held = RunLock::acquire(&db).expect("acquire");
+        assert!(!RunLock::is_free(&db));
+        drop(held);
+        assert!(RunLock::is_free(&db));
+        // The probe let go: a run can take the lock right after it.
+        RunLock::acquire(&db).expect("acquire after a probe");
     }
 
     #[test]

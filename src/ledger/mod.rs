@@ -159,6 +159,6 @@ pub(crate) fn from_millis(ms: i64) -> SystemTime {
     t.unwrap_or(UNIX_EPOCH)
 }
 
-pub(crate) fn now_millis() -> i64 {
+pub fn now_millis() -> i64 {
     to_millis(SystemTime::now())
 }

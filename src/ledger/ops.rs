@@ -33,6 +33,35 @@ impl Ledger {
         Ok(n)
     }
 
+    /// Rows still `pending` whose deadline passed before `now` (Unix ms) can no longer be sent:
+    /// they become `expired`, with the deadline in their reason. Returns how many. Only a holder
+    /// of the run lock calls this: a running executor moves `pending` rows itself.
+    pub fn expire_passed(&mut self, now: i64) -> Result<usize, LedgerError> {
+        expire_in(&self.conn, now)
+    }
+
+    /// `expire_passed` for a reader such as `status`, which holds no run lock: inside one write
+    /// transaction, `idle()` is asked whether a run holds the campaign (it probes the run lock),
+    /// and only if none does are the rows expired. A run that starts after the probe must write
+    /// to the ledger before it plans or sends (its start-up recovery), so it waits for this
+    /// transaction and then sees the expired rows; a run already going makes `idle()` false.
+    /// Returns `None` when a run was going.
+    pub fn expire_passed_if_idle(
+        &mut self,
+        now: i64,
+        idle: impl FnOnce() -> bool,
+    ) -> Result<Option<usize>, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !idle() {
+            return Ok(None);
+        }
+        let n = expire_in(&tx, now)?;
+        tx.commit()?;
+        Ok(Some(n))
+    }
+
     /// `--resend-unknown`: the operator accepts possible duplicates; `unknown` → `pending`.
     pub fn requeue_unknown(&mut self) -> Result<usize, LedgerError> {
         self.requeue_where("state = 'unknown'")
@@ -86,6 +115,18 @@ impl Ledger {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// `expire_passed` on any connection or transaction.
+fn expire_in(conn: &Connection, now: i64) -> Result<usize, LedgerError> {
+    let n = conn.execute(
+        "UPDATE deliveries SET state = 'expired', finished_at = ?1,
+             reason = 'window_closed (deadline '
+                 || strftime('%Y-%m-%dT%H:%M:%SZ', deadline / 1000, 'unixepoch') || ' passed)'
+         WHERE state = 'pending' AND deadline < ?1",
+        params![now],
+    )?;
+    Ok(n)
 }
 
 /// Puts rows matching `condition` back to `pending`. The old reason is kept: it tells a report

@@ -8,11 +8,13 @@
 //! | attempting   | sent, failed, expired, unknown      | `finish`                                  |
 //! | attempting   | pending                             | `finish(Requeue)`: certainly not sent     |
 //! | pending      | expired                             | `finish(Expired)`: window closed first    |
+//! | pending      | expired                             | `expire_passed`: deadline passed (run start, `status`) |
+//! | attempting   | pending                             | `finish(Requeue)` after a stop-class answer (401/403, 190): refused, not delivered |
 //! | pending      | failed (retryable)                  | `finish(Skipped)`: an earlier message of the recipient was not delivered |
 //! | attempting   | unknown                             | `recover_interrupted` (the run died)      |
 //! | unknown      | pending                             | `requeue_unknown` (`--resend-unknown`)    |
 //! | failed       | pending                             | `requeue_failed_retryable` (retryable only) |
-//! | expired      | pending                             | `sync_planned` when the window reopened   |
+//! | expired      | pending                             | `sync_planned` when the window reopened (a later deadline, not yet passed) |
 //!
 //! `sent` is terminal. Nothing leaves `attempting` except through `finish` or recovery, so a
 //! request that might have gone out is never sent again without the operator asking.

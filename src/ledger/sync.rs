@@ -20,7 +20,8 @@ pub struct SyncReport {
     pub unchanged: usize,
     /// `pending` with a different stored payload: refuse, or `rerender`.
     pub changed: Vec<Key>,
-    /// `expired` rows whose window reopened (a later deadline: the recipient wrote again). An
+    /// `expired` rows whose window reopened (a later deadline, not yet passed: the recipient
+    /// wrote again). An
     /// expired message was never delivered, so sending it in the new window keeps at-most-once.
     pub revived: Vec<Key>,
     /// In any other state (sent, failed, unknown, ...): not touched; the planner drops them.
@@ -162,7 +163,10 @@ fn sync_one(
             report.unchanged += 1;
         }
         State::Pending => report.changed.push(row.key.clone()),
-        State::Expired if deadline > stored.deadline => {
+        // Only a window that is open again revives a row: a later deadline that has passed too
+        // (relative inbound times such as `30h ago` move it at every run) would be expired again
+        // at once, and the run would report both moves every time.
+        State::Expired if deadline > stored.deadline && deadline > now => {
             revive(conn, row, deadline)?;
             report.revived.push(row.key.clone());
         }

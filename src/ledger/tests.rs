@@ -302,3 +302,52 @@ fn reopening_preserves_rows_and_meta() {
         Some("abc")
     );
 }
+
+#[test]
+fn expire_passed_touches_only_pending_rows_past_their_deadline() {
+    let (_dir, _path, mut ledger) = fresh();
+    let rows = [
+        planned(0, "p0", 1000),
+        planned(1, "p1", 1000),
+        planned(2, "p2", 5000),
+    ];
+    ledger.sync_planned(&rows).expect("sync");
+    ledger.mark_attempting(&key(1)).expect("attempting");
+    // At 3000 s: row 0 (pending, deadline 1000 s) expires; row 1 is in flight and row 2's
+    // window is still open.
+    assert_eq!(ledger.expire_passed(3_000_000).expect("expire"), 1);
+    let states: Vec<_> = (0..3).map(|i| ledger.state_of(&key(i)).unwrap()).collect();
+    assert_eq!(
+        states,
+        [
+            Some(State::Expired),
+            Some(State::Attempting),
+            Some(State::Pending)
+        ]
+    );
+    let row = ledger.rows().unwrap().into_iter().next().unwrap();
+    assert_eq!(
+        row.reason.as_deref(),
+        Some("window_closed (deadline 1970-01-01T00:16:40Z passed)")
+    );
+    assert!(row.finished_at.is_some());
+    assert_eq!(ledger.expire_passed(3_000_000).expect("again"), 0);
+}
+
+#[test]
+fn expire_passed_if_idle_leaves_a_running_campaign_alone() {
+    let (_dir, _path, mut ledger) = fresh();
+    ledger
+        .sync_planned(&[planned(0, "p0", 1000)])
+        .expect("sync");
+    assert_eq!(
+        ledger.expire_passed_if_idle(3_000_000, || false).unwrap(),
+        None
+    );
+    assert_eq!(ledger.state_of(&key(0)).unwrap(), Some(State::Pending));
+    assert_eq!(
+        ledger.expire_passed_if_idle(3_000_000, || true).unwrap(),
+        Some(1)
+    );
+    assert_eq!(ledger.state_of(&key(0)).unwrap(), Some(State::Expired));
+}

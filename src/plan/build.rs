@@ -41,12 +41,13 @@ impl Plan {
 }
 
 /// Plan `campaign` at `now`. `counts[i]` is how many messages recipient `i` gets (`None` when
-/// its messages are invalid); `done` says whether an earlier run already handled a number.
+/// its messages are invalid); `done` gives the `already_*` reason of a number earlier runs
+/// settled completely (`None` when it still has messages to send).
 pub fn build(
     campaign: &Campaign,
     counts: &[Option<u32>],
     now: Timestamp,
-    done: &dyn Fn(Phone) -> bool,
+    done: &dyn Fn(Phone) -> Option<DropReason>,
 ) -> Plan {
     let slots = Slots {
         start: now,
@@ -65,8 +66,8 @@ pub fn build(
             Some(DropReason::Suppressed)
         } else if count.is_none() {
             Some(DropReason::Invalid)
-        } else if done(r.to) {
-            Some(DropReason::AlreadySent)
+        } else if let Some(reason) = done(r.to) {
+            Some(reason)
         } else if count == Some(0) {
             Some(DropReason::NoMessages)
         } else {

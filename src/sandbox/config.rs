@@ -100,6 +100,9 @@ pub struct SandboxConfig {
     pub fail_rate: f64,
     /// Probability (0..=1) that an accepted send is delivered but never answered.
     pub drop_rate: f64,
+    /// Probability (0..=1) that an accepted send is delivered and answered `200` with complete
+    /// headers, but the connection closes halfway through the body.
+    pub cut_rate: f64,
     /// Added before every answer on the send routes.
     pub delay: Duration,
     /// JSONL file receiving one `{"time","to","body"}` line per delivered message (appended).
@@ -121,6 +124,7 @@ impl Default for SandboxConfig {
             window_length: Duration::from_secs(24 * 3600),
             fail_rate: 0.0,
             drop_rate: 0.0,
+            cut_rate: 0.0,
             delay: Duration::ZERO,
             log: None,
             validator: None,
@@ -142,6 +146,7 @@ impl fmt::Debug for SandboxConfig {
             .field("window_length", &self.window_length)
             .field("fail_rate", &self.fail_rate)
             .field("drop_rate", &self.drop_rate)
+            .field("cut_rate", &self.cut_rate)
             .field("delay", &self.delay)
             .field("log", &self.log)
             .field("validator", &self.validator.is_some())
@@ -152,7 +157,13 @@ impl fmt::Debug for SandboxConfig {
 
 /// Digits of a phone number, so `+15551234567` and `15551234567` name the same recipient.
 pub(crate) fn phone_key(phone: &str) -> String {
-    phone.chars().filter(char::is_ascii_digit).collect()
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    // A Mexican mobile as a WhatsApp id (`521` + 10 digits) is the E.164 `52` + 10 digits, as
+    // campaigns normalize it; checked by shape, as this runs for every request.
+    match digits.strip_prefix("521") {
+        Some(rest) if rest.len() == 10 => format!("52{rest}"),
+        _ => digits,
+    }
 }
 
 #[cfg(test)]
@@ -174,5 +185,6 @@ mod tests {
     fn phone_key_ignores_plus_and_spacing() {
         assert_eq!(phone_key("+1 555-123-4567"), "15551234567");
         assert_eq!(phone_key("15551234567"), "15551234567");
+        assert_eq!(phone_key("5215512345678"), phone_key("+52 55 1234 5678"));
     }
 }

@@ -95,12 +95,18 @@ fn admitted(app: &App, inner: &mut Inner, wire: Wire, msg: &Message, now: System
         return responses::fault(&trace_id(inner));
     }
     let drop = inner.roll(app.drop_rate);
+    let cut = !drop && inner.roll(app.cut_rate);
     inner.deliver(now, &msg.to, &msg.body);
     if drop {
         inner.stats.dropped += 1;
         return responses::dropped();
     }
-    responses::success(wire, &msg.to, &inner.next_id())
+    let id = inner.next_id();
+    if cut {
+        inner.stats.cut += 1;
+        return responses::cut(wire, &msg.to, &id);
+    }
+    responses::success(wire, &msg.to, &id)
 }
 
 fn authorized(app: &App, headers: &HeaderMap) -> bool {

@@ -14,7 +14,9 @@
 //! 4. **Session window**: a recipient whose last inbound message is older than `window_length`
 //!    → 400 (code 131047). Recipients with no known inbound time count as open.
 //! 5. **Faults**: `fail_rate` → 500 (code 131000), nothing delivered; `drop_rate` → delivered and
-//!    logged, then the connection is closed without an answer (the client cannot know it went out).
+//!    logged, then the connection is closed without an answer (the client cannot know it went out);
+//!    `cut_rate` → delivered and logged, answered 200 with complete headers, and the connection
+//!    closed halfway through the body (the provider id is lost, the verdict is not).
 //! 6. **Delivery**: counted, checked for an earlier identical (recipient, payload), appended to the log.
 //!
 //! Every answer on the send routes carries the dialect's rate headers (when a rate is set) and waits

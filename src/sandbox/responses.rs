@@ -1,8 +1,16 @@
 //! Answer bodies in the providers' shapes: success per wire, Cloud API error envelopes, the note's 429 body.
 
-use axum::http::StatusCode;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use hyper::body::{Body as HttpBody, Frame};
 use serde_json::json;
 
 use super::config::{phone_key, Wire};
@@ -18,8 +26,62 @@ pub(crate) fn dropped() -> Response {
     response
 }
 
+/// A success answer whose headers are complete (`Content-Length` announces the whole body) but
+/// whose body stops halfway, when the connection fails.
+pub(crate) fn cut(wire: Wire, to: &str, id: &str) -> Response {
+    let full = Bytes::from(serde_json::to_vec(&success_body(wire, to, id)).unwrap_or_default());
+    let half = full.slice(..full.len() / 2);
+    let mut response = Response::new(Body::new(CutBody::new(half)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(full.len()));
+    response
+}
+
+/// A body that yields its bytes, waits a moment (so the server flushes them to the socket), then
+/// fails: hyper then closes the connection short of the announced length.
+struct CutBody {
+    first: Option<Bytes>,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl CutBody {
+    fn new(first: Bytes) -> CutBody {
+        CutBody {
+            first: Some(first),
+            pause: Box::pin(tokio::time::sleep(Duration::from_millis(50))),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("answer cut on purpose (sandbox cut rate)")]
+struct Cut;
+
+impl HttpBody for CutBody {
+    type Data = Bytes;
+    type Error = Cut;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Cut>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        match self.pause.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Cut))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
 pub(crate) fn success(wire: Wire, to: &str, id: &str) -> Response {
-    let body = match wire {
+    (StatusCode::OK, Json(success_body(wire, to, id))).into_response()
+}
+
+fn success_body(wire: Wire, to: &str, id: &str) -> serde_json::Value {
+    match wire {
         Wire::Messangi => json!({
             "status": "ACCEPTED",
             "messageId": format!("sbx-{id}"),
@@ -30,8 +92,7 @@ pub(crate) fn success(wire: Wire, to: &str, id: &str) -> Response {
             "contacts": [{ "input": to, "wa_id": phone_key(to) }],
             "messages": [{ "id": format!("wamid.SBX{id}") }],
         }),
-    };
-    (StatusCode::OK, Json(body)).into_response()
+    }
 }
 
 /// The provider note's 429 body, byte for byte.

@@ -27,6 +27,8 @@ pub struct Stats {
     pub faults: u64,
     /// Delivered, but the connection was closed instead of answering.
     pub dropped: u64,
+    /// Delivered, answered 200 with complete headers, then the body was cut mid-way.
+    pub cut: u64,
     /// Deliveries of a (recipient, payload) pair that had already been delivered.
     pub duplicates: u64,
 }
@@ -41,6 +43,7 @@ pub(crate) struct App {
     pub window_length: Duration,
     pub fail_rate: f64,
     pub drop_rate: f64,
+    pub cut_rate: f64,
     pub delay: Duration,
     pub validator: Option<Validator>,
     inner: Mutex<Inner>,
@@ -98,6 +101,7 @@ impl App {
             window_length: config.window_length,
             fail_rate: config.fail_rate,
             drop_rate: config.drop_rate,
+            cut_rate: config.cut_rate,
             delay: config.delay,
             validator: config.validator,
             inner: Mutex::new(inner),

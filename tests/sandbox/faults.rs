@@ -71,6 +71,45 @@ async fn dropped_answers_close_the_connection_but_count_and_log_the_delivery() {
     );
 }
 
+#[tokio::test]
+async fn cut_answers_send_complete_headers_then_half_the_body() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let config = SandboxConfig {
+        cut_rate: 1.0,
+        log: Some(log.path().to_path_buf()),
+        ..SandboxConfig::default()
+    };
+    let sb = start(config).await;
+    let answer = String::from_utf8(raw_exchange(&sb).await).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").expect("complete headers");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_string)
+        })
+        .expect("a Content-Length")
+        .parse()
+        .unwrap();
+    assert!(
+        !body.is_empty() && body.len() < length,
+        "{} of {length}: {body}",
+        body.len()
+    );
+    assert!(
+        serde_json::from_str::<Value>(body).is_err(),
+        "the body is cut: {body}"
+    );
+    let stats = sb.stats();
+    assert_eq!((stats.accepted, stats.cut), (1, 1));
+    assert_eq!(
+        std::fs::read_to_string(log.path()).unwrap().lines().count(),
+        1
+    );
+}
+
 async fn statuses(seed: u64) -> Vec<u16> {
     let config = SandboxConfig {
         fail_rate: 0.5,

@@ -1,6 +1,6 @@
 //! Ledger tests: reconciling a new plan with recorded rows (`sync_planned`, `rerender`).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{fresh, key, planned, reason, sent, with_rows};
 use crate::ledger::{Asked, Begun, Outcome, State};
@@ -58,8 +58,15 @@ fn expired_rows_revive_only_when_the_window_reopens() {
         .sync_planned(&[planned(0, "p0", 1000)])
         .expect("sync");
     assert_eq!(same.already_done, vec![key(0)]);
-    let later = ledger
+    // Later, but passed as well: the window is still closed.
+    let still_closed = ledger
         .sync_planned(&[planned(0, "p0", 5000)])
+        .expect("sync");
+    assert_eq!(still_closed.already_done, vec![key(0)]);
+    let open_again = SystemTime::now() + Duration::from_secs(3600);
+    let open_again = open_again.duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let later = ledger
+        .sync_planned(&[planned(0, "p0", open_again)])
         .expect("sync");
     assert_eq!(later.revived, vec![key(0)]);
     let row = ledger.rows().expect("rows").remove(0);
