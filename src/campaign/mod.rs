@@ -6,6 +6,7 @@ mod load;
 mod phone;
 mod positions;
 mod recipients;
+pub mod source;
 mod spec;
 
 pub use inbound::parse_inbound;
