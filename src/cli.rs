@@ -123,9 +123,9 @@ pub struct RunArgs {
     /// --sandbox, a temporary file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Stop issuing requests after this long, e.g. `10m` or `1h30m` (let requests in flight
+    /// Stop issuing requests after this long, e.g. `10m`, `90min` or `1h30m` (let requests in flight
     /// finish, exit 5 with work left for the next run). Keeps a cron run inside its slot.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     pub max_duration: Option<std::time::Duration>,
     /// Send again messages whose outcome is `unknown` (a request that may have been delivered).
     /// Only after checking they were not: this can send a message twice.
@@ -153,14 +153,4 @@ pub struct StatusArgs {
     /// or CSV (one row per message, for spreadsheets).
     #[arg(long, value_enum, default_value = "table")]
     pub format: PlanFormat,
-}
-
-/// `10m`, `90s`, `1h30m` (Go duration syntax).
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    match crate::ratelimit::parse_go_duration(s) {
-        Some(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!(
-            "`{s}` is not a duration; write e.g. 10m, 90s or 1h30m"
-        )),
-    }
 }

@@ -10,6 +10,7 @@ pub mod campaign;
 pub mod cli;
 pub mod commands;
 pub mod diag;
+pub mod duration;
 pub mod execute;
 pub mod exit;
 pub mod ledger;

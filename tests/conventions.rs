@@ -50,3 +50,32 @@ fn a_campaign_over_the_size_cap_is_refused_before_parsing() {
         "{stderr}"
     );
 }
+
+/// `--max-duration` reads the same syntax as the sandbox's `--window-length` and the campaign's
+/// `window:` fields.
+#[test]
+fn every_duration_flag_reads_the_same_syntax() {
+    for d in ["90min", "1h30m", "1h 30m", "10m", "90s"] {
+        sessioncast()
+            .args(["run", "campaigns/demo.yaml", "--dry-run", "--now", NOW])
+            .args(["--max-duration", d])
+            .assert()
+            .code(0);
+    }
+    let out = sessioncast()
+        .args([
+            "run",
+            "campaigns/demo.yaml",
+            "--dry-run",
+            "--max-duration",
+            "soon",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`soon` is not a duration; write e.g. 90s, 10m, 90min or 1h30m"),
+        "{stderr}"
+    );
+}

@@ -339,7 +339,7 @@ impl Loader {
                 let Some(raw) = raw else {
                     return Some(SignedDuration::from_secs(default as i64));
                 };
-                match humantime::parse_duration(&raw)
+                match crate::duration::parse(&raw)
                     .ok()
                     .and_then(|d| SignedDuration::try_from(d).ok())
                 {
@@ -348,7 +348,7 @@ impl Loader {
                         self.error(
                             &format!("window.{key}"),
                             format!("`{raw}` is not a duration"),
-                            Some("write e.g. 24h, 10m or 30s".into()),
+                            Some(format!("write {}", crate::duration::EXAMPLES)),
                         );
                         None
                     }
