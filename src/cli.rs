@@ -63,6 +63,27 @@ pub enum Command {
     Schema,
     /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Print a shell completion script, e.g. `sessioncast completions bash > /etc/bash_completion.d/sessioncast`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into --out DIR.
+    ///
+    /// `sessioncast man | man -l -` reads it at once; `sessioncast man --out /usr/local/share/man/man1`
+    /// installs sessioncast.1 and sessioncast-<command>.1.
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sessioncast.1 and one sessioncast-<command>.1 per command into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -79,3 +79,54 @@ fn every_duration_flag_reads_the_same_syntax() {
         "{stderr}"
     );
 }
+
+#[test]
+fn completions_name_every_command() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = sessioncast().args(["completions", shell]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for command in ["check", "plan", "run", "status", "schema", "sandbox", "man"] {
+            assert!(script.contains(command), "{shell} lacks {command}");
+        }
+        assert!(script.contains("max-duration"), "{shell}");
+    }
+    sessioncast().args(["completions", "tcsh"]).assert().code(2);
+}
+
+#[test]
+fn the_man_page_renders() {
+    let out = sessioncast().arg("man").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{}", &page[..80]);
+    assert!(page.contains(".TH sessioncast 1"), "{page}");
+    assert!(
+        page.contains("sessioncast\\-run(1)") || page.contains("run"),
+        "{page}"
+    );
+    // Rendered by a real roff when one is installed.
+    if std::process::Command::new("man")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        sessioncast()
+            .args(["man", "--out", dir.path().to_str().unwrap()])
+            .assert()
+            .code(0);
+        for page in ["sessioncast.1", "sessioncast-run.1", "sessioncast-check.1"] {
+            assert!(dir.path().join(page).is_file(), "{page}");
+        }
+        let text = std::process::Command::new("man")
+            .arg("-l")
+            .arg(dir.path().join("sessioncast-run.1"))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout);
+        assert!(text.contains("--max-duration"), "{text}");
+    }
+}

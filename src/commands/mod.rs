@@ -1,6 +1,7 @@
 //! Command handlers: each subcommand's flow from arguments to output and exit code.
 
 mod check;
+mod docs;
 mod plan;
 mod run;
 mod sandbox;
@@ -27,6 +28,8 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Status(a) => status::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
