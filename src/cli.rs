@@ -72,6 +72,13 @@ pub enum Command {
     Man(ManArgs),
 }
 
+/// How `check` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete in.
@@ -88,8 +95,15 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (its relative paths then resolve
+    /// against the current directory).
     pub campaign: PathBuf,
+    /// Output: readable problems on stderr, or one JSON object on stdout
+    /// {"file","valid","errors","warnings","problems":[{"severity","message","hint","file",
+    /// "line","column","yaml_path","csv_row","csv_column","recipients","first_recipient",
+    /// "per_recipient"}]} (place fields absent when unknown). Exit codes are the same.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
     /// Evaluate relative inbound times (`-3h`) against this RFC 3339 time instead of the clock.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -97,7 +111,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
+    /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
     /// Plan as of this RFC 3339 time instead of the clock (same file + same --now = same output).
     #[arg(long, value_name = "RFC3339")]
@@ -116,7 +131,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
+    /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
     /// Print the exact HTTP requests (token shown as ***) instead of sending. Needs no token.
     #[arg(long)]
@@ -164,7 +180,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
+    /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
     /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
     #[arg(long, value_name = "PATH")]

@@ -130,3 +130,143 @@ fn the_man_page_renders() {
         assert!(text.contains("--max-duration"), "{text}");
     }
 }
+
+/// `-` reads the campaign from stdin; its relative paths resolve against the current directory.
+#[test]
+fn a_campaign_from_stdin_resolves_paths_against_the_current_directory() {
+    let demo = std::fs::read("campaigns/demo.yaml").unwrap();
+    let out = sessioncast()
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))
+        .args(["check", "-", "--now", NOW])
+        .write_stdin(demo.clone())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.starts_with("<stdin>: valid — campaign `demo-order-shipped`, 40 recipients"),
+        "{stdout}"
+    );
+    // The dry run from stdin is the dry run from the file.
+    let from_file = sessioncast()
+        .args([
+            "run",
+            "campaigns/demo.yaml",
+            "--dry-run",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    let from_stdin = sessioncast()
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))
+        .args(["run", "-", "--dry-run", "--format", "json", "--now", NOW])
+        .write_stdin(demo.clone())
+        .output()
+        .unwrap();
+    assert_eq!(from_stdin.status.code(), Some(0));
+    assert!(!from_file.stdout.is_empty());
+    assert_eq!(from_file.stdout, from_stdin.stdout);
+    // From elsewhere the CSV is not found, and the problem says where it was looked for.
+    let out = sessioncast()
+        .args(["check", "-", "--now", NOW])
+        .write_stdin(demo)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("<stdin>:20:3: recipients.file"), "{stderr}");
+    assert!(
+        stderr.contains("relative to the current directory"),
+        "{stderr}"
+    );
+}
+
+/// `check --format json`: every problem of the five-problems fixture, each with its place.
+#[test]
+fn check_json_lists_every_problem_with_its_place() {
+    let out = sessioncast()
+        .args([
+            "check",
+            "tests/fixtures/invalid/five-problems.yaml",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["errors"], 5);
+    let problems = doc["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 5);
+    let yaml = "tests/fixtures/invalid/five-problems.yaml";
+    let find = |needle: &str| {
+        problems
+            .iter()
+            .find(|p| p["message"].as_str().unwrap().contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in {doc:#}"))
+    };
+    let title = find("is 21 characters long");
+    assert_eq!(
+        (
+            title["file"].as_str(),
+            title["line"].as_u64(),
+            title["column"].as_u64()
+        ),
+        (Some(yaml), Some(19), Some(20))
+    );
+    assert_eq!(
+        title["yaml_path"],
+        "messages[1].interactive.buttons[2].title"
+    );
+    assert_eq!(title["hint"], "shorten it by 1 character");
+    assert_eq!(
+        find("has 4 buttons")["yaml_path"],
+        "messages[1].interactive.buttons"
+    );
+    let field = find("unknown field `captoin`");
+    assert_eq!(
+        (field["line"].as_u64(), field["column"].as_u64()),
+        (Some(11), Some(5))
+    );
+    assert_eq!(field["hint"], "did you mean `caption`?");
+    let phone = find("+1 415 55");
+    assert_eq!(phone["file"], "tests/fixtures/invalid/five-problems.csv");
+    assert_eq!(phone["csv_row"], 12);
+    assert_eq!(phone["csv_column"], "to");
+    assert_eq!(phone["per_recipient"], true);
+    let var = find("undefined variable `frist_name`");
+    assert_eq!(var["hint"], "did you mean `first_name`?");
+    assert!(problems.iter().all(|p| p["severity"] == "error"));
+    // A valid campaign: valid, no problems, exit 0.
+    let out = sessioncast()
+        .args([
+            "check",
+            "campaigns/text.yaml",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["errors"], 0);
+}

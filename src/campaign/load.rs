@@ -59,6 +59,15 @@ impl Loader {
         }
     }
 
+    /// What relative paths in the campaign are relative to, as hints say it.
+    pub fn relative_to(&self) -> &'static str {
+        if super::source::is_stdin(&self.source) {
+            "the current directory (the campaign came from stdin)"
+        } else {
+            "the campaign file"
+        }
+    }
+
     pub fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         let mut p = Problem::new(self.place(path), message);
         p.hint = hint;
@@ -393,7 +402,10 @@ impl Loader {
                     self.error(
                         "templates",
                         format!("`{}` is not a folder", dir.display()),
-                        Some("give the template folder relative to the campaign file".into()),
+                        Some(format!(
+                            "give the template folder relative to {}",
+                            self.relative_to()
+                        )),
                     );
                     return None;
                 }

@@ -132,7 +132,10 @@ pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepar
             let _ = writeln!(err, "{}", with_skip_hint(&problems));
             Err(Failure {
                 exit: Exit::Invalid,
-                message: format!("{} is invalid", path.display()),
+                message: format!(
+                    "{} is invalid",
+                    crate::campaign::source::display_path(path).display()
+                ),
             })
         }
     }
