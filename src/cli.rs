@@ -29,6 +29,10 @@ use std::path::PathBuf;
     verbatim_doc_comment
 )]
 pub struct Cli {
+    /// Log each HTTP exchange to stderr: method, URL, status and time taken (-v); with -vv also
+    /// the request and answer bodies. The token is never logged at any level.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -14,6 +14,7 @@ pub mod duration;
 pub mod execute;
 pub mod exit;
 pub mod ledger;
+pub mod log;
 pub mod message;
 pub mod plan;
 pub mod preview;

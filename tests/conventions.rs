@@ -270,3 +270,69 @@ fn check_json_lists_every_problem_with_its_place() {
     assert_eq!(doc["valid"], true);
     assert_eq!(doc["errors"], 0);
 }
+
+/// `-v` logs each exchange with the sandbox (method, URL, status, time), `-vv` adds bodies; the
+/// token appears at no level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_logs_each_exchange_and_never_the_token() {
+    use sessioncast::sandbox::{Sandbox, SandboxConfig};
+    const TOKEN: &str = "tok-verbose-7a6b5c4d-never-logged";
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            token: Some(TOKEN.into()),
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let addr = sandbox.addr();
+    for (flags, bodies) in [
+        (vec![], None),
+        (vec!["-v"], Some(false)),
+        (vec!["-vv"], Some(true)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            format!(
+                "version: 1\nname: verbose\nprovider: {{ kind: cloud_api, base_url: \"http://{addr}\", token_env: VERBOSE_TOKEN, phone_number_id: \"1065\" }}\nrate: 50/1s\nrecipients:\n  - {{ to: \"+1 415 555 1000\", last_inbound_at: 1h ago }}\n  - {{ to: \"+1 415 555 1001\", last_inbound_at: 1h ago }}\nmessages:\n  - {{ type: text, body: \"Hello verbose {{{{ to }}}}\" }}\n"
+            ),
+        )
+        .unwrap();
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+            .args(["run", "c.yaml"])
+            .args(&flags)
+            .current_dir(dir.path())
+            .env("VERBOSE_TOKEN", TOKEN)
+            .env("NO_COLOR", "1")
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{flags:?}\n{stdout}\n{stderr}");
+        let exchange = format!("POST http://{addr}/");
+        let answered = stderr
+            .lines()
+            .filter(|l| l.contains(&exchange) && l.contains("→ 200") && l.contains("elapsed_ms="))
+            .count();
+        match bodies {
+            None => assert_eq!(answered, 0, "{stderr}"),
+            Some(bodies) => {
+                assert_eq!(answered, 2, "{flags:?}\n{stderr}");
+                assert_eq!(
+                    stderr.contains("Hello verbose +14155551000"),
+                    bodies,
+                    "{flags:?}\n{stderr}"
+                );
+                assert_eq!(stderr.contains("Bearer ***"), bodies, "{stderr}");
+            }
+        }
+        assert!(
+            !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+            "{flags:?} leaked the token"
+        );
+    }
+    sandbox.shutdown().await;
+}
