@@ -38,7 +38,7 @@ fn a_campaign_over_the_size_cap_is_refused_before_parsing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("huge.yaml");
     let f = std::fs::File::create(&file).unwrap();
-    f.set_len(64 * 1024 * 1024 + 1).unwrap();
+    f.set_len(2 * 1024 * 1024 + 1).unwrap();
     let out = sessioncast()
         .args(["check", file.to_str().unwrap(), "--now", NOW])
         .output()
@@ -46,7 +46,7 @@ fn a_campaign_over_the_size_cap_is_refused_before_parsing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
-        stderr.contains("67108865 bytes, over the 64 MiB limit"),
+        stderr.contains("2097153 bytes, over the 2 MiB limit"),
         "{stderr}"
     );
 }

@@ -9,8 +9,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// Largest campaign file read (64 MiB). A campaign is a few KB; its recipients live in a CSV.
-pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest campaign file read (2 MiB). A campaign is a few KB and large recipient lists belong
+/// in a CSV; a YAML document costs about 170 times its size in memory to load and index (a 6 MB
+/// file of small flow sequences: 6 s and 1 GB; 60 MB: 86 s and 9.7 GB, measured with
+/// bench/yaml.sh), so the cap bounds the worst case near 2 s and 350 MB.
+pub const MAX_BYTES: u64 = 2 * 1024 * 1024;
 
 /// Deepest `[`/`{` nesting accepted. The campaign format needs about 5; the YAML deserializer
 /// itself stops at 128.
