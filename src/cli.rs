@@ -124,7 +124,8 @@ pub struct PlanArgs {
     /// Output: a readable table, JSON for scripts, or CSV for spreadsheets.
     #[arg(long, value_enum, default_value = "table")]
     pub format: PlanFormat,
-    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
+    /// in the campaign's own text (the same for every recipient who renders it) still fail.
     #[arg(long)]
     pub skip_invalid: bool,
     /// The ledger to consult for `already_sent` (default: `.sessioncast/<campaign name>.db`
@@ -150,7 +151,8 @@ pub struct RunArgs {
     /// "ledger":{"transitions","commits","busy_s"}}.
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
-    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing.
+    /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
+    /// in the campaign's own text (the same for every recipient who renders it) still fail.
     #[arg(long)]
     pub skip_invalid: bool,
     /// Send to an in-process stand-in provider on loopback instead (same rate, the recipients'

@@ -18,6 +18,9 @@ pub struct RenderIssue {
     pub hint: Option<String>,
     /// A template file and line, when the problem is inside an included file.
     pub template: Option<(String, usize)>,
+    /// The problem comes from the recipient's own data (a value their row gives a template),
+    /// not from the campaign's text, which is the same for every recipient who renders it.
+    pub own_data: bool,
 }
 
 /// Message ids are opaque; this bounds what a template could produce by mistake.
@@ -176,15 +179,19 @@ impl<'c> Renderer<'c> {
                 .issues
                 .into_iter()
                 .filter(|x| !failed.contains(&x.path));
-            issues.extend(found.map(|issue| RenderIssue {
-                path: if issue.path.is_empty() {
+            issues.extend(found.map(|issue| {
+                let path = if issue.path.is_empty() {
                     format!("messages[{i}]")
                 } else {
                     format!("messages[{i}].{}", issue.path)
-                },
-                message: issue.message,
-                hint: issue.hint,
-                template: None,
+                };
+                RenderIssue {
+                    own_data: self.campaign.recipient_fields.contains(&path),
+                    path,
+                    message: issue.message,
+                    hint: issue.hint,
+                    template: None,
+                }
             }));
         }
         failed.is_empty().then_some(Rendered {
@@ -214,9 +221,26 @@ fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
         }
         _ => None,
     };
+    // A template that cannot be found or compiled, or names a filter that does not exist, is
+    // wrong for everyone; what a recipient's values make a template do is their data's fault.
+    use minijinja::ErrorKind as K;
+    let own_data = !matches!(
+        e.kind(),
+        K::SyntaxError
+            | K::TemplateNotFound
+            | K::UnknownFilter
+            | K::UnknownTest
+            | K::UnknownFunction
+            | K::UnknownMethod
+            | K::UnknownBlock
+            | K::BadInclude
+    );
     let hint = match e.kind() {
         minijinja::ErrorKind::UndefinedError => {
             Some("every variable must be defined for every recipient: add it to `vars:`, the recipient, or guard it with `{% if x is defined %}`".into())
+        }
+        minijinja::ErrorKind::TemplateNotFound => {
+            Some("included files are read from the templates folder (`templates:`, or the nearest templates/ beside or above the campaign): check the name and the folder".into())
         }
         _ => None,
     };
@@ -225,6 +249,7 @@ fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
         message: format!("template error: {}{detail}", e.kind()),
         hint,
         template,
+        own_data,
     }
 }
 
@@ -293,7 +318,7 @@ pub fn validate_all(campaign: &Campaign) -> Validation {
             }
             p.hint = issue.hint.clone();
             p.recipients = Some((1, campaign.origin(r)));
-            p.per_recipient = true;
+            p.per_recipient = issue.own_data;
             groups.insert(issue, problems.len());
             problems.push(p);
         }

@@ -1,4 +1,5 @@
-//! `last_inbound_at` values: RFC 3339 with any offset, or relative to now (`-3h`, `3h ago`) so
+//! `last_inbound_at` values, for campaigns and the sandbox alike: RFC 3339 with any offset, Unix
+//! seconds as webhooks carry them (`1764300000`), or relative to now (`-3h`, `1h 0m ago`) so
 //! example and test files never go stale.
 
 use jiff::{SignedDuration, Timestamp};
@@ -20,8 +21,22 @@ pub fn parse_inbound(input: &str, now: Timestamp) -> Result<Timestamp, String> {
             .checked_sub(d)
             .map_err(|_| format!("`{input}` is too far in the past"));
     }
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        // Unix seconds have 10 digits until 2286; 13 digits are milliseconds.
+        return s
+            .parse::<i64>()
+            .ok()
+            .filter(|_| s.len() <= 11)
+            .and_then(|secs| Timestamp::from_second(secs).ok())
+            .ok_or_else(|| format!("`{input}` is not Unix time in seconds (milliseconds? divide by 1000); write e.g. `1764300000` or RFC 3339 such as `2026-11-23T09:30:00-05:00`"));
+    }
     s.parse::<Timestamp>().map_err(|_| {
-        format!("`{input}` is not a time; write RFC 3339 such as `2026-11-23T09:30:00-05:00`, or relative such as `-3h` or `3h ago`")
+        if s.parse::<jiff::civil::DateTime>().is_ok() {
+            // A wall-clock time alone could be any of 26 hours: never guess the zone.
+            format!("`{input}` has no time zone offset; add it, e.g. `{}Z` for UTC or `{}-05:00`", s.replace(' ', "T"), s.replace(' ', "T"))
+        } else {
+            format!("`{input}` is not a time; write RFC 3339 such as `2026-11-23T09:30:00-05:00`, Unix seconds such as `1764300000`, or relative such as `-3h` or `3h ago`")
+        }
     })
 }
 
@@ -50,6 +65,28 @@ mod tests {
             parse_inbound("90m ago", now).unwrap().to_string(),
             "2026-11-23T10:30:00Z"
         );
+    }
+
+    #[test]
+    fn accepts_unix_seconds_and_the_sandbox_demo_form() {
+        let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            parse_inbound("1764300000", now).unwrap().to_string(),
+            "2025-11-28T03:20:00Z"
+        );
+        assert_eq!(
+            parse_inbound("1h 0m ago", now).unwrap().to_string(),
+            "2026-11-23T11:00:00Z"
+        );
+        let e = parse_inbound("1764300000000", now).unwrap_err();
+        assert!(e.contains("milliseconds"), "{e}");
+    }
+
+    #[test]
+    fn a_time_without_offset_says_to_add_it() {
+        let e = parse_inbound("2026-11-28 12:00:00", Timestamp::UNIX_EPOCH).unwrap_err();
+        assert!(e.contains("no time zone offset"), "{e}");
+        assert!(e.contains("`2026-11-28T12:00:00Z`"), "{e}");
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //! while loading here goes section by section over a `Value` so that one broken section does not
 //! hide the others: the swap would have rewritten every message for no gain in what users see.
 
-use super::recipients::{self, Raw};
+use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
-use super::{Campaign, Msg, Phone, Positions, Window};
+use super::{Campaign, Country, Msg, Phone, Positions, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
 use crate::message::Message;
 use crate::provider::{check_base_url, Provider, ProviderSpec, Wire};
@@ -35,6 +35,7 @@ pub fn load(path: &Path, now: Timestamp) -> (Option<Campaign>, Problems) {
         positions: Positions::default(),
         problems: Problems::default(),
         reported: Default::default(),
+        recipient_fields: Default::default(),
     };
     let campaign = l.load(now);
     (campaign, l.problems)
@@ -48,6 +49,8 @@ pub(super) struct Loader {
     pub problems: Problems,
     /// Template paths already reported (see `Campaign::reported`).
     reported: std::collections::HashSet<String>,
+    /// See `Campaign::recipient_fields`.
+    recipient_fields: std::collections::HashSet<String>,
 }
 
 impl Loader {
@@ -164,7 +167,8 @@ impl Loader {
         let raw = self.recipients(map, now);
         let messages = self.messages(map, &mut templates, vars.as_deref(), raw.as_ref());
         let not_after = self.not_after(map);
-        let suppress = self.suppress(map);
+        let country = raw.as_ref().and_then(|r| r.default_country);
+        let suppress = self.suppress(map, country);
         let raw = raw?;
         Some(Campaign {
             file: self.file.clone(),
@@ -184,6 +188,7 @@ impl Loader {
             warnings: raw.warnings,
             positions: std::mem::take(&mut self.positions),
             reported: std::mem::take(&mut self.reported),
+            recipient_fields: std::mem::take(&mut self.recipient_fields),
         })
     }
 
@@ -442,19 +447,65 @@ impl Loader {
                 Some(recipients::inline(self, parsed, now))
             }
             Value::Mapping(m) => {
+                let allowed = ["file", "default_country", "duplicates"];
+                if let Some(k) = m
+                    .keys()
+                    .map(|k| k.as_str().unwrap_or("?"))
+                    .find(|k| !allowed.contains(k))
+                {
+                    let hint = did_you_mean(k, allowed)
+                        .or(Some(format!("known keys: {}", allowed.join(", "))));
+                    self.error(
+                        &format!("recipients.{k}"),
+                        format!("unknown key `{k}`"),
+                        hint,
+                    );
+                    return None;
+                }
                 let file: String = match m.get("file") {
-                    Some(f) if m.len() == 1 => self.parse("recipients.file", f)?,
+                    Some(f)
+                        if m.keys()
+                            .all(|k| allowed.contains(&k.as_str().unwrap_or(""))) =>
+                    {
+                        self.parse("recipients.file", f)?
+                    }
                     _ => {
                         self.error(
                             "recipients",
-                            "expected an inline list or `{file: PATH}`",
+                            "expected an inline list or `{file: PATH}` (with optional `default_country`, `duplicates`)",
                             Some("write `recipients: {file: recipients.csv}`".into()),
                         );
                         return None;
                     }
                 };
+                let country = match m.get("default_country") {
+                    None => None,
+                    Some(v) => {
+                        let raw: String = self.parse("recipients.default_country", v)?;
+                        match raw.parse::<Country>() {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                self.error("recipients.default_country", e, None);
+                                return None;
+                            }
+                        }
+                    }
+                };
+                let keep = match m.get("duplicates") {
+                    None => Keep::default(),
+                    Some(v) => {
+                        let raw: String = self.parse("recipients.duplicates", v)?;
+                        match raw.parse::<Keep>() {
+                            Ok(k) => k,
+                            Err(e) => {
+                                self.error("recipients.duplicates", e, None);
+                                return None;
+                            }
+                        }
+                    }
+                };
                 let path = self.file.parent().unwrap_or(Path::new(".")).join(file);
-                recipients::csv(self, &path, now)
+                recipients::csv(self, &path, country, keep, now)
             }
             _ => {
                 self.error(
@@ -496,12 +547,18 @@ impl Loader {
         let mut known: BTreeSet<String> = BUILTIN_VARS.iter().map(|s| s.to_string()).collect();
         known.extend(vars.iter().flat_map(|v| v.names.iter().cloned()));
         known.extend(raw.iter().flat_map(|r| r.var_names.iter().cloned()));
+        // What differs between recipients: their own variables and their number.
+        let own: BTreeSet<String> = raw
+            .iter()
+            .flat_map(|r| r.var_names.iter().cloned())
+            .chain(BUILTIN_VARS.iter().map(|s| s.to_string()))
+            .collect();
         let mut out = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let path = format!("messages[{i}]");
             if let Some(spec) = self.parse::<MessageSpec>(&path, item) {
                 let (field_templates, reply_template) =
-                    self.compile(&path, &spec, templates, &known);
+                    self.compile(&path, &spec, templates, &known, &own);
                 out.push(Msg {
                     index: i,
                     when: spec.when,
@@ -522,6 +579,7 @@ impl Loader {
         spec: &MessageSpec,
         templates: &mut Templates,
         known: &BTreeSet<String>,
+        own: &BTreeSet<String>,
     ) -> (Vec<Option<String>>, Option<String>) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
@@ -552,6 +610,11 @@ impl Loader {
             }
         });
         for (p, result) in found {
+            if let Ok(used) = &result {
+                if used.iter().any(|v| own.contains(v)) {
+                    self.recipient_fields.insert(p.clone());
+                }
+            }
             if result
                 .as_ref()
                 .map_or(true, |used| used.iter().any(|v| !known.contains(v)))
@@ -620,7 +683,11 @@ impl Loader {
             .ok()
     }
 
-    fn suppress(&mut self, map: &Mapping) -> std::collections::HashSet<Phone> {
+    fn suppress(
+        &mut self,
+        map: &Mapping,
+        country: Option<Country>,
+    ) -> std::collections::HashSet<Phone> {
         let Some(v) = map.get("suppress") else {
             return Default::default();
         };
@@ -628,7 +695,7 @@ impl Loader {
             return Default::default();
         };
         let path = self.file.parent().unwrap_or(Path::new(".")).join(rel);
-        recipients::suppress_list(self, &path)
+        recipients::suppress_list(self, &path, country)
     }
 }
 

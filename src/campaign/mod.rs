@@ -1,6 +1,7 @@
 //! Campaigns: load a YAML campaign file (+ recipients CSV, templates) and validate it into typed
 //! values that later stages never need to re-check.
 
+mod csvfile;
 mod inbound;
 mod load;
 mod phone;
@@ -9,9 +10,10 @@ mod recipients;
 pub mod source;
 mod spec;
 
+pub(crate) use csvfile::CsvFile;
 pub use inbound::parse_inbound;
 pub use load::load;
-pub use phone::Phone;
+pub use phone::{Country, Phone};
 pub use positions::Positions;
 pub use recipients::Rejected;
 pub use spec::{CampaignFile, MessageSpec, RecipientsSpec, WindowSpec};
@@ -49,6 +51,9 @@ pub struct Campaign {
     pub not_after: Option<Timestamp>,
     /// Template paths whose problems were already reported at load (not repeated per recipient).
     pub reported: std::collections::HashSet<String>,
+    /// YAML paths of the fields whose templates use a recipient's own variables (or `to`): only
+    /// problems there can be a recipient's fault, which `--skip-invalid` may drop.
+    pub recipient_fields: std::collections::HashSet<String>,
     /// Where each YAML path stands in the file, for problems found after loading.
     pub positions: Positions,
     /// Problems that do not stop the campaign (duplicates...).

@@ -1,5 +1,6 @@
 //! Phone numbers: parsed with the `phonenumber` crate and kept as validated E.164.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A valid phone number in E.164 form. Stored as its digits (at most 15, so a `u64` holds them),
@@ -7,10 +8,40 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Phone(u64);
 
+/// A country for numbers written without their country code: an ISO 3166 two-letter code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Country(phonenumber::country::Id);
+
+impl std::str::FromStr for Country {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Country, String> {
+        let code = s.trim().to_ascii_uppercase();
+        code.parse::<phonenumber::country::Id>()
+            .ok()
+            .filter(|_| code.len() == 2)
+            .map(Country)
+            .ok_or_else(|| {
+                format!("`{s}` is not a country code; write a two-letter ISO 3166 code such as US, GB or MX")
+            })
+    }
+}
+
 impl Phone {
-    /// Parse a number written in international form (`+14155550123`, `+1 (415) 555-0123`;
-    /// a leading `+` may be omitted). Returns what would be right on failure.
+    /// Parse a number written in international form (`+14155550123`, `+1 (415) 555-0123`,
+    /// `0044 20 7946 0958`, or the digits alone as WhatsApp ids are written: `14155550123`).
+    /// Returns what would be right on failure. See `parse_in` for national numbers.
     pub fn parse(input: &str) -> Result<Phone, String> {
+        Phone::parse_in(input, None)
+    }
+
+    /// Parse a number; one written without `+` is read in `country` first when one is given
+    /// (`(415) 555-0123` in US), then as international digits.
+    ///
+    /// Mexican mobiles as WhatsApp gives them (`521` + 10 digits, the old mobile prefix that
+    /// numbering plans dropped in 2019) are normalized to E.164 `+52` + 10 digits, so both forms
+    /// are one recipient.
+    pub fn parse_in(input: &str, country: Option<Country>) -> Result<Phone, String> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(
@@ -18,37 +49,98 @@ impl Phone {
                     .into(),
             );
         }
-        let with_plus: std::borrow::Cow<str> = if trimmed.starts_with('+') {
-            trimmed.into()
+        // Borrowed in the common case (`+…`): a million rows need no allocation here.
+        let international: Option<Cow<str>> = if let Some(rest) = trimmed.strip_prefix("00") {
+            Some(format!("+{rest}").into())
+        } else if trimmed.starts_with('+') {
+            Some(trimmed.into())
+        } else if trimmed.starts_with(['(', '0']) {
+            // `(415) ...` and `020 ...` are national forms: never read them as a country code.
+            None
         } else {
-            format!("+{trimmed}").into()
+            Some(format!("+{trimmed}").into())
         };
-        let number = phonenumber::parse(None, with_plus.as_ref())
-            .map_err(|e| format!("`{input}` is not a phone number ({e}); write it in international form with the country code, e.g. +14155550123"))?;
-        if !phonenumber::is_valid(&number) {
-            return Err(format!(
-                "`{input}` is not a valid number for country code +{}; check the digits (international form, e.g. +14155550123)",
-                number.code().value()
-            ));
-        }
-        // E.164 is the country code followed by the national number with its leading zeros;
-        // built arithmetically, as the formatter would only say the same thing more slowly.
-        let national = number.national();
-        let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d + 1);
-        let width = u32::from(national.zeros()) + digits(national.value());
-        10u64
-            .checked_pow(width)
-            .and_then(|scale| u64::from(number.code().value()).checked_mul(scale))
-            .and_then(|head| head.checked_add(national.value()))
-            .filter(|&d| digits(d) <= 15)
-            .map(Phone)
-            .ok_or_else(|| format!("`{input}` is too long for E.164"))
+        let written_with_code = trimmed.starts_with('+') || trimmed.starts_with("00");
+        let national = country
+            .filter(|_| !written_with_code)
+            .and_then(|c| phonenumber::parse(Some(c.0), trimmed).ok())
+            .filter(phonenumber::is_valid);
+        let number = match (national, international) {
+            (Some(n), _) => n,
+            (None, Some(intl)) => match phonenumber::parse(None, intl.as_ref()) {
+                Ok(n) if phonenumber::is_valid(&n) => n,
+                Ok(n) => match mexican_wa_id(&intl) {
+                    Some(p) => return Ok(p),
+                    None if written_with_code || country.is_some() => {
+                        return Err(invalid(input, n.code().value(), written_with_code))
+                    }
+                    None => return Err(no_country_code(input)),
+                },
+                Err(_) if !written_with_code && looks_national(trimmed) => {
+                    return Err(no_country_code(input))
+                }
+                Err(e) => return Err(format!("`{input}` is not a phone number ({e}); write it in international form with the country code, e.g. +14155550123")),
+            },
+            (None, None) => match country {
+                Some(c) => return Err(format!(
+                    "`{input}` is not a valid number in {}; check the digits, or write it in international form, e.g. +14155550123",
+                    c.0.as_ref()
+                )),
+                None => return Err(no_country_code(input)),
+            },
+        };
+        e164(&number).ok_or_else(|| format!("`{input}` is too long for E.164"))
     }
 
     /// The digits without `+`, as Messangi wants the sender.
     pub fn digits(&self) -> String {
         self.0.to_string()
     }
+}
+
+/// E.164 is the country code followed by the national number with its leading zeros; built
+/// arithmetically, as the formatter would only say the same thing more slowly.
+fn e164(number: &phonenumber::PhoneNumber) -> Option<Phone> {
+    let national = number.national();
+    let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d + 1);
+    let width = u32::from(national.zeros()) + digits(national.value());
+    10u64
+        .checked_pow(width)
+        .and_then(|scale| u64::from(number.code().value()).checked_mul(scale))
+        .and_then(|head| head.checked_add(national.value()))
+        .filter(|&d| digits(d) <= 15)
+        .map(Phone)
+}
+
+/// `+521` + 10 digits (a Mexican mobile as a WhatsApp id) → `+52` + the 10 digits, when valid.
+fn mexican_wa_id(international: &str) -> Option<Phone> {
+    let digits: String = international.chars().filter(char::is_ascii_digit).collect();
+    let rest = digits.strip_prefix("521").filter(|r| r.len() == 10)?;
+    let n = phonenumber::parse(None, format!("+52{rest}")).ok()?;
+    phonenumber::is_valid(&n).then(|| e164(&n)).flatten()
+}
+
+fn invalid(input: &str, code: u16, written_with_code: bool) -> String {
+    let hint = match written_with_code {
+        true => "international form, e.g. +14155550123",
+        false => {
+            "international form, e.g. +14155550123; a `default_country` reads national numbers"
+        }
+    };
+    format!("`{input}` is not a valid number for country code +{code}; check the digits ({hint})")
+}
+
+/// Digits with the usual separators, enough for a national number: `415-555-0123`.
+fn looks_national(s: &str) -> bool {
+    s.chars().filter(char::is_ascii_digit).count() >= 6
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || " -.()/".contains(c))
+}
+
+fn no_country_code(input: &str) -> String {
+    format!(
+        "`{input}` has no country code; write it in international form (e.g. +14155550123), or say the country of national numbers: `default_country: US` under `recipients:` or a `country` column"
+    )
 }
 
 impl fmt::Display for Phone {
@@ -79,6 +171,64 @@ mod tests {
             Phone::parse("+58 412 555 0101").unwrap().digits(),
             "584125550101"
         );
+    }
+
+    #[test]
+    fn national_numbers_need_a_country() {
+        let us: Country = "us".parse().unwrap();
+        assert_eq!(
+            Phone::parse_in("(415) 555-0123", Some(us))
+                .unwrap()
+                .to_string(),
+            "+14155550123"
+        );
+        assert_eq!(
+            Phone::parse_in("415 555 0123", Some(us))
+                .unwrap()
+                .to_string(),
+            "+14155550123"
+        );
+        // A number with its country code ignores the default.
+        let gb: Country = "GB".parse().unwrap();
+        assert_eq!(
+            Phone::parse_in("+1 415 555 0123", Some(gb))
+                .unwrap()
+                .to_string(),
+            "+14155550123"
+        );
+        assert_eq!(
+            Phone::parse_in("020 7946 0958", Some(gb))
+                .unwrap()
+                .to_string(),
+            "+442079460958"
+        );
+        // International digits (WhatsApp ids) still read in a campaign with a default.
+        assert_eq!(
+            Phone::parse_in("14155550123", Some(gb))
+                .unwrap()
+                .to_string(),
+            "+14155550123"
+        );
+        for national in ["4155550123", "415-555-0123", "415 555 0123"] {
+            let e = Phone::parse(national).unwrap_err();
+            assert!(e.contains("has no country code"), "{national}: {e}");
+        }
+        let e = Phone::parse("(415) 555-0123").unwrap_err();
+        assert!(e.contains("has no country code"), "{e}");
+        assert!(e.contains("default_country"), "{e}");
+        assert!(!e.contains("+41"), "{e}");
+        assert!("XX".parse::<Country>().unwrap_err().contains("ISO 3166"));
+        assert!("USA".parse::<Country>().is_err());
+    }
+
+    #[test]
+    fn mexican_whatsapp_ids_are_the_e164_number() {
+        let e164 = Phone::parse("+52 55 1234 5678").unwrap();
+        assert_eq!(e164.to_string(), "+525512345678");
+        assert_eq!(Phone::parse("5215512345678").unwrap(), e164);
+        assert_eq!(Phone::parse("+521 55 1234 5678").unwrap(), e164);
+        // Only a 10-digit Mexican number after `521`.
+        assert!(Phone::parse("+521551234567").is_err());
     }
 
     #[test]

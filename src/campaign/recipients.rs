@@ -1,10 +1,11 @@
 //! Recipients: an inline list or a CSV (`to,last_inbound_at,<vars...>`) → validated recipients,
 //! with rejected rows and duplicates (after E.164 normalization) reported by row.
 
+use super::csvfile::CsvFile;
 use super::inbound::parse_inbound;
 use super::load::Loader;
 use super::spec::InlineRecipient;
-use super::{Origin, Phone, Recipient};
+use super::{Country, Origin, Phone, Recipient};
 use crate::diag::{Place, Problem};
 use crate::template::Vars;
 use jiff::Timestamp;
@@ -26,6 +27,8 @@ pub struct Raw {
     pub warnings: Vec<Problem>,
     /// Variable names recipients define (CSV columns or inline `vars` keys).
     pub var_names: Vec<String>,
+    /// The campaign's `default_country`, for the suppression list too.
+    pub default_country: Option<Country>,
 }
 
 /// A recipient whose own data failed validation.
@@ -52,7 +55,11 @@ pub(super) fn inline(
     for (i, item) in parsed.into_iter().enumerate() {
         let Some((r, vars)) = item else { continue };
         let path = format!("recipients[{i}]");
-        let to = Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e));
+        let to = match r.country.as_deref().map(str::parse::<Country>) {
+            Some(Err(e)) => Err((format!("{path}.country"), e)),
+            Some(Ok(c)) => Phone::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
+            None => Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e)),
+        };
         let at = parse_inbound(&r.last_inbound_at, now)
             .map_err(|e| (format!("{path}.last_inbound_at"), e));
         match (to, at, vars) {
@@ -81,7 +88,8 @@ pub(super) fn inline(
     }
     raw.var_names = names.into_iter().collect();
     raw.var_names.sort();
-    find_duplicates(&mut raw, |o| match o {
+    find_future(l, &mut raw, now);
+    find_duplicates(l, &mut raw, Keep::default(), |o| match o {
         Origin::Inline(i) => format!("recipients[{i}]"),
         Origin::Csv(line) => format!("line {line}"),
     });
@@ -92,23 +100,35 @@ pub(super) fn inline(
 struct Columns {
     to: usize,
     at: usize,
+    /// A per-row country for national numbers (also a variable).
+    country: Option<usize>,
+    /// The campaign's `default_country`.
+    default_country: Option<Country>,
     vars: Vec<usize>,
     names: Arc<[String]>,
 }
 
-pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
-    let (reader, cols) = open_csv(l, path)?;
+pub(super) fn csv(
+    l: &mut Loader,
+    path: &Path,
+    default_country: Option<Country>,
+    policy: Keep,
+    now: Timestamp,
+) -> Option<Raw> {
+    let (reader, mut cols) = open_csv(l, path)?;
+    cols.default_country = default_country;
     let mut raw = Raw {
         csv: Some(path.to_path_buf()),
+        default_country,
         var_names: cols.names.to_vec(),
         ..Raw::default()
     };
     // A reader thread reads the next chunk while the pool parses this one: phone validation is
     // parallel, CSV reading is not, and this way neither waits for the other.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<csv::Result<csv::StringRecord>>>(1);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u64, csv::Result<csv::StringRecord>)>>(1);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut records = reader.into_records();
+            let mut records = reader;
             loop {
                 let chunk: Vec<_> = records.by_ref().take(CHUNK).collect();
                 if chunk.is_empty() || tx.send(chunk).is_err() {
@@ -118,15 +138,15 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         });
         for batch in rx {
             let mut rows = Vec::with_capacity(batch.len());
-            for rec in batch {
+            for (line, rec) in batch {
                 match rec {
-                    Ok(r) => rows.push(r),
-                    Err(e) => malformed(l, path, &e),
+                    Ok(r) => rows.push((line, r)),
+                    Err(e) => malformed(l, path, line, &e),
                 }
             }
             let parsed: Vec<_> = rows
                 .par_iter()
-                .map(|rec| parse_row(rec, &cols, now))
+                .map(|(line, rec)| parse_row(*line, rec, &cols, now))
                 .collect();
             for row in parsed {
                 keep(l, &mut raw, path, row);
@@ -134,7 +154,8 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
         }
     });
     let file = path.display().to_string();
-    find_duplicates(&mut raw, |o| match o {
+    find_future(l, &mut raw, now);
+    find_duplicates(l, &mut raw, policy, |o| match o {
         Origin::Csv(line) => format!("{file}:{line}"),
         Origin::Inline(i) => format!("recipients[{i}]"),
     });
@@ -142,16 +163,13 @@ pub(super) fn csv(l: &mut Loader, path: &Path, now: Timestamp) -> Option<Raw> {
 }
 
 /// Open the CSV and find its columns from the header.
-fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, Columns)> {
+fn open_csv(l: &mut Loader, path: &Path) -> Option<(CsvFile, Columns)> {
     let header_place = Place::Csv {
         file: path.to_path_buf(),
         line: 1,
         column: None,
     };
-    let mut reader = match csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-    {
+    let mut reader = match CsvFile::open(path, true) {
         Ok(r) => r,
         Err(e) => {
             let place = l.place("recipients.file");
@@ -162,7 +180,7 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, 
         }
     };
     let header: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(str::to_string).collect(),
+        Ok(h) => h,
         Err(e) => {
             l.problems.push(Problem::new(
                 header_place,
@@ -192,6 +210,8 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, 
         Columns {
             to,
             at,
+            country: col("country"),
+            default_country: None,
             vars,
             names,
         },
@@ -200,13 +220,24 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(csv::Reader<std::fs::File>, 
 
 /// One data row → a recipient, or what is wrong with it.
 fn parse_row(
+    line: u64,
     rec: &csv::StringRecord,
     cols: &Columns,
     now: Timestamp,
 ) -> Result<Recipient, RowError> {
-    let line = rec.position().map_or(0, |p| p.line());
     let to_raw = rec.get(cols.to).unwrap_or("");
-    let to = Phone::parse(to_raw).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+    let country = match cols
+        .country
+        .and_then(|c| rec.get(c))
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => Some(
+            c.parse::<Country>()
+                .map_err(|e| (line, to_raw.to_string(), "country", e))?,
+        ),
+        None => cols.default_country,
+    };
+    let to = Phone::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
     let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
         .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
     let values = cols
@@ -248,48 +279,168 @@ fn keep(l: &mut Loader, raw: &mut Raw, path: &Path, row: Result<Recipient, RowEr
     }
 }
 
-/// A row the CSV reader itself could not read.
-fn malformed(l: &mut Loader, path: &Path, e: &csv::Error) {
-    let line = e.position().map_or(0, |p| p.line());
+/// A row the CSV reader itself could not read, with the hint that fits what is wrong.
+fn malformed(l: &mut Loader, path: &Path, line: u64, e: &csv::Error) {
     let place = Place::Csv {
         file: path.to_path_buf(),
         line,
         column: None,
     };
-    let p = Problem::new(place, format!("malformed CSV row: {e}"));
-    l.problems.push(
-        p.hint("every row needs as many fields as the header; quote values containing commas"),
-    );
+    let p = Problem::new(place, format!("malformed CSV row: {}", csv_error(e)));
+    l.problems.push(p.hint(csv_hint(e)));
 }
 
-/// Warn about numbers that repeat an earlier recipient after normalization; the planner sends
-/// to the first and drops the rest as `duplicate`.
-fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
+/// The reader's error without its own position (the place already gives the real line).
+pub(super) fn csv_error(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { err, .. } => {
+            format!("field {} is not valid UTF-8", err.field() + 1)
+        }
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("it has {len} fields; the first row has {expected_len}"),
+        _ => e.to_string(),
+    }
+}
+
+/// What would make an unreadable CSV row readable.
+pub(super) fn csv_hint(e: &csv::Error) -> &'static str {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => {
+            "the file is not UTF-8: save it as UTF-8 (Excel: \"CSV UTF-8\"; or `iconv -f WINDOWS-1252 -t UTF-8`)"
+        }
+        csv::ErrorKind::UnequalLengths { .. } => {
+            "every row needs as many fields as the header; quote values containing commas"
+        }
+        _ => "check the file can be read and its quoting: a value with `\"` inside is quoted, with the quote doubled",
+    }
+}
+
+/// The place of a recipient's row and column, or of its inline entry's field.
+fn row_place(l: &Loader, raw: &Raw, origin: Origin, column: &str) -> Place {
+    match origin {
+        Origin::Csv(line) => Place::Csv {
+            file: raw.csv.clone().unwrap_or_default(),
+            line,
+            column: Some(column.into()),
+        },
+        Origin::Inline(i) => l.place(&format!("recipients[{i}].{column}")),
+    }
+}
+
+/// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
+/// from them would be later than the real one.
+fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
+    let future: Vec<_> = raw
+        .recipients
+        .iter()
+        .filter(|r| r.last_inbound_at > now)
+        .map(|r| (r.origin, r.last_inbound_at))
+        .collect();
+    for &(origin, at) in future.iter().take(20) {
+        let p = Problem::warning(
+            row_place(l, raw, origin, "last_inbound_at"),
+            format!("last_inbound_at {at} is in the future (now is {now})"),
+        );
+        raw.warnings
+            .push(p.hint("check the data, its time zone offset, or this machine's clock"));
+    }
+    if future.len() > 20 {
+        let place = Place::File {
+            file: raw.csv.clone().unwrap_or_default(),
+        };
+        raw.warnings.push(Problem::warning(
+            place,
+            format!("{} more inbound times in the future", future.len() - 20),
+        ));
+    }
+}
+
+/// Which of the rows that share a number is kept when a number repeats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// The first row in the file.
+    First,
+    /// The last row in the file.
+    Last,
+    /// The row with the latest `last_inbound_at` (the first of them on a tie): the customer's
+    /// most recent contact, whose window closes last.
+    #[default]
+    Latest,
+}
+
+impl std::str::FromStr for Keep {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Keep, String> {
+        match s.trim() {
+            "first" => Ok(Keep::First),
+            "last" => Ok(Keep::Last),
+            "latest" => Ok(Keep::Latest),
+            _ => Err(format!(
+                "`{s}` is not a choice of row; write first, last or latest"
+            )),
+        }
+    }
+}
+
+impl Keep {
+    fn why(self) -> &'static str {
+        match self {
+            Keep::First => "the first row: `duplicates: first`",
+            Keep::Last => "the last row: `duplicates: last`",
+            Keep::Latest => "the latest last_inbound_at: `duplicates: latest`, the default",
+        }
+    }
+}
+
+/// Numbers that repeat after normalization: one row per number is kept (by `keep`), the others
+/// are warned about and the planner drops them as `duplicate`.
+fn find_duplicates(l: &Loader, raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
-    let mut first: FxHashMap<Phone, Origin> = FxHashMap::default();
-    first.reserve(raw.recipients.len());
+    let mut kept: FxHashMap<Phone, usize> = FxHashMap::default();
+    kept.reserve(raw.recipients.len());
+    let mut repeated = false;
     for (i, r) in raw.recipients.iter().enumerate() {
-        if let Some(&earlier) = first.get(&r.to) {
-            raw.duplicates.push(i);
-            if raw.warnings.len() < 20 {
-                let place = match r.origin {
-                    Origin::Csv(line) => Place::Csv {
-                        file: raw.csv.clone().unwrap_or_default(),
-                        line,
-                        column: Some("to".into()),
-                    },
-                    Origin::Inline(i) => Place::File {
-                        file: format!("recipients[{i}]").into(),
-                    },
-                };
-                let p = Problem::warning(
-                    place,
-                    format!("{} repeats {}; it will be sent once", r.to, show(earlier)),
-                );
-                raw.warnings.push(p.hint("remove the repeated row"));
+        match kept.entry(r.to) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
             }
-        } else {
-            first.insert(r.to, r.origin);
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                repeated = true;
+                let replace = match keep {
+                    Keep::First => false,
+                    Keep::Last => true,
+                    Keep::Latest => r.last_inbound_at > raw.recipients[*e.get()].last_inbound_at,
+                };
+                if replace {
+                    e.insert(i);
+                }
+            }
+        }
+    }
+    if !repeated {
+        return;
+    }
+    for (i, r) in raw.recipients.iter().enumerate() {
+        let k = kept[&r.to];
+        if k == i {
+            continue;
+        }
+        raw.duplicates.push(i);
+        if raw.warnings.len() < 20 {
+            let kept_at = show(raw.recipients[k].origin);
+            let p = Problem::warning(
+                row_place(l, raw, r.origin, "to"),
+                format!(
+                    "{} is also on {kept_at}, the row kept for it ({}); this row is dropped as `duplicate`",
+                    r.to,
+                    keep.why()
+                ),
+            );
+            raw.warnings.push(p.hint(
+                "remove the repeated row, or choose the row kept with `duplicates: first|last|latest` under `recipients:`",
+            ));
         }
     }
     let extra = raw.duplicates.len().saturating_sub(20);
@@ -304,49 +455,70 @@ fn find_duplicates(raw: &mut Raw, show: impl Fn(Origin) -> String) {
     }
 }
 
-/// Numbers never to contact: one per line, or a CSV whose header has a `to` column.
-pub(super) fn suppress_list(l: &mut Loader, path: &Path) -> HashSet<Phone> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+/// Numbers never to contact, read with the recipients' CSV reader (quotes, BOM, CRLF, `#`
+/// comments): one number a line, or a CSV whose first row names a `to` column. National numbers
+/// are read in the campaign's `default_country`. A line that cannot be read as a number is an
+/// error with its row, never skipped: it may be someone who opted out, so the campaign is refused
+/// until the list is fixed.
+pub(super) fn suppress_list(
+    l: &mut Loader,
+    path: &Path,
+    country: Option<Country>,
+) -> HashSet<Phone> {
+    let mut out = HashSet::new();
+    let mut rows = match CsvFile::open_list(path) {
+        Ok(r) => r,
         Err(e) => {
             let place = l.place("suppress");
             l.problems.push(Problem::new(
                 place,
                 format!("cannot read `{}`: {e}", path.display()),
             ));
-            return HashSet::new();
+            return out;
         }
     };
-    let mut lines = text.lines().enumerate().peekable();
-    let to_col = match lines.peek() {
-        Some((_, first)) if first.split(',').any(|c| c.trim() == "to") => {
-            let col = first.split(',').position(|c| c.trim() == "to");
-            lines.next();
-            col
-        }
-        _ => Some(0),
+    let place = |line: u64, column: Option<&str>| Place::Csv {
+        file: path.to_path_buf(),
+        line,
+        column: column.map(str::to_string),
     };
-    let mut out = HashSet::new();
-    for (i, line) in lines {
-        let value = line
-            .split(',')
-            .nth(to_col.unwrap_or(0))
-            .unwrap_or("")
-            .trim();
-        if value.is_empty() || value.starts_with('#') {
+    let hint = "an opt-out that cannot be read is never skipped: write one number a line in international form (+14155550123), or a CSV with a `to` column";
+    // A first row naming a `to` column is a header; otherwise the number is in column 1.
+    let (mut col, mut name, mut first) = (0, None, true);
+    for (line, row) in rows.by_ref() {
+        let record = match row {
+            Ok(r) => r,
+            Err(e) => {
+                let p = Problem::new(
+                    place(line, None),
+                    format!("malformed opt-out row: {}", csv_error(&e)),
+                );
+                l.problems.push(p.hint(csv_hint(&e)));
+                continue;
+            }
+        };
+        if std::mem::take(&mut first) {
+            if let Some(i) = record.iter().position(|f| f.eq_ignore_ascii_case("to")) {
+                (col, name) = (i, Some("to"));
+                continue;
+            }
+        }
+        let value = record.get(col).unwrap_or("");
+        if value.is_empty() && record.iter().all(str::is_empty) {
             continue;
         }
-        match Phone::parse(value) {
+        match Phone::parse_in(value, country) {
             Ok(p) => {
                 out.insert(p);
             }
             Err(e) => {
-                let place = Place::Csv {
-                    file: path.to_path_buf(),
-                    line: i as u64 + 1,
-                    column: None,
+                let e = if value.is_empty() {
+                    format!("no number in column {}", col + 1)
+                } else {
+                    e
                 };
-                l.problems.push(Problem::new(place, e));
+                l.problems
+                    .push(Problem::new(place(line, name), e).hint(hint));
             }
         }
     }

@@ -35,7 +35,8 @@ pub struct CampaignFile {
     /// Folder of template files, relative to this file (default: the nearest `templates/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub templates: Option<String>,
-    /// File of numbers never to contact (one per line, or a CSV with a `to` column).
+    /// File of numbers never to contact (one per line, or a CSV with a `to` column), read like
+    /// the recipients CSV; a line that is not a number refuses the campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppress: Option<String>,
     /// RFC 3339 time after which nothing is sent.
@@ -75,6 +76,15 @@ pub enum RecipientsSpec {
     /// A CSV with columns `to,last_inbound_at` and any others (they become variables).
     File {
         file: String,
+        /// Country (ISO 3166 two-letter code, e.g. `US`) of numbers written without `+` and
+        /// country code; a `country` column overrides it per row.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_country: Option<String>,
+        /// Which row is kept when a number repeats: `first`, `last`, or `latest` (the latest
+        /// `last_inbound_at`, the default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^(first|last|latest)$"))]
+        duplicates: Option<String>,
     },
     Inline(Vec<InlineRecipient>),
 }
@@ -82,9 +92,14 @@ pub enum RecipientsSpec {
 #[derive(Debug, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlineRecipient {
-    /// Phone number in international form.
+    /// Phone number in international form, or national with `country`.
     pub to: String,
-    /// RFC 3339, or relative to now: `-3h`, `3h ago`.
+    /// Country (ISO 3166 two-letter code) of a number written without `+` and country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// RFC 3339, Unix seconds, or relative to now: `-3h`, `3h ago`.
+    #[serde(deserialize_with = "text_or_seconds")]
+    #[schemars(with = "TextOrSeconds")]
     pub last_inbound_at: String,
     #[serde(default)]
     pub vars: BTreeMap<String, serde_json::Value>,
@@ -140,4 +155,20 @@ impl<'de> Deserialize<'de> for MessageSpec {
             message,
         })
     }
+}
+
+/// A time written as text, or as a bare number of Unix seconds (YAML reads `1764300000` as an
+/// integer).
+#[derive(Deserialize, JsonSchema)]
+#[serde(untagged)]
+enum TextOrSeconds {
+    Text(String),
+    Seconds(i64),
+}
+
+fn text_or_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match TextOrSeconds::deserialize(d)? {
+        TextOrSeconds::Text(s) => s,
+        TextOrSeconds::Seconds(n) => n.to_string(),
+    })
 }

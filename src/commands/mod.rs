@@ -129,7 +129,7 @@ pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepar
             Ok(Prepared { campaign, counts })
         }
         _ => {
-            let _ = writeln!(err, "{}", with_skip_hint(&problems));
+            let _ = writeln!(err, "{}", with_skip_hint(&problems, skip_invalid));
             Err(Failure {
                 exit: Exit::Invalid,
                 message: format!(
@@ -141,10 +141,20 @@ pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepar
     }
 }
 
-fn with_skip_hint(problems: &Problems) -> String {
+/// Say which kind of problems were found: only recipients' own data (`--skip-invalid` may drop
+/// them) or the campaign's own text, which is the same for every recipient and must be fixed.
+fn with_skip_hint(problems: &Problems, skip_invalid: bool) -> String {
     let mut s = problems.to_string();
-    if problems.0.iter().all(|p| p.per_recipient) && !problems.is_empty() {
+    let errors = || problems.0.iter().filter(|p| p.level == Level::Error);
+    let campaign = errors().filter(|p| !p.per_recipient).count();
+    let own = errors().count() - campaign;
+    if campaign == 0 && own > 0 {
         s.push_str("\n(only recipients' own data is wrong: --skip-invalid drops them and goes on)");
+    } else if campaign > 0 && (own > 0 || skip_invalid) {
+        s.push_str(&format!(
+            "\n({campaign} of these {} not in a recipient's own data but in the campaign (its YAML, templates, message text the same for every recipient who gets it, or a CSV row that cannot be read) and must be fixed: --skip-invalid drops only recipients whose own data is wrong)",
+            if campaign == 1 { "is" } else { "are" }
+        ));
     }
     s
 }

@@ -128,8 +128,15 @@ impl Provider {
 /// Check a base URL: absolute http(s); plain http only to loopback, so tokens never cross a
 /// network in clear text.
 pub fn check_base_url(raw: &str) -> Result<String, String> {
+    // Messages show the address without what may be a secret: user info or a query.
+    let shown = redact(raw);
     let url = reqwest::Url::parse(raw)
-        .map_err(|e| format!("`{raw}` is not a URL ({e}); write the provider's address, e.g. https://api.example.com"))?;
+        .map_err(|e| format!("`{shown}` is not a URL ({e}); write the provider's address, e.g. https://api.example.com"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "`{shown}` carries a user name or password; credentials come only from the environment (`token_env`), never from the campaign file"
+        ));
+    }
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -141,15 +148,60 @@ pub fn check_base_url(raw: &str) -> Result<String, String> {
         "http" if loopback => {}
         "http" => {
             return Err(format!(
-                "`{raw}` uses plain http; use https (plain http is allowed only to loopback)"
+                "`{shown}` uses plain http; use https (plain http is allowed only to loopback)"
             ))
         }
-        other => return Err(format!("`{raw}` has scheme `{other}`; use https://")),
+        other => return Err(format!("`{shown}` has scheme `{other}`; use https://")),
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(format!(
-            "`{raw}` has a query or fragment; give just the base address"
+            "`{shown}` has a query or fragment; give just the base address"
         ));
     }
     Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// `raw` with any user info (`user:pw@`) and query or fragment replaced by `***`.
+fn redact(raw: &str) -> String {
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.find(['?', '#']) {
+        Some(q) => format!("{}{}***", &tail[..q], &tail[q..=q]),
+        None => tail.to_string(),
+    };
+    match raw.contains("://") {
+        true => format!("{scheme}://{authority}{tail}"),
+        false => format!("{authority}{tail}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_being_shown() {
+        for raw in [
+            "https://user:hunter2@graph.facebook.com",
+            "https://hunter2@graph.facebook.com/x",
+            "http://user:hunter2@example.com",
+            "https://user:hunter2@exa mple.com",
+            "https://graph.facebook.com/?access_token=hunter2",
+        ] {
+            let e = check_base_url(raw).unwrap_err();
+            assert!(!e.contains("hunter2"), "{raw}: {e}");
+            assert!(e.contains("***"), "{raw}: {e}");
+        }
+        let e = check_base_url("https://user:pw@graph.facebook.com").unwrap_err();
+        assert!(e.contains("environment"), "{e}");
+        assert_eq!(
+            check_base_url("https://graph.facebook.com/").unwrap(),
+            "https://graph.facebook.com"
+        );
+    }
 }

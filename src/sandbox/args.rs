@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::config::{HeaderDialect, SandboxConfig, WindowMode};
+use crate::campaign::{parse_inbound, CsvFile};
 use crate::ratelimit::Rate;
 
 /// Run a local stand-in for the messaging provider, to rehearse campaigns without sending anything real.
@@ -38,7 +39,8 @@ pub struct SandboxArgs {
     pub token_env: Option<String>,
 
     /// CSV with a header row naming `to` and `last_inbound_at` (other columns are ignored):
-    /// when each recipient last wrote to you, as RFC 3339 (`2025-06-01T14:30:00Z`, any offset).
+    /// when each recipient last wrote to you, in any form a campaign accepts: RFC 3339
+    /// (`2025-06-01T14:30:00Z`, any offset), Unix seconds, or relative to now (`1h 0m ago`).
     /// Messages to a listed recipient after that time plus --window-length fail with error 131047.
     #[arg(long, value_name = "FILE")]
     pub inbound: Option<PathBuf>,
@@ -119,29 +121,31 @@ fn probability(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Reads `to,last_inbound_at,...`; rows with an empty time are skipped (window treated as open).
-/// All bad rows are reported together, each as `file:line`.
+/// Reads `to,last_inbound_at,...` with the campaigns' CSV reader and time parser (RFC 3339, Unix
+/// seconds, or relative to now such as `1h 0m ago`); rows with an empty time are skipped (window
+/// treated as open). All bad rows are reported together, each as `file:line`.
 fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
     let shown = path.display();
-    let mut reader = csv::Reader::from_path(path).map_err(|e| format!("{shown}: {e}"))?;
+    let mut reader = CsvFile::open(path, true).map_err(|e| format!("{shown}: {e}"))?;
     let header = reader.headers().map_err(|e| format!("{shown}: {e}"))?;
-    let column = |name: &str| header.iter().position(|h| h.trim() == name);
+    let column = |name: &str| header.iter().position(|h| h == name);
     let (Some(to_col), Some(at_col)) = (column("to"), column("last_inbound_at")) else {
         return Err(format!(
             "{shown}: the header row must name the columns `to` and `last_inbound_at`"
         ));
     };
+    let now = jiff::Timestamp::now();
     let (mut inbound, mut errors) = (HashMap::new(), Vec::new());
-    for record in reader.records() {
+    for (line, record) in reader {
         let row = record
             .map_err(|e| e.to_string())
-            .and_then(|r| inbound_row(&r, to_col, at_col));
+            .and_then(|r| inbound_row(&r, to_col, at_col, now));
         match row {
             Ok(Some((to, at))) => {
                 inbound.insert(to, at);
             }
             Ok(None) => {}
-            Err(e) => errors.push(format!("{shown}:{e}")),
+            Err(e) => errors.push(format!("{shown}:{line}: {e}")),
         }
     }
     if errors.is_empty() {
@@ -151,27 +155,23 @@ fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
     }
 }
 
-/// One CSV row → (recipient, last inbound time); errors start with the line number.
+/// One CSV row → (recipient, last inbound time).
 fn inbound_row(
     record: &csv::StringRecord,
     to_col: usize,
     at_col: usize,
+    now: jiff::Timestamp,
 ) -> Result<Option<(String, SystemTime)>, String> {
-    let line = record.position().map_or(0, |p| p.line());
-    let to = record.get(to_col).unwrap_or("").trim();
-    let at = record.get(at_col).unwrap_or("").trim();
+    let to = record.get(to_col).unwrap_or("");
+    let at = record.get(at_col).unwrap_or("");
     if to.is_empty() {
-        return Err(format!("{line}: `to` is empty"));
+        return Err("`to` is empty".into());
     }
     if at.is_empty() {
         return Ok(None);
     }
-    match at.parse::<jiff::Timestamp>() {
-        Ok(t) => Ok(Some((to.to_string(), SystemTime::from(t)))),
-        Err(e) => Err(format!(
-            "{line}: last_inbound_at `{at}` is not an RFC 3339 time such as 2025-06-01T14:30:00Z ({e})"
-        )),
-    }
+    let t = parse_inbound(at, now).map_err(|e| format!("last_inbound_at {e}"))?;
+    Ok(Some((to.to_string(), SystemTime::from(t))))
 }
 
 #[cfg(test)]
@@ -293,8 +293,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_times_campaigns_accept() {
+        let f = csv_file(
+            "\u{feff}to,last_inbound_at\r\n+15551234567,1h 0m ago\r\n+15557654321,1764300000\r\n",
+        );
+        let map = load_inbound(f.path()).unwrap();
+        let ago = SystemTime::now()
+            .duration_since(map["+15551234567"])
+            .unwrap();
+        assert!((3590..3610).contains(&ago.as_secs()), "{ago:?}");
+        assert_eq!(
+            map["+15557654321"],
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1764300000)
+        );
+    }
+
+    #[test]
     fn reports_every_bad_inbound_row_with_its_line() {
-        let f = csv_file("to,last_inbound_at\n+1555,yesterday\n,2025-06-01T00:00:00Z\n+1556,2025-13-01T00:00:00Z\n");
+        let f = csv_file("to,last_inbound_at\r\n+1555,yesterday\r\n,2025-06-01T00:00:00Z\r\n+1556,2025-13-01T00:00:00Z\r\n");
         let e = load_inbound(f.path()).unwrap_err();
         assert!(e.contains(":2: last_inbound_at `yesterday`"), "{e}");
         assert!(e.contains(":3: `to` is empty"), "{e}");

@@ -129,7 +129,13 @@ impl fmt::Debug for SandboxConfig {
 
 /// Digits of a phone number, so `+15551234567` and `15551234567` name the same recipient.
 pub(crate) fn phone_key(phone: &str) -> String {
-    phone.chars().filter(char::is_ascii_digit).collect()
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    // A Mexican mobile as a WhatsApp id (`521` + 10 digits) is the E.164 `52` + 10 digits, as
+    // campaigns normalize it; checked by shape, as this runs for every request.
+    match digits.strip_prefix("521") {
+        Some(rest) if rest.len() == 10 => format!("52{rest}"),
+        _ => digits,
+    }
 }
 
 #[cfg(test)]
@@ -151,5 +157,6 @@ mod tests {
     fn phone_key_ignores_plus_and_spacing() {
         assert_eq!(phone_key("+1 555-123-4567"), "15551234567");
         assert_eq!(phone_key("15551234567"), "15551234567");
+        assert_eq!(phone_key("5215512345678"), phone_key("+52 55 1234 5678"));
     }
 }

@@ -4,6 +4,9 @@
 //! This file loads the spec and exposes the API; `openapi/walk.rs` holds the schema walker (the
 //! keyword subset it supports and how it reads `allOf` are described there).
 //!
+//! The spec is vendored beside this file (`openapi/spec/`, Meta's MIT licence in
+//! `openapi/spec/LICENSE.txt`) so the suite needs nothing outside the repository.
+//!
 //! Include it with `#[path = "support/openapi.rs"] mod openapi;` or from `tests/support/mod.rs`.
 
 #[path = "openapi/walk.rs"]
@@ -14,7 +17,7 @@ use std::sync::OnceLock;
 
 const SPEC_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../shared/spec/meta-business-messaging-api_v23.0.yaml"
+    "/tests/support/openapi/spec/meta-business-messaging-api_v23.0.yaml"
 );
 const MESSAGE_REF: &str = "#/components/schemas/Message";
 
