@@ -5,13 +5,17 @@
 #
 #   bash bench/million.sh            # 1,000,000 recipients
 #   N=100000 bash bench/million.sh   # smaller
+#   BIN=/tmp/old/sessioncast bash bench/million.sh   # another build, not rebuilt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 OUT=bench/out
 mkdir -p "$OUT"
-cargo build --release --quiet
-BIN=target/release/sessioncast
+# BIN=path compares another build (e.g. before and after a change, run alternately).
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=target/release/sessioncast
+fi
 
 python3 - "$N" "$OUT/recipients.csv" <<'PY'
 import sys

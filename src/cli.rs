@@ -29,6 +29,10 @@ use std::path::PathBuf;
     verbatim_doc_comment
 )]
 pub struct Cli {
+    /// Log each HTTP exchange to stderr: method, URL, status and time taken (-v); with -vv also
+    /// the request and answer bodies. The token is never logged at any level.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,12 +70,47 @@ pub enum Command {
     Schema,
     /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Print a shell completion script, e.g. `sessioncast completions bash > /etc/bash_completion.d/sessioncast`.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write one page per command into --out DIR.
+    ///
+    /// `sessioncast man | man -l -` reads it at once; `sessioncast man --out /usr/local/share/man/man1`
+    /// installs sessioncast.1 and sessioncast-<command>.1.
+    Man(ManArgs),
+}
+
+/// How `check` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write sessioncast.1 and one sessioncast-<command>.1 per command into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (its relative paths then resolve
+    /// against the current directory).
     pub campaign: PathBuf,
+    /// Output: readable problems on stderr, or one JSON object on stdout
+    /// {"file","valid","errors","warnings","problems":[{"severity","message","hint","file",
+    /// "line","column","yaml_path","csv_row","csv_column","recipients","first_recipient",
+    /// "per_recipient"}]} (place fields absent when unknown). Exit codes are the same.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
     /// Evaluate relative inbound times (`-3h`) against this RFC 3339 time instead of the clock.
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -79,7 +118,8 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
+    /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
     /// Plan as of this RFC 3339 time instead of the clock (same file + same --now = same output).
     #[arg(long, value_name = "RFC3339")]
@@ -100,7 +140,8 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
+    /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
     /// Print the exact HTTP requests (token shown as ***) instead of sending. Needs no token.
     #[arg(long)]
@@ -130,9 +171,9 @@ pub struct RunArgs {
     /// --sandbox, a temporary file).
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
-    /// Stop issuing requests after this long, e.g. `10m` or `1h30m` (let requests in flight
+    /// Stop issuing requests after this long, e.g. `10m`, `90min` or `1h30m` (let requests in flight
     /// finish, exit 5 with work left for the next run). Keeps a cron run inside its slot.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_positive)]
     pub max_duration: Option<std::time::Duration>,
     /// Send again messages whose outcome is `unknown` (a request that may have been delivered).
     /// Only after checking they were not: this can send a message twice.
@@ -150,7 +191,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The campaign YAML file.
+    /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
+    /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
     /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
     #[arg(long, value_name = "PATH")]
@@ -173,14 +215,4 @@ fn parse_state(s: &str) -> Result<crate::ledger::State, String> {
     s.trim().parse().map_err(|_| {
         format!("`{s}` is not a state; write one of pending, attempting, sent, failed, expired, unknown")
     })
-}
-
-/// `10m`, `90s`, `1h30m` (Go duration syntax).
-fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    match crate::ratelimit::parse_go_duration(s) {
-        Some(d) if !d.is_zero() => Ok(d),
-        _ => Err(format!(
-            "`{s}` is not a duration; write e.g. 10m, 90s or 1h30m"
-        )),
-    }
 }

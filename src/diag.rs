@@ -105,6 +105,55 @@ impl fmt::Display for Place {
     }
 }
 
+impl Problem {
+    /// The problem as one JSON object for scripts and editors: `severity`, `message`, `hint`,
+    /// `file`, `line`, `column`, `yaml_path`, `csv_row`, `csv_column` (absent when unknown),
+    /// `recipients` (how many share it) and `first_recipient`, and `per_recipient` (whether
+    /// `--skip-invalid` may drop the recipients instead of failing).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut o = serde_json::Map::new();
+        let severity = match self.level {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        };
+        o.insert("severity".into(), severity.into());
+        o.insert("message".into(), self.message.as_str().into());
+        o.insert("hint".into(), self.hint.as_deref().into());
+        let mut put = |k: &str, v: serde_json::Value| {
+            o.insert(k.into(), v);
+        };
+        match &self.place {
+            Place::File { file } => put("file", show(file).into()),
+            Place::Yaml { file, path, line } => {
+                put("file", show(file).into());
+                if let Some((l, c)) = line {
+                    put("line", (*l).into());
+                    put("column", (*c).into());
+                }
+                put("yaml_path", path.as_str().into());
+            }
+            Place::Csv { file, line, column } => {
+                put("file", show(file).into());
+                put("line", (*line).into());
+                put("csv_row", (*line).into());
+                if let Some(c) = column {
+                    put("csv_column", c.as_str().into());
+                }
+            }
+            Place::Template { file, line } => {
+                put("file", show(file).into());
+                put("line", (*line).into());
+            }
+        }
+        if let Some((n, first)) = &self.recipients {
+            put("recipients", (*n).into());
+            put("first_recipient", first.as_str().into());
+        }
+        put("per_recipient", self.per_recipient.into());
+        serde_json::Value::Object(o)
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let level = match self.level {

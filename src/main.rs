@@ -4,5 +4,6 @@ use clap::Parser;
 
 fn main() {
     let cli = sessioncast::cli::Cli::parse();
+    sessioncast::log::init(cli.verbose);
     std::process::exit(sessioncast::run(cli).code());
 }

@@ -2,7 +2,7 @@
 //! twice at once against a sandbox on loopback, judged by what the sandbox received and what the
 //! ledger says.
 
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use sessioncast::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -185,7 +185,7 @@ async fn killed_twenty_times_nobody_receives_twice() {
     let mut killed_mid_run = 0;
     for _ in 0..KILLS {
         let mut child = env.command(&["run", "campaign.yaml"]).spawn().unwrap();
-        let after = Duration::from_millis(rng.gen_range(50..600));
+        let after = Duration::from_millis(rng.random_range(50..600));
         tokio::time::sleep(after).await;
         if child.try_wait().unwrap().is_none() {
             killed_mid_run += 1;

@@ -1,6 +1,13 @@
 //! Loading: campaign YAML → `Campaign`, collecting every problem with its place instead of
 //! stopping at the first. Sections are read one by one; a broken message is left out and the
 //! rest is still checked, so one run reports everything.
+//!
+//! The YAML parser is serde_yaml_ng, the maintained fork of the deprecated serde_yaml: the same
+//! `Value` tree and the same errors with line and column, so every diagnostic reads as before.
+//! serde-saphyr was the other candidate (its spans could replace the second pass in
+//! `positions.rs`), but it deserializes straight into typed values with its own error texts,
+//! while loading here goes section by section over a `Value` so that one broken section does not
+//! hide the others: the swap would have rewritten every message for no gain in what users see.
 
 use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
@@ -12,7 +19,7 @@ use crate::ratelimit::Rate;
 use crate::template::{Templates, Vars, BUILTIN_VARS};
 use jiff::{SignedDuration, Timestamp};
 use serde::de::DeserializeOwned;
-use serde_yaml::{Mapping, Value};
+use serde_yaml_ng::{Mapping, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,7 +28,10 @@ use std::sync::Arc;
 /// read, even with problems, so later stages can still render and report theirs.
 pub fn load(path: &Path, now: Timestamp) -> (Option<Campaign>, Problems) {
     let mut l = Loader {
-        file: path.to_path_buf(),
+        // From stdin, places say `<stdin>` and relative paths resolve against the current
+        // directory (the parent of a bare name is the empty path).
+        file: super::source::display_path(path),
+        source: path.to_path_buf(),
         positions: Positions::default(),
         problems: Problems::default(),
         reported: Default::default(),
@@ -33,6 +43,8 @@ pub fn load(path: &Path, now: Timestamp) -> (Option<Campaign>, Problems) {
 
 pub(super) struct Loader {
     pub file: PathBuf,
+    /// What to read: a path, or `-` for stdin.
+    source: PathBuf,
     positions: Positions,
     pub problems: Problems,
     /// Template paths already reported (see `Campaign::reported`).
@@ -50,6 +62,15 @@ impl Loader {
         }
     }
 
+    /// What relative paths in the campaign are relative to, as hints say it.
+    pub fn relative_to(&self) -> &'static str {
+        if super::source::is_stdin(&self.source) {
+            "the current directory (the campaign came from stdin)"
+        } else {
+            "the campaign file"
+        }
+    }
+
     pub fn error(&mut self, path: &str, message: impl Into<String>, hint: Option<String>) {
         let mut p = Problem::new(self.place(path), message);
         p.hint = hint;
@@ -57,20 +78,35 @@ impl Loader {
     }
 
     fn load(&mut self, now: Timestamp) -> Option<Campaign> {
-        let source = match std::fs::read_to_string(&self.file) {
+        let source = match super::source::read(&self.source) {
             Ok(s) => s,
             Err(e) => {
                 let place = Place::File {
                     file: self.file.clone(),
                 };
-                self.problems.push(Problem::new(
-                    place,
-                    format!("cannot read the campaign file: {e}"),
-                ));
+                self.problems.push(Problem::new(place, e));
                 return None;
             }
         };
-        let root: Value = match serde_yaml::from_str(&source) {
+        if let Some(line) = super::source::too_deep(&source) {
+            let place = Place::Yaml {
+                file: self.file.clone(),
+                path: "(syntax)".into(),
+                line: Some(line),
+            };
+            self.problems.push(
+                Problem::new(
+                    place,
+                    format!(
+                        "brackets nested more than {} deep",
+                        super::source::MAX_NESTING
+                    ),
+                )
+                .hint("a campaign needs a few levels; close the brackets opened before this one"),
+            );
+            return None;
+        }
+        let root: Value = match serde_yaml_ng::from_str(&source) {
             Ok(v) => v,
             Err(e) => {
                 let line = e.location().map(|l| (l.line(), l.column()));
@@ -317,7 +353,7 @@ impl Loader {
                 let Some(raw) = raw else {
                     return Some(SignedDuration::from_secs(default as i64));
                 };
-                match humantime::parse_duration(&raw)
+                match crate::duration::parse(&raw)
                     .ok()
                     .and_then(|d| SignedDuration::try_from(d).ok())
                 {
@@ -326,7 +362,7 @@ impl Loader {
                         self.error(
                             &format!("window.{key}"),
                             format!("`{raw}` is not a duration"),
-                            Some("write e.g. 24h, 10m or 30s".into()),
+                            Some(format!("write {}", crate::duration::EXAMPLES)),
                         );
                         None
                     }
@@ -371,7 +407,10 @@ impl Loader {
                     self.error(
                         "templates",
                         format!("`{}` is not a folder", dir.display()),
-                        Some("give the template folder relative to the campaign file".into()),
+                        Some(format!(
+                            "give the template folder relative to {}",
+                            self.relative_to()
+                        )),
                     );
                     return None;
                 }

@@ -7,6 +7,7 @@ mod load;
 mod phone;
 mod positions;
 mod recipients;
+pub mod source;
 mod spec;
 
 pub(crate) use csvfile::CsvFile;

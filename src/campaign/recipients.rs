@@ -175,7 +175,7 @@ fn open_csv(l: &mut Loader, path: &Path) -> Option<(CsvFile, Columns)> {
             let place = l.place("recipients.file");
             let p = Problem::new(place, format!("cannot read `{}`: {e}", path.display()));
             l.problems
-                .push(p.hint("the path is relative to the campaign file"));
+                .push(p.hint(format!("the path is relative to {}", l.relative_to())));
             return None;
         }
     };

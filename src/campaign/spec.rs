@@ -137,11 +137,11 @@ impl JsonSchema for MessageSpec {
 
 impl<'de> Deserialize<'de> for MessageSpec {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut value = serde_yaml::Value::deserialize(d)?;
+        let mut value = serde_yaml_ng::Value::deserialize(d)?;
         // The message-level keys come out first; what remains is the kind's own shape.
         let mut take = |key: &str| match value.as_mapping_mut().and_then(|m| m.remove(key)) {
             None => Ok(None),
-            Some(serde_yaml::Value::String(s)) => Ok(Some(s)),
+            Some(serde_yaml_ng::Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(serde::de::Error::custom(format!(
                 "`{key}` must be a string"
             ))),

@@ -1,6 +1,7 @@
 //! Command handlers: each subcommand's flow from arguments to output and exit code.
 
 mod check;
+mod docs;
 mod plan;
 mod run;
 mod sandbox;
@@ -27,6 +28,8 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Status(a) => status::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
+        Command::Completions(a) => docs::completions(&a),
+        Command::Man(a) => docs::man(&a),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");
@@ -129,7 +132,10 @@ pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepar
             let _ = writeln!(err, "{}", with_skip_hint(&problems, skip_invalid));
             Err(Failure {
                 exit: Exit::Invalid,
-                message: format!("{} is invalid", path.display()),
+                message: format!(
+                    "{} is invalid",
+                    crate::campaign::source::display_path(path).display()
+                ),
             })
         }
     }

@@ -129,10 +129,13 @@ fn campaign_name(file: &Path) -> Result<String, Failure> {
         exit: Exit::Invalid,
         message: format!("{}: {why}", file.display()),
     };
-    let text = std::fs::read_to_string(file).map_err(|e| invalid(format!("cannot read: {e}")))?;
-    let doc: serde_yaml::Value =
-        serde_yaml::from_str(&text).map_err(|e| invalid(format!("not YAML: {e}")))?;
-    match doc.get("name").and_then(serde_yaml::Value::as_str) {
+    let text = crate::campaign::source::read(file).map_err(invalid)?;
+    if let Some((line, col)) = crate::campaign::source::too_deep(&text) {
+        return Err(invalid(format!("{line}:{col}: brackets nested too deep")));
+    }
+    let doc: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|e| invalid(format!("not YAML: {e}")))?;
+    match doc.get("name").and_then(serde_yaml_ng::Value::as_str) {
         Some(name) => Ok(name.to_string()),
         None => Err(invalid(
             "has no `name:`, which names its ledger; pass --state PATH".into(),

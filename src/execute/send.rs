@@ -377,10 +377,15 @@ async fn backoff(shared: &Shared, failures: u32, reason: String) {
 async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     let builder = shared.target.post(&shared.client, request);
     let body = serde_json::to_vec(&request.body).unwrap_or_default();
-    let sent_at = Instant::now();
+    let started = Instant::now();
+    let url = crate::log::redact_url(&request.url);
+    tracing::debug!(target: crate::log::HTTP, body = %String::from_utf8_lossy(&body), "POST {url} (Authorization: Bearer ***)");
     let response = match builder.body(body).send().await {
         Ok(r) => r,
-        Err(e) => return classify_transport(&e),
+        Err(e) => {
+            tracing::info!(target: crate::log::HTTP, elapsed_ms = started.elapsed().as_millis() as u64, "POST {url} → no answer: {}", chain(&e));
+            return classify_transport(&e);
+        }
     };
     let at = Instant::now();
     let status = response.status().as_u16();
@@ -391,6 +396,8 @@ async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     // invite `--resend-unknown` to deliver it twice. Other statuses are classified without the
     // body: 429 throttled, a bare 5xx unknown, 401/403 stop.
     let bytes = response.bytes().await.unwrap_or_default();
+    tracing::info!(target: crate::log::HTTP, elapsed_ms = started.elapsed().as_millis() as u64, "POST {url} → {status}");
+    tracing::debug!(target: crate::log::HTTP, body = %String::from_utf8_lossy(&bytes), "answer to POST {url}");
     let class = classify(status, &bytes);
     let throttled = class == Class::Throttled;
     if throttled {
@@ -398,7 +405,7 @@ async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     }
     let (notes, rate) = {
         let mut pacer = lock_pacer(shared);
-        pacer.observe_rtt(at - sent_at);
+        pacer.observe_rtt(at - started);
         pacer.observe(at, &signal, throttled);
         (pacer.take_notes(), pacer.effective_rate())
     };

@@ -47,7 +47,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use rand::Rng;
+use rand::RngExt;
 use tokio::time::Instant;
 
 use super::headers::{Signal, MAX_WAIT};
@@ -384,7 +384,7 @@ impl Pacer {
             .min(cap);
         self.backoff_level = self.backoff_level.saturating_add(1);
         let half = nominal / 2;
-        half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+        half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
     }
 }
 

@@ -54,7 +54,7 @@ impl FromStr for Rate {
         } else {
             format!("1{d}")
         };
-        let window = humantime::parse_duration(&d)
+        let window = crate::duration::parse(&d)
             .map_err(|_| err("DURATION must look like 300s, 5m or 1s"))?;
         if window.is_zero() {
             return Err(err("DURATION must be longer than zero"));

@@ -52,7 +52,7 @@ pub struct SandboxArgs {
     pub inbound: Option<PathBuf>,
 
     /// How long a session window stays open after the recipient's last message.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = crate::duration::parse)]
     pub window_length: Duration,
 
     /// Share of acceptable sends that fail with HTTP 500 (code 131000) and are not delivered,
@@ -71,7 +71,7 @@ pub struct SandboxArgs {
     pub cut_rate: f64,
 
     /// Wait this long before every answer, to mimic a distant server (e.g. `200ms`).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = crate::duration::parse)]
     pub delay: Duration,
 
     /// Append every delivered message to this file as one JSON line: {"time","to","body"}.

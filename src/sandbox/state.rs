@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::config::{phone_key, HeaderDialect, SandboxConfig, Validator};
@@ -68,7 +68,7 @@ impl App {
         };
         let rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
-            None => StdRng::from_entropy(),
+            None => StdRng::from_rng(&mut rand::rng()),
         };
         let inner = Inner {
             limiter: config
@@ -140,11 +140,11 @@ impl Inner {
     /// A fresh id suffix: a sequence number (unique per server) plus random bits (unique across runs).
     pub fn next_id(&mut self) -> String {
         self.next_id += 1;
-        format!("{:06}{:08X}", self.next_id, self.rng.gen::<u32>())
+        format!("{:06}{:08X}", self.next_id, self.rng.random::<u32>())
     }
 
     /// Rolls the dice for an injected fault with probability `p` (no roll when `p` is zero).
     pub fn roll(&mut self, p: f64) -> bool {
-        p > 0.0 && self.rng.gen_bool(p.clamp(0.0, 1.0))
+        p > 0.0 && self.rng.random_bool(p.clamp(0.0, 1.0))
     }
 }

@@ -53,10 +53,11 @@ impl MessageSchema {
 fn read_spec() -> Value {
     let text = std::fs::read_to_string(SPEC_PATH)
         .unwrap_or_else(|e| panic!("cannot read OpenAPI spec {SPEC_PATH}: {e}"));
-    let sliced = schemas_block(&text).and_then(|block| serde_yaml::from_str::<Value>(block).ok());
+    let sliced =
+        schemas_block(&text).and_then(|block| serde_yaml_ng::from_str::<Value>(block).ok());
     match sliced {
         Some(schemas) => serde_json::json!({ "components": schemas }),
-        None => serde_yaml::from_str(&text)
+        None => serde_yaml_ng::from_str(&text)
             .unwrap_or_else(|e| panic!("cannot parse OpenAPI spec {SPEC_PATH}: {e}")),
     }
 }
