@@ -4,7 +4,10 @@
 //!
 //! While the run waits (a 300 s window), the bar counts down every second and the log says
 //! every minute how long is left; both show the expected finish time, re-forecast from the
-//! pace in force (the pacer reports each change as `Event::Pace`).
+//! pace in force (the pacer reports each change as `Event::Pace`), and how many queued
+//! requests are now expected to expire: the queue is earliest-deadline-first, so the k-th request
+//! still to go leaves at the k-th slot of the pace in force and expires if that slot falls after
+//! its deadline.
 
 use crate::execute::{Event, Summary};
 use crate::ratelimit::Rate;
@@ -53,6 +56,8 @@ struct Counts {
     rate: Option<Rate>,
     /// The wait in progress: until when (on the runtime's clock) and why.
     waiting: Option<(Instant, String)>,
+    /// Every planned request's deadline in sending order (the first `done()` have gone).
+    deadlines: Vec<Timestamp>,
 }
 
 impl Counts {
@@ -88,14 +93,51 @@ impl Counts {
         Timestamp::now().checked_add(ahead).ok()
     }
 
+    /// How many requests still queued are expected to miss their deadline at the pace in
+    /// force: the k-th still to go (0-based) leaves after the current wait plus its slot, whole
+    /// windows of `limit` for windows over a second, even spacing otherwise.
+    fn expiring(&self) -> u64 {
+        let Some(rate) = self.rate else { return 0 };
+        let limit = u64::from(rate.limit.max(1));
+        let wait = self.left().map_or(Duration::ZERO, |(d, _)| d);
+        let from_now = u64::from(self.left().is_some());
+        let now = Timestamp::now();
+        let queued = self.deadlines.iter().skip(self.done() as usize);
+        let late = queued.enumerate().filter(|(k, deadline)| {
+            let k = *k as u64;
+            let slot = if rate.window > Duration::from_secs(1) {
+                // As `finish`: a batch per window, the first when the wait ends.
+                rate.window
+                    .mul_f64((k / limit + 1).saturating_sub(from_now) as f64)
+            } else {
+                rate.window.mul_f64(k as f64 / limit as f64)
+            };
+            let at = SignedDuration::try_from(wait + slot)
+                .ok()
+                .and_then(|d| now.checked_add(d).ok())
+                .unwrap_or(Timestamp::MAX);
+            at > **deadline
+        });
+        late.count() as u64
+    }
+
+    /// ` · N expected to expire` when the forecast has any, else nothing.
+    fn expiring_note(&self) -> String {
+        match self.expiring() {
+            0 => String::new(),
+            n => format!(" · {n} expected to expire"),
+        }
+    }
+
     fn countdown(&self) -> Option<String> {
         let (left, why) = self.left()?;
         let finish = self.finish().map(clock).unwrap_or_else(|| "-".into());
         Some(format!(
-            "waiting {}s more ({why}) · {}/{} done · finish ≈ {finish}",
+            "waiting {}s more ({why}) · {}/{} done · finish ≈ {finish}{}",
             left.as_secs_f64().ceil(),
             self.done(),
-            self.total
+            self.total,
+            self.expiring_note()
         ))
     }
 }
@@ -151,7 +193,10 @@ pub async fn show_to(
         match &bar {
             Some(b) => on_bar(b, &counts, &e),
             None => {
-                if let Some(line) = line(&e, style) {
+                if let Some(mut line) = line(&e, style) {
+                    if matches!(e, Event::Pace { .. }) {
+                        line.push_str(&counts.expiring_note());
+                    }
                     let _ = writeln!(out, "{} [{campaign}] {line}", clock(Timestamp::now()));
                 }
             }
@@ -182,7 +227,14 @@ fn new_bar(total: u64) -> ProgressBar {
 
 fn count(c: &mut Counts, e: &Event) {
     match e {
-        Event::Started { total, rate } => (c.total, c.rate) = (*total, Some(*rate)),
+        Event::Started {
+            total,
+            rate,
+            deadlines,
+        } => {
+            (c.total, c.rate) = (*total, Some(*rate));
+            c.deadlines.clone_from(deadlines);
+        }
         Event::Pace { rate, .. } => c.rate = Some(*rate),
         Event::Waiting { until, reason } => {
             let ahead = until.duration_since(Timestamp::now());
@@ -215,7 +267,10 @@ fn on_bar(bar: &ProgressBar, c: &Counts, e: &Event) {
             if matches!(e, Event::Failed { .. } | Event::Unknown { .. }) {
                 bar.inc(1);
             }
-            if let Some(l) = line(e, Style::Quiet) {
+            if let Some(mut l) = line(e, Style::Quiet) {
+                if matches!(e, Event::Pace { .. }) {
+                    l.push_str(&c.expiring_note());
+                }
                 bar.println(l);
             }
         }
@@ -234,7 +289,9 @@ fn on_bar(bar: &ProgressBar, c: &Counts, e: &Event) {
 pub fn line(e: &Event, style: Style) -> Option<String> {
     let quiet = style == Style::Quiet;
     Some(match e {
-        Event::Started { total, rate } if !quiet => format!("started: {total} requests at {rate}"),
+        Event::Started { total, rate, .. } if !quiet => {
+            format!("started: {total} requests at {rate}")
+        }
         Event::Pace { rate, reason } => format!("pace {rate}: {reason}"),
         Event::Sent {
             to,
@@ -363,7 +420,12 @@ mod tests {
             index,
             provider_id: None,
         };
-        tx.send(Event::Started { total: 6, rate }).unwrap();
+        tx.send(Event::Started {
+            total: 6,
+            rate,
+            deadlines: Vec::new(),
+        })
+        .unwrap();
         tx.send(sent(0)).unwrap();
         tx.send(sent(1)).unwrap();
         let until = Timestamp::now() + SignedDuration::from_secs(301);
@@ -426,6 +488,72 @@ mod tests {
             (slower - expected).get_seconds().abs() <= 1,
             "{slower} vs {expected}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slower_pace_forecasts_who_will_expire() {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let out = Shared::default();
+        let task = tokio::spawn(show_to(
+            rx,
+            Style::Log,
+            "spring-promo",
+            out.clone(),
+            Duration::from_secs(60),
+        ));
+        let to = Phone::parse("+14155550101").unwrap();
+        let start = Timestamp::now();
+        let at = |s| start + SignedDuration::from_secs(s);
+        // Earliest deadline first; the two sent ones are already past.
+        let deadlines = vec![at(-10), at(-5), at(400), at(500), at(700), at(800)];
+        tx.send(Event::Started {
+            total: 6,
+            rate: "2/300s".parse().unwrap(),
+            deadlines,
+        })
+        .unwrap();
+        for index in 0..2 {
+            let provider_id = None;
+            tx.send(Event::Sent {
+                to,
+                index,
+                provider_id,
+            })
+            .unwrap();
+        }
+        tx.send(Event::Waiting {
+            until: at(301),
+            reason: "rate limit".into(),
+        })
+        .unwrap();
+        // At 2 per 5 minutes the four left go at ≈ 301 s and ≈ 601 s: all before their deadlines.
+        tokio::time::sleep(Duration::from_secs(70)).await;
+        // At 1 per 5 minutes they go at ≈ 301, 601, 901 and 1201 s: the last three are late.
+        // (The wall clock stands still under the paused runtime clock; the forecast counts
+        // from the wait left, so it sees the same order.)
+        tx.send(Event::Pace {
+            rate: "1/300s".parse().unwrap(),
+            reason: "429 without headers".into(),
+        })
+        .unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        tx.send(Event::Finished {
+            summary: Summary::default(),
+        })
+        .unwrap();
+        task.await.unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let bodies: Vec<&str> = text.lines().map(|l| &l[40..]).collect();
+        assert!(bodies[4].starts_with("waiting 241s more"), "{}", bodies[4]);
+        assert!(!bodies[4].contains("expire"), "{}", bodies[4]);
+        assert_eq!(
+            bodies[5],
+            "pace 1/5m: 429 without headers · 3 expected to expire"
+        );
+        assert!(bodies[6].starts_with("waiting 181s more"), "{}", bodies[6]);
+        // The countdown repeats the forecast (its count drifts here only because the paused
+        // runtime clock moves while the wall clock the deadlines are on does not).
+        assert!(bodies[6].ends_with(" expected to expire"), "{}", bodies[6]);
     }
 
     #[test]

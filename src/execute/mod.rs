@@ -33,6 +33,9 @@ pub enum Event {
         total: u64,
         /// The declared rate (the pace until the server says otherwise).
         rate: Rate,
+        /// Each planned request's deadline, in sending (earliest-deadline-first) order, so
+        /// progress can count who is expected to expire at the pace in force.
+        deadlines: Vec<Timestamp>,
     },
     Sent {
         to: Phone,
@@ -236,9 +239,17 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
         not_after: campaign.not_after,
         ledger: setup.ledger.as_ref().map(|r| r.writer.clone()),
     });
+    let deadlines = plan
+        .scheduled()
+        .flat_map(|e| {
+            let d = campaign.deadline(&campaign.recipients[e.recipient]);
+            std::iter::repeat_n(d, e.messages as usize)
+        })
+        .collect();
     shared.emit(Event::Started {
         total: plan.requests(),
         rate: campaign.rate,
+        deadlines,
     });
     let watcher = tokio::spawn(forward_signal(setup.stop, Arc::clone(&shared)));
     let timer = setup.max_duration.map(|d| {
