@@ -4,7 +4,7 @@
 #[path = "support/cli.rs"]
 mod support;
 
-use support::{sessioncast, NOW};
+use support::{dry_run_json, sessioncast, NOW};
 
 /// 100,000 nested brackets (200 KB) used to take over a minute in the YAML scanner; now the
 /// first bracket past the limit is reported at its place before any parser runs.
@@ -153,18 +153,7 @@ fn a_campaign_from_stdin_resolves_paths_against_the_current_directory() {
         "{stdout}"
     );
     // The dry run from stdin is the dry run from the file.
-    let from_file = sessioncast()
-        .args([
-            "run",
-            "campaigns/demo.yaml",
-            "--dry-run",
-            "--format",
-            "json",
-            "--now",
-            NOW,
-        ])
-        .output()
-        .unwrap();
+    let from_file = dry_run_json("campaigns/demo.yaml");
     let from_stdin = sessioncast()
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/campaigns"))
         .args(["run", "-", "--dry-run", "--format", "json", "--now", NOW])

@@ -4,7 +4,7 @@
 #[path = "support/cli.rs"]
 mod support;
 
-use support::{sessioncast, NOW};
+use support::{dry_run_json, sessioncast, NOW};
 
 /// The fixture's path relative to the crate, as a user would type it.
 fn rel(path: &std::path::Path) -> String {
@@ -17,18 +17,7 @@ fn rel(path: &std::path::Path) -> String {
 #[test]
 fn ok_fixtures_preview() {
     insta::glob!("fixtures/ok/*.yaml", |path| {
-        let out = sessioncast()
-            .args([
-                "run",
-                &rel(path),
-                "--dry-run",
-                "--format",
-                "json",
-                "--now",
-                NOW,
-            ])
-            .output()
-            .unwrap();
+        let out = dry_run_json(&rel(path));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{stderr}");
         let stdout = String::from_utf8(out.stdout).unwrap();

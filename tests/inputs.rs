@@ -7,7 +7,7 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
-use support::{sessioncast, NOW};
+use support::{dry_run_json, sessioncast, NOW};
 
 /// A running `sessioncast sandbox`, stopped when dropped.
 struct Sandbox {
@@ -230,18 +230,7 @@ messages:
 
 #[test]
 fn suppression_csv_with_bom_quotes_and_national_numbers_leaves_them_out() {
-    let out = sessioncast()
-        .args([
-            "run",
-            "tests/fixtures/ok/suppress-csv.yaml",
-            "--dry-run",
-            "--format",
-            "json",
-            "--now",
-            NOW,
-        ])
-        .output()
-        .unwrap();
+    let out = dry_run_json("tests/fixtures/ok/suppress-csv.yaml");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -301,18 +290,7 @@ messages:
             ),
         )
         .unwrap();
-        let out = sessioncast()
-            .args([
-                "run",
-                campaign.to_str().unwrap(),
-                "--dry-run",
-                "--format",
-                "json",
-                "--now",
-                NOW,
-            ])
-            .output()
-            .unwrap();
+        let out = dry_run_json(campaign.to_str().unwrap());
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).to_string(),

@@ -67,7 +67,13 @@ pub fn build(
         } else if count.is_none() {
             Some(DropReason::Invalid)
         } else if let Some(reason) = done(r.to) {
-            Some(reason)
+            // Rows expire when their deadline passes unsent; such a recipient was not handled by
+            // an earlier run, its window is simply closed, and it is reported as that.
+            if reason == DropReason::AlreadyExpired && deadline <= now {
+                Some(DropReason::WindowClosed)
+            } else {
+                Some(reason)
+            }
         } else if count == Some(0) {
             Some(DropReason::NoMessages)
         } else {

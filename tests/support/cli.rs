@@ -13,3 +13,19 @@ pub fn sessioncast() -> Command {
         .env("NO_COLOR", "1");
     cmd
 }
+
+/// `sessioncast run CAMPAIGN --dry-run --format json --now NOW`: the exact requests, as JSON lines.
+pub fn dry_run_json(campaign: &str) -> std::process::Output {
+    sessioncast()
+        .args([
+            "run",
+            campaign,
+            "--dry-run",
+            "--format",
+            "json",
+            "--now",
+            NOW,
+        ])
+        .output()
+        .unwrap()
+}
