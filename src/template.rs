@@ -27,7 +27,8 @@ impl Templates {
     pub fn new(dir: Option<&Path>) -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env.set_keep_trailing_newline(false);
+        // A template file's trailing newline is dropped (minijinja's default, as in Jinja2), so
+        // `{% include "x.txt" %}` renders the text without the editor's final newline.
         if let Some(d) = dir {
             // path_loader refuses names that climb out of the folder (`..`).
             env.set_loader(minijinja::path_loader(d));

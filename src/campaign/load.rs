@@ -389,7 +389,7 @@ impl Loader {
         let map: BTreeMap<String, serde_json::Value> = self.parse(path, v)?;
         let (names, values): (Vec<String>, Vec<minijinja::Value>) = map
             .into_iter()
-            .map(|(k, v)| (k, minijinja::Value::from_serialize(&v)))
+            .map(|(k, v)| (k, minijinja::Value::from(minijinja::value::Serde(&v))))
             .unzip();
         Some(Vars {
             names: names.into(),

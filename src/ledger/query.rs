@@ -47,7 +47,11 @@ impl Ledger {
             .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
         let raw = stmt
             .query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, u64>(1)?))
+                // COUNT(*) is never negative; SQLite integers are i64.
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?.unsigned_abs(),
+                ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut counts = Counts::default();
