@@ -208,7 +208,10 @@ impl<'c> Renderer<'c> {
         let provider = &self.campaign.provider;
         Ok(messages
             .iter()
-            .map(|m| (m.index, provider.request(&self.url, r.to, m)))
+            .map(|m| {
+                let key = crate::provider::send_key(&self.campaign.name, r.to, m.index);
+                (m.index, provider.request(&self.url, &key, r.to, m))
+            })
             .collect())
     }
 }

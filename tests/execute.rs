@@ -72,6 +72,21 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
     for line in std::fs::read_to_string(&log).unwrap_or_default().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         let to = v["to"].as_str().unwrap_or_default().to_string();
+        // What the server received carries this recipient's send key, for its webhooks to echo.
+        let digits = to.trim_start_matches('+');
+        let key = v["body"]["biz_opaque_callback_data"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            key,
+            sessioncast::provider::send_key(
+                "t",
+                sessioncast::campaign::Phone::parse(&to).unwrap(),
+                0
+            ),
+            "{line}"
+        );
+        assert!(key.ends_with(&format!("-{digits}-0")), "{line}");
         *delivered.entry(to).or_insert(0) += 1;
     }
     Outcome {

@@ -24,11 +24,13 @@ pub struct CloudApiSpec {
     pub api_version: Option<String>,
 }
 
-pub fn body(to: Phone, message: &Message, reply_to: Option<&str>) -> Value {
+pub fn body(key: &str, to: Phone, message: &Message, reply_to: Option<&str>) -> Value {
     let mut m = Map::new();
     m.insert("messaging_product".into(), json!("whatsapp"));
     m.insert("recipient_type".into(), json!("individual"));
     m.insert("to".into(), json!(to.to_string()));
+    // Echoed on sent/delivered/read status webhooks: how `ingest` finds the row.
+    m.insert("biz_opaque_callback_data".into(), json!(key));
     if let Some(id) = reply_to {
         m.insert("context".into(), json!({ "message_id": id }));
     }

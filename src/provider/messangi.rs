@@ -27,6 +27,7 @@ pub struct MessangiSpec {
 pub fn body(
     from: &str,
     callbacks: Option<&str>,
+    key: &str,
     to: Phone,
     message: &Message,
     reply_to: Option<&str>,
@@ -35,6 +36,8 @@ pub fn body(
     r.insert("from".into(), json!(from));
     r.insert("to".into(), json!(to.to_string()));
     r.insert("type".into(), json!(message.type_name()));
+    // Echoed on status callbacks: how `ingest` finds the row.
+    r.insert("externalId".into(), json!(key));
     if let Some(id) = reply_to {
         r.insert("replyTo".into(), json!(id));
     }

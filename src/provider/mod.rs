@@ -5,6 +5,7 @@ mod classify;
 mod cloud_api;
 mod messangi;
 pub mod parse;
+mod send_key;
 
 use crate::campaign::Phone;
 use crate::message::Limits;
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use classify::{classify, Class};
 pub use cloud_api::{CloudApiSpec, DEFAULT_API_VERSION};
 pub use messangi::MessangiSpec;
+pub use send_key::send_key;
 
 /// `provider:` in the campaign file; `kind` selects the wire format.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -106,21 +108,22 @@ impl Provider {
         }
     }
 
-    /// The JSON body that sends a rendered message to `to`.
-    pub fn body(&self, to: Phone, m: &Rendered) -> serde_json::Value {
+    /// The JSON body that sends a rendered message to `to`, carrying the send `key` (see
+    /// [`send_key`]) in the field the provider echoes on its status webhooks.
+    pub fn body(&self, key: &str, to: Phone, m: &Rendered) -> serde_json::Value {
         let reply_to = m.reply_to.as_deref();
         match &self.wire {
             Wire::Messangi { from, callbacks } => {
-                messangi::body(from, callbacks.as_deref(), to, &m.message, reply_to)
+                messangi::body(from, callbacks.as_deref(), key, to, &m.message, reply_to)
             }
-            Wire::CloudApi { .. } => cloud_api::body(to, &m.message, reply_to),
+            Wire::CloudApi { .. } => cloud_api::body(key, to, &m.message, reply_to),
         }
     }
 
-    pub fn request(&self, url: &str, to: Phone, m: &Rendered) -> Request {
+    pub fn request(&self, url: &str, key: &str, to: Phone, m: &Rendered) -> Request {
         Request {
             url: url.to_string(),
-            body: self.body(to, m),
+            body: self.body(key, to, m),
         }
     }
 }
