@@ -402,8 +402,14 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_log_counts_a_long_wait_down_with_the_finish_time() {
+    /// The log-style progress of campaign `spring-promo`, countdown lines every 60 s, running.
+    struct LogRun {
+        out: Shared,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    /// Starts a [`LogRun`]; events go to the returned sender.
+    fn log_run() -> (tokio::sync::mpsc::UnboundedSender<Event>, LogRun) {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let out = Shared::default();
         let task = tokio::spawn(show_to(
@@ -413,6 +419,25 @@ mod tests {
             out.clone(),
             Duration::from_secs(60),
         ));
+        (tx, LogRun { out, task })
+    }
+
+    impl LogRun {
+        /// Ends the run with a summary and returns everything it wrote.
+        async fn finish(self, tx: tokio::sync::mpsc::UnboundedSender<Event>) -> String {
+            tx.send(Event::Finished {
+                summary: Summary::default(),
+            })
+            .unwrap();
+            self.task.await.unwrap();
+            let text = self.out.0.lock().unwrap().clone();
+            String::from_utf8(text).unwrap()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_log_counts_a_long_wait_down_with_the_finish_time() {
+        let (tx, run) = log_run();
         let to = Phone::parse("+14155550101").unwrap();
         let rate: Rate = "2/300s".parse().unwrap();
         let sent = |index| Event::Sent {
@@ -441,12 +466,7 @@ mod tests {
         })
         .unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
-        tx.send(Event::Finished {
-            summary: Summary::default(),
-        })
-        .unwrap();
-        task.await.unwrap();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = run.finish(tx).await;
         let lines: Vec<&str> = text.lines().collect();
         // Every line: a 24-character UTC time, then the campaign's name.
         for l in &lines {
@@ -492,15 +512,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_slower_pace_forecasts_who_will_expire() {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let out = Shared::default();
-        let task = tokio::spawn(show_to(
-            rx,
-            Style::Log,
-            "spring-promo",
-            out.clone(),
-            Duration::from_secs(60),
-        ));
+        let (tx, run) = log_run();
         let to = Phone::parse("+14155550101").unwrap();
         let start = Timestamp::now();
         let at = |s| start + SignedDuration::from_secs(s);
@@ -537,12 +549,7 @@ mod tests {
         })
         .unwrap();
         tokio::time::sleep(Duration::from_secs(60)).await;
-        tx.send(Event::Finished {
-            summary: Summary::default(),
-        })
-        .unwrap();
-        task.await.unwrap();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = run.finish(tx).await;
         let bodies: Vec<&str> = text.lines().map(|l| &l[40..]).collect();
         assert!(bodies[4].starts_with("waiting 241s more"), "{}", bodies[4]);
         assert!(!bodies[4].contains("expire"), "{}", bodies[4]);
