@@ -66,6 +66,20 @@ pub enum Command {
     /// recipients' variables) for spreadsheets and CRMs; a ledger that exists but cannot be read
     /// is an error (exit 1).
     Status(StatusArgs),
+    /// Read a webhook log into the campaign's ledger: outcomes, deliveries, reads and replies.
+    ///
+    /// A webhook log has one provider POST body per line, as `webhook --listen` and
+    /// `sandbox --webhook-log` write it: Cloud API bodies (or bare `value` objects) and Messangi
+    /// callbacks. Statuses find their message by send key, else by provider message id: an
+    /// `unknown` message becomes `sent` (with its provider id) or `failed`; a sent one gains its
+    /// delivery and read times, or becomes `failed` (`expired` for 131047) when the provider
+    /// reports so later. Inbound messages record each user's latest message time and replies to
+    /// campaign messages. Nothing is ever made `pending`, so nothing is sent again because of a
+    /// webhook; each event is applied once, in any order, so ingesting a log twice changes nothing.
+    /// While a run holds the campaign, the messages it is sending are left alone (exit 5).
+    /// Exit codes: 0 ok, 1 runtime error, 3 some lines were not webhooks (the others were
+    /// applied; each bad line is reported with its number), 5 events left for after the run.
+    Ingest(IngestArgs),
     /// Print the JSON Schema of campaign files (for editor completion and validation).
     Schema,
     /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
@@ -209,6 +223,29 @@ pub struct StatusArgs {
     /// pending, attempting, sent, failed, expired, unknown. The counts stay those of the whole ledger.
     #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
     pub only: Vec<crate::ledger::State>,
+}
+
+/// How `ingest` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum IngestFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The campaign YAML file (its `name` names the ledger and the send keys), or `-` for stdin.
+    pub campaign: PathBuf,
+    /// The webhook log (JSON lines); `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Output: readable lines, or one JSON object {"lines","events","applied","duplicate",
+    /// "unmatched","other_campaign","deferred","replies","bad_lines","bad":[{"line","path",
+    /// "problem"}],"transitions":{"unknown->sent":N,...},"exit"}.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: IngestFormat,
 }
 
 fn parse_state(s: &str) -> Result<crate::ledger::State, String> {

@@ -2,6 +2,7 @@
 
 mod check;
 mod docs;
+mod ingest;
 mod plan;
 mod run;
 mod sandbox;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Plan(a) => plan::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Status(a) => status::run(&a),
+        Command::Ingest(a) => ingest::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
         Command::Completions(a) => docs::completions(&a),

@@ -124,7 +124,7 @@ impl RecipientVars {
 
 /// The campaign's `name`, read without loading its recipients (a status must work even when
 /// the data no longer validates).
-fn campaign_name(file: &Path) -> Result<String, Failure> {
+pub(super) fn campaign_name(file: &Path) -> Result<String, Failure> {
     let invalid = |why: String| Failure {
         exit: Exit::Invalid,
         message: format!("{}: {why}", file.display()),

@@ -26,6 +26,7 @@ mod state;
 mod sync;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ pub use lock::{lock_path, LockError, RunLock};
 pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
 pub use sync::{Asked, Begun, SyncReport};
+pub use webhooks::{Sender, Tally, WINDOW_CLOSED};
 pub use writer::{Handle, Writer, WriterStats};
 
 /// One planned request, as rendered for this run.
@@ -91,6 +93,13 @@ pub struct RowView {
     pub planned_at: SystemTime,
     pub attempted_at: Option<SystemTime>,
     pub finished_at: Option<SystemTime>,
+    /// From the provider's webhooks (`sessioncast ingest`), the provider's clock: when the
+    /// message reached the phone (a `read` implies it), was read, and was answered.
+    pub delivered_at: Option<SystemTime>,
+    pub read_at: Option<SystemTime>,
+    pub replied_at: Option<SystemTime>,
+    /// The provider's error code of a failure reported by webhook (131047: window closed).
+    pub error_code: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]

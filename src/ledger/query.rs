@@ -8,7 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::{from_millis, Counts, Key, Ledger, LedgerError, RowView, State};
 
 const ROW_COLUMNS: &str = "recipient, message_index, state, provider_id, reason, retryable,
-    attempts, deadline, planned_at, attempted_at, finished_at";
+    attempts, deadline, planned_at, attempted_at, finished_at, delivered_at, read_at, replied_at,
+    error_code";
 
 impl Ledger {
     /// The state of one row, `None` if it was never planned.
@@ -141,5 +142,9 @@ fn row_view(row: &Row<'_>) -> rusqlite::Result<RowView> {
         planned_at: from_millis(row.get(8)?),
         attempted_at: row.get::<_, Option<i64>>(9)?.map(from_millis),
         finished_at: row.get::<_, Option<i64>>(10)?.map(from_millis),
+        delivered_at: row.get::<_, Option<i64>>(11)?.map(from_millis),
+        read_at: row.get::<_, Option<i64>>(12)?.map(from_millis),
+        replied_at: row.get::<_, Option<i64>>(13)?.map(from_millis),
+        error_code: row.get(14)?,
     })
 }

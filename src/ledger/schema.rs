@@ -9,7 +9,7 @@ use super::LedgerError;
 
 /// Schema version stored in `PRAGMA user_version`; bump it and add a migration step when the
 /// tables change, so a ledger written by an older sessioncast is upgraded rather than misread.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// How long a writer waits for another connection's lock before failing. Runs of one campaign
 /// never overlap (see `RunLock`), so this only covers readers such as `sessioncast status`.
@@ -44,6 +44,30 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 ";
 
+/// Version 2: what the provider's webhooks tell (`sessioncast ingest`). Per row the provider's
+/// times of delivery, reading and the user's reply (unix ms, the provider's clock) and the error
+/// code of a failure; the ids of the webhook events already applied, so a provider's retries and a
+/// file ingested twice change nothing; and per user the time of their latest inbound message (the
+/// start of their 24-hour window). The index on `provider_id` lets statuses without our send key,
+/// and replies (which name the message they answer by its provider id), find their row; it is
+/// partial so rows not yet sent cost nothing in it, and a row's provider id is written once.
+const DDL_V2: &str = "
+ALTER TABLE deliveries ADD COLUMN delivered_at INTEGER;
+ALTER TABLE deliveries ADD COLUMN read_at      INTEGER;
+ALTER TABLE deliveries ADD COLUMN replied_at   INTEGER;
+ALTER TABLE deliveries ADD COLUMN error_code   INTEGER;
+CREATE INDEX deliveries_provider_id ON deliveries (provider_id) WHERE provider_id IS NOT NULL;
+CREATE TABLE webhook_events (
+    id TEXT NOT NULL PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE inbound (
+    recipient    TEXT    NOT NULL PRIMARY KEY,
+    last_at      INTEGER NOT NULL,
+    message_id   TEXT    NOT NULL,
+    profile_name TEXT
+) WITHOUT ROWID;
+";
+
 /// Opens `path`, sets the pragmas and creates or checks the schema.
 pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
     let conn = Connection::open(path)?;
@@ -73,18 +97,25 @@ fn migrate(conn: &Connection, path: &Path) -> Result<(), LedgerError> {
     // no tables rather than a half-made schema marked as current.
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let found: i32 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match found {
-        0 => {
-            tx.execute_batch(DDL_V1)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
-            Ok(())
-        }
-        SCHEMA_VERSION => Ok(()),
-        _ => Err(LedgerError::UnsupportedSchema {
+    if !(0..=SCHEMA_VERSION).contains(&found) {
+        return Err(LedgerError::UnsupportedSchema {
             path: path.to_path_buf(),
             found,
             supported: SCHEMA_VERSION,
-        }),
+        });
     }
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Each step upgrades from the version before it, so a new file and a file written by any
+    // older sessioncast reach the current schema by the same statements, in one transaction.
+    if found < 1 {
+        tx.execute_batch(DDL_V1)?;
+    }
+    if found < 2 {
+        tx.execute_batch(DDL_V2)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
 }

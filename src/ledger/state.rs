@@ -22,8 +22,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// Where one (recipient, message) stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where one (recipient, message) stands. Ordered as listed (the order reports show).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
     /// Planned, not yet tried (or certainly not delivered and put back).
     Pending,

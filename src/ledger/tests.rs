@@ -63,6 +63,46 @@ fn open_sets_durability_and_schema_version() {
     assert_eq!(pragma("user_version"), format!("Integer({SCHEMA_VERSION})"));
 }
 
+/// `tests/fixtures/ledgers/v1.db` was written by sessioncast before schema 2 (a `--sandbox` run
+/// of `campaigns/text.yaml`): it opens, migrates in place, and keeps every row.
+#[test]
+fn a_version_1_ledger_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v1.db");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ledgers/v1.db");
+    std::fs::copy(fixture, &path).expect("copy fixture");
+    let version = |p: &std::path::Path| -> i32 {
+        rusqlite::Connection::open(p)
+            .expect("raw open")
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version")
+    };
+    assert_eq!(version(&path), 1, "the fixture is a version 1 ledger");
+    let ledger = Ledger::open(&path).expect("open migrates");
+    assert_eq!(version(&path), SCHEMA_VERSION);
+    let rows = ledger.rows().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r.state == State::Sent
+        && r.provider_id
+            .as_deref()
+            .is_some_and(|id| id.starts_with("wamid."))
+        && r.delivered_at.is_none()
+        && r.error_code.is_none()));
+    let n: i64 = ledger
+        .conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM webhook_events) + (SELECT COUNT(*) FROM inbound)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("new tables exist");
+    assert_eq!(n, 0);
+    drop(ledger);
+    // Opening again finds the current version and changes nothing.
+    Ledger::open(&path).expect("reopen");
+    assert_eq!(version(&path), SCHEMA_VERSION);
+}
+
 #[test]
 fn newer_schema_is_refused() {
     let (_dir, path, ledger) = fresh();
