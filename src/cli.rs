@@ -214,8 +214,10 @@ pub struct StatusArgs {
     /// Output: `table`, readable; `json`,
     /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
     /// "message","state","provider_id","reason","retryable","attempts","deadline","planned_at",
-    /// "attempted_at","finished_at","vars"}]}; or `csv`, one row per message with the same columns and
-    /// one column per recipient variable, for spreadsheets and CRMs.
+    /// "attempted_at","finished_at","delivered_at","read_at","replied_at","error_code","vars"}]}
+    /// (the last four from `sessioncast ingest`: the provider's times and error code); or `csv`,
+    /// one row per message with the same columns and one column per recipient variable, for
+    /// spreadsheets and CRMs.
     // The plan's descriptions of the formats do not fit the status: leave them out.
     #[arg(long, value_enum, default_value = "table", hide_possible_values = true)]
     pub format: PlanFormat,

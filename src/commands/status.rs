@@ -157,6 +157,10 @@ struct Row<'a> {
     planned_at: String,
     attempted_at: Option<String>,
     finished_at: Option<String>,
+    delivered_at: Option<String>,
+    read_at: Option<String>,
+    replied_at: Option<String>,
+    error_code: Option<i64>,
 }
 
 impl<'a> From<&'a RowView> for Row<'a> {
@@ -173,6 +177,10 @@ impl<'a> From<&'a RowView> for Row<'a> {
             planned_at: time(r.planned_at),
             attempted_at: r.attempted_at.map(time),
             finished_at: r.finished_at.map(time),
+            delivered_at: r.delivered_at.map(time),
+            read_at: r.read_at.map(time),
+            replied_at: r.replied_at.map(time),
+            error_code: r.error_code,
         }
     }
 }
@@ -241,7 +249,7 @@ fn json(
 }
 
 /// The fixed CSV columns; the recipient's variables follow them.
-const CSV_COLUMNS: [&str; 11] = [
+const CSV_COLUMNS: [&str; 15] = [
     "to",
     "message",
     "state",
@@ -253,6 +261,10 @@ const CSV_COLUMNS: [&str; 11] = [
     "planned_at",
     "attempted_at",
     "finished_at",
+    "delivered_at",
+    "read_at",
+    "replied_at",
+    "error_code",
 ];
 
 fn csv(out: &mut impl Write, rows: &[RowView], vars: &RecipientVars) -> Result<(), Failure> {
@@ -288,6 +300,10 @@ fn csv(out: &mut impl Write, rows: &[RowView], vars: &RecipientVars) -> Result<(
             row.planned_at,
             row.attempted_at.unwrap_or_default(),
             row.finished_at.unwrap_or_default(),
+            row.delivered_at.unwrap_or_default(),
+            row.read_at.unwrap_or_default(),
+            row.replied_at.unwrap_or_default(),
+            row.error_code.map(|c| c.to_string()).unwrap_or_default(),
         ];
         record.extend(vars.row(row.to).into_iter().map(str::to_string));
         w.write_record(&record).map_err(fail)?;
