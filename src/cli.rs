@@ -80,6 +80,15 @@ pub enum Command {
     /// Exit codes: 0 ok, 1 runtime error, 3 some lines were not webhooks (the others were
     /// applied; each bad line is reported with its number), 5 events left for after the run.
     Ingest(IngestArgs),
+    /// Show the campaign's funnel per message: planned, sent, delivered, read, replied, failed
+    /// (by provider error code), expired, unknown.
+    ///
+    /// One line per message of the campaign (each `when:` variant is its own message, shown with
+    /// its condition). Delivered, read and replied come from the provider's webhooks
+    /// (`sessioncast ingest`) and count only messages that are `sent`. With --per-recipient, also
+    /// when each recipient's last message came in and when each message was sent, delivered,
+    /// read and answered.
+    Report(ReportArgs),
     /// Print the JSON Schema of campaign files (for editor completion and validation).
     Schema,
     /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
@@ -225,6 +234,25 @@ pub struct StatusArgs {
     /// pending, attempting, sent, failed, expired, unknown. The counts stay those of the whole ledger.
     #[arg(long, value_name = "STATE", value_delimiter = ',', value_parser = parse_state)]
     pub only: Vec<crate::ledger::State>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The campaign YAML file, or `-` to read it from stdin.
+    pub campaign: PathBuf,
+    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Output: `table`, readable; `json`, {"messages":[{"message","kind","when","planned","sent",
+    /// "delivered","read","replied","failed","failed_by_code":{"CODE":N},"expired","unknown",
+    /// "pending"}]} plus "recipients":[{"to","message","state","last_inbound_at","attempted_at",
+    /// "delivered_at","read_at","replied_at","error_code"}] with --per-recipient; or `csv`, one
+    /// row per message (per recipient and message with --per-recipient).
+    #[arg(long, value_enum, default_value = "table", hide_possible_values = true)]
+    pub format: PlanFormat,
+    /// Also list each recipient's step times (one row per recipient and message).
+    #[arg(long)]
+    pub per_recipient: bool,
 }
 
 /// How `ingest` reports.

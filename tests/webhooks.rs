@@ -87,6 +87,15 @@ impl Env {
         (out.status.code(), doc, out)
     }
 
+    /// `report --format json ARGS...`.
+    async fn report(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["report", "campaign.yaml", "--format", "json"];
+        all.extend_from_slice(args);
+        let out = self.exec(&all).await;
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
     /// `status --format json`: number → its (only) row.
     async fn rows(&self) -> std::collections::HashMap<String, serde_json::Value> {
         let out = self
@@ -214,6 +223,15 @@ async fn a_mexican_521_wa_id_and_its_reply_find_the_plus_52_recipient() {
         (&"sent".into(), &"wamid.MX".into())
     );
     assert_eq!(row["replied_at"], at(1764400500).as_str());
+    let report = env.report(&["--per-recipient"]).await;
+    let mx = report["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["to"] == NUMBERS[2])
+        .unwrap();
+    assert_eq!(mx["last_inbound_at"], at(1764400500).as_str(), "{report}");
+    assert_eq!(report["messages"][0]["replied"], 1, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

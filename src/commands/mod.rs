@@ -4,6 +4,7 @@ mod check;
 mod docs;
 mod ingest;
 mod plan;
+mod report;
 mod run;
 mod sandbox;
 mod schema;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Run(a) => run::run(&a),
         Command::Status(a) => status::run(&a),
         Command::Ingest(a) => ingest::run(&a),
+        Command::Report(a) => report::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
         Command::Completions(a) => docs::completions(&a),
