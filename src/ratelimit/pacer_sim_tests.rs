@@ -35,6 +35,14 @@ fn drive(pacer: &mut Pacer, server: &mut SimServer, start: Instant, n: usize) ->
             .map(|(k, v)| (k.as_str(), v.as_str()));
         let signal = parse_signal(headers, server.wall(now));
         pacer.observe(now, &signal, !response.ok);
+        if std::env::var("SIM_TRACE").is_ok() {
+            eprintln!(
+                "{:>6} {} {:?}",
+                (now - start).as_millis(),
+                response.ok,
+                pacer.take_notes()
+            );
+        }
         match response.ok {
             true => run.accepted.push(now),
             false => run.throttled += 1,
@@ -127,9 +135,10 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
     let epoch = Instant::now();
     let start = epoch + ms(10_300);
     let declared = rate("10/1s");
-    // L_declared - L_true while learning down (one request in flight), plus one per failed
-    // probe: 60 sends at 3/1s take about 20 windows, so probes after 2, 4, 8 windows.
-    let bound = (declared.limit - 3) as usize + 3;
+    // The bound in `pacer_learn` (one request in flight): 4 decreases from 10/s by 0.7 to
+    // below 3/s, each with up to 1 + ⌈log2(W / 2g)⌉ = 4 429s while the window stays spent
+    // (g = 102 ms), up to 4 failed bisection probes, and re-probes after 2 and 4 windows.
+    let bound = 4 * 4 + 4 + 2;
     for counting in [
         Counting::Anchored,
         Counting::Aligned { origin: epoch },
@@ -144,8 +153,8 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
             run.throttled
         );
         assert!(
-            pacer.effective_rate().limit <= 4,
-            "{counting:?}: at the true limit or one probe above it: {:?}",
+            pacer.effective_rate().per_second() <= 3.3,
+            "{counting:?}: at the true rate or a probe just above it: {:?}",
             pacer.effective_rate()
         );
         // After the first 429, the pace holds at least 0.9 of the server's 3 per second.
@@ -170,4 +179,28 @@ fn a_stricter_policy_header_is_adopted_before_any_429() {
     let run = drive(&mut pacer, &mut server, epoch, 30);
     assert_eq!(run.throttled, 0);
     assert_eq!(pacer.effective_rate(), rate("3/1s"));
+}
+
+/// A sliding log announcing `4/2s` in whole seconds under a declared `10/1s`: after a burst
+/// spread 102 ms apart the server says `t=2` (1.7 s rounded up). Read as written, it held the
+/// next burst until 2 s after the burst's *last* send (0.86 of the pace); read as up to a second
+/// early, the window log alone places it 2 s + margin after the first.
+#[test]
+fn whole_second_resets_do_not_hold_a_spread_burst_back_a_window_after_its_end() {
+    let epoch = Instant::now();
+    let declared = rate("10/1s");
+    let mut server = SimServer::new(Counting::Sliding, Dialect::Draft10, 4, ms(2_000), epoch);
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let start = epoch + ms(10_700);
+    let run = drive(&mut pacer, &mut server, start, 12);
+    assert_eq!(run.throttled, 0);
+    let offsets: Vec<u128> = run
+        .accepted
+        .iter()
+        .map(|t| (*t - start).as_millis())
+        .collect();
+    assert_eq!(
+        offsets,
+        [0, 102, 204, 306, 2020, 2122, 2224, 2326, 4040, 4142, 4244, 4346]
+    );
 }
