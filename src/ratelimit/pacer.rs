@@ -100,7 +100,7 @@ pub struct Pacer {
     /// Set while the primary limit is below the ceiling because of 429s (see `pacer_learn`).
     pub(super) learned: Option<super::pacer_learn::Learned>,
     /// Why the pace changed, oldest first, until taken by [`Pacer::take_notes`].
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
     /// When the server last announced a policy.
     pub(super) policy_at: Option<Instant>,
     /// Set by the first 429 without headers: sends are spaced evenly from then on, whatever
@@ -213,8 +213,7 @@ impl Pacer {
         // if our accepted sends reached it (checked in `learn_down`).
         let slowed = match (signal.limit, signal.window) {
             (Some(limit), Some(w)) if w != self.primary.window => {
-                self.learn_against_policy(at, limit, w);
-                false
+                self.learn_against_policy(at, sent, limit, w)
             }
             _ => self.learn_down(at, sent),
         };

@@ -247,22 +247,32 @@ impl Pacer {
     }
 
     /// A 429 under an announced policy for another window (`limit` per `window`) that our own
-    /// accepted sends never reached: the headers do not describe the real limiter, so what it
-    /// accepted in that window becomes a constraint of its own.
-    pub(super) fn learn_against_policy(&mut self, at: Instant, limit: u32, window: Duration) {
+    /// accepted sends never reached: the headers do not describe the real limiter (or it counts
+    /// its windows from another origin, or a send arrived late), so the spacing is learned as
+    /// without headers, and probed back up. (Adopting what was accepted as a hard limit left a
+    /// clock-aligned `4/2s` at `1/2s` for good after one 429 from a late arrival.)
+    pub(super) fn learn_against_policy(
+        &mut self,
+        at: Instant,
+        sent: Instant,
+        limit: u32,
+        window: Duration,
+    ) -> bool {
         let Some(accepted) = self.accepted_within(at, window) else {
-            return;
+            return false;
         };
-        if accepted < limit {
-            self.smooth = true;
-            let rate = Rate::new(accepted, window);
-            self.adopt(rate);
-            self.note(format!(
-                "429 below the announced policy {}: pace now {}",
-                Rate::new(limit, window),
-                self.effective_rate()
-            ));
+        if accepted >= limit || !self.learn_down(at, sent) {
+            return false;
         }
+        let notes = self.notes.len();
+        if let Some(last) = self.notes.get_mut(notes.wrapping_sub(1)) {
+            *last = format!(
+                "429 below the announced policy {}: {}",
+                Rate::new(limit, window),
+                last.trim_start_matches("429 without a policy that explains it: ")
+            );
+        }
+        true
     }
 
     /// Our sends the server accepted in the trailing `window`; `None` when none was (the quota

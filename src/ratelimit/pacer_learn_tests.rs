@@ -281,10 +281,13 @@ fn a_429_below_an_announced_policy_for_another_window_is_learned() {
         };
         pacer.observe(now, &signal, i == 3);
     }
-    assert_eq!(pacer.effective_rate(), rate("3/2s"));
+    // Learned as a spacing (102 ms refused → 146 ms) under the announced 4/2s, slowed further
+    // by further 429s and probed back up, never a hard limit.
+    assert_eq!(pacer.learned().map(|(r, _)| r), Some(rate("1/146ms")));
+    assert_eq!(pacer.effective_rate(), rate("4/2s"));
     let notes = pacer.take_notes();
     assert_eq!(
         notes.last().map(String::as_str),
-        Some("429 below the announced policy 4/2s: pace now 3/2s")
+        Some("429 below the announced policy 4/2s: pace now 1/146ms, probing up")
     );
 }
