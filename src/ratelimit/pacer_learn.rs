@@ -116,35 +116,45 @@ impl Pacer {
     /// module docs). True when the pace changed, so the new spacing holds the next send back
     /// and no further backoff is needed.
     pub(super) fn learn_down(&mut self, at: Instant, sent: Instant) -> bool {
-        let Some(accepted) = self.accepted_within(at, self.primary.window) else {
-            return false;
-        };
         let declared = self.declared_interval();
-        if !self.smooth && self.mode() == Mode::Window {
-            // Bursts were refused: spread them out at the declared rate first.
-            self.smooth = true;
-            self.tightened();
-            self.note(format!(
-                "429 without headers: sends spaced evenly, pace now {}",
-                Rate::new(1, round_ms(declared))
-            ));
-            return false;
-        }
-        self.smooth = true;
         let mut l = match self.learned {
+            // Already learning: the answers to our own sends are what is being measured.
+            Some(l) if sent < l.since || (l.settling && l.accepted == 0) => return false,
             Some(l) => l,
-            // Our own window log explains a 429 when the window held the whole quota.
-            None if accepted >= self.primary.limit => return false,
-            None => Learned::new(declared, sent),
+            None => {
+                // None of ours accepted: the quota went to someone else and says nothing.
+                let Some(accepted) = self.accepted_within(at, self.primary.window) else {
+                    return false;
+                };
+                if !self.smooth && self.mode() == Mode::Window {
+                    // Bursts were refused: spread them out at the declared rate first.
+                    self.smooth = true;
+                    self.tightened();
+                    self.note(format!(
+                        "429 without headers: sends spaced evenly, pace now {}",
+                        Rate::new(1, round_ms(declared))
+                    ));
+                    return false;
+                }
+                self.smooth = true;
+                // Our own window log explains a 429 when the window held the whole quota.
+                if accepted >= self.primary.limit {
+                    return false;
+                }
+                Learned::new(declared, sent)
+            }
         };
-        if self.learned.is_some() && (sent < l.since || (l.settling && l.accepted == 0)) {
-            return false;
-        }
         let refused = l.interval;
         l.bad = Some(l.bad.map_or(refused, |b| b.max(refused)));
         let probe = l.ok.is_some_and(|ok| ok > refused);
         l.interval = match l.ok {
             Some(ok) if ok > refused => ok,
+            // A spacing that held before was refused: a little slower (timing noise can let
+            // a spacing hold that is just too short).
+            Some(ok) if ok == refused => {
+                l.ok = None;
+                refused.mul_f64(1.1)
+            }
             _ => {
                 l.ok = None;
                 refused.div_f64(DECREASE).min(self.memory().max(refused))
@@ -203,7 +213,10 @@ impl Pacer {
             }
         };
         l.probe_after = None;
-        (l.since, l.accepted, l.first_ok, l.settling) = (at, 0, None, false);
+        // Slots already reserved keep the old spacing: the probe is judged on the sends after
+        // them, which use the new one.
+        let since = self.sends.back().map_or(at, |last| (*last).max(at));
+        (l.since, l.accepted, l.first_ok, l.settling) = (since, 0, None, false);
         let declared = self.declared_interval();
         if l.interval <= declared {
             self.learned = None;

@@ -35,14 +35,6 @@ fn drive(pacer: &mut Pacer, server: &mut SimServer, start: Instant, n: usize) ->
             .map(|(k, v)| (k.as_str(), v.as_str()));
         let signal = parse_signal(headers, server.wall(now));
         pacer.observe(now, &signal, !response.ok);
-        if std::env::var("SIM_TRACE").is_ok() {
-            eprintln!(
-                "{:>6} {} {:?}",
-                (now - start).as_millis(),
-                response.ok,
-                pacer.take_notes()
-            );
-        }
         match response.ok {
             true => run.accepted.push(now),
             false => run.throttled += 1,
