@@ -153,7 +153,8 @@ pub struct RunArgs {
     /// the final summary as readable lines, or as one JSON object
     /// {"sent","expired","failed","unknown","throttled","not_started","elapsed_s","exit",
     /// "ledger":{"transitions","commits","busy_s"}}, plus "pace":{"rate","source"} when the run
-    /// ended below the declared rate (source "policy": announced; "throttled": learned from 429s).
+    /// ended below the declared rate (source "policy": announced; "throttled": learned from 429s,
+    /// as one request per learned spacing, e.g. "1/504ms").
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems

@@ -4,7 +4,9 @@
 //!
 //! - **Spacing.** From the first such 429 on, sends are spaced evenly, one per `interval` (plus
 //!   the answer-time spread; see `Pacer::smooth`). The first 429 of a burst schedule (`4/2s`
-//!   sent as 4 back to back) only spreads the bursts out at the declared rate.
+//!   sent as 4 back to back) only spreads the bursts out at the declared rate; the first 429 of
+//!   an even schedule after at least half the window's quota went through only adds the spread
+//!   (jitter brought two arrivals too close).
 //! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
 //!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
 //!   request sent before the last change, or before any request at the new pace was accepted,
@@ -136,11 +138,22 @@ impl Pacer {
                     ));
                     return false;
                 }
-                self.smooth = true;
                 // Our own window log explains a 429 when the window held the whole quota.
                 if accepted >= self.primary.limit {
+                    self.smooth = true;
                     return false;
                 }
+                if !self.smooth && accepted * 2 >= self.primary.limit {
+                    // Most of the window's quota went through: likely jitter bringing two
+                    // arrivals too close. Add the measured spread to the spacing first.
+                    self.smooth = true;
+                    self.note(format!(
+                        "429 without headers: sends spaced {} plus the answer-time spread",
+                        Rate::new(1, round_ms(declared))
+                    ));
+                    return false;
+                }
+                self.smooth = true;
                 Learned::new(declared, sent)
             }
         };

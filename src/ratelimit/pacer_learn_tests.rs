@@ -338,3 +338,25 @@ fn a_leaky_bucket_behind_five_senders_is_paced_at_its_rate_after_the_first_429()
         "converged on the server's 500 ms: {learned}"
     );
 }
+
+#[test]
+fn a_429_after_most_of_the_quota_went_through_only_adds_the_jitter_to_the_spacing() {
+    let declared = rate("4/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let t0 = Instant::now();
+    pacer.observe_rtt(Duration::from_millis(1));
+    pacer.observe_rtt(Duration::from_millis(9));
+    pacer.observe_rtt(Duration::from_millis(9));
+    let end = run(&mut pacer, t0, 4, |i, _| i != 3);
+    assert_eq!(
+        pacer.take_notes(),
+        ["429 without headers: sends spaced 1/255ms plus the answer-time spread"]
+    );
+    assert!(pacer.learned().is_none());
+    assert_eq!(pacer.effective_rate(), declared);
+    // One send per 255 ms + 8 ms of spread from now on.
+    let later = end + Duration::from_secs(5);
+    let a = pacer.next_at(later);
+    pacer.record_send(a);
+    assert_eq!(pacer.next_at(a) - a, Duration::from_millis(263));
+}
