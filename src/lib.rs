@@ -25,6 +25,7 @@ pub mod render;
 pub mod report;
 pub mod sandbox;
 pub mod template;
+pub mod webhook;
 
 /// Run a parsed command line; returns the exit status.
 pub fn run(cli: cli::Cli) -> exit::Exit {
