@@ -27,8 +27,7 @@ pub struct Signal {
     pub reset: Option<Duration>,
     /// How much sooner than `reset` the quota may really reset. An absolute reset written in
     /// whole seconds (`X-RateLimit-Reset: 1700000002`) and measured from a whole-second `Date`
-    /// is read up to 2 s late; a relative one in whole seconds (`reset=2`, `t=2`) up to 1 s,
-    /// as servers round it up; the provider's millisecond Go durations not at all.
+    /// is read up to 2 s late; relative resets have none.
     pub reset_slack: Duration,
     /// `Retry-After`, as a delay from now.
     pub retry_after: Option<Duration>,
@@ -62,13 +61,7 @@ pub fn parse_signal<'a>(
     let x = parse_x_ratelimit(&fields, reference);
     // `Date` is truncated to the second, so the server's clock may be up to 1 s past it.
     let date_resolution = date.map_or(Duration::ZERO, |_| Duration::from_secs(1));
-    // Whole-second relative resets are rounded up by most servers (a sliding log 1.3 s from
-    // freeing a request says `t=2`): reading them as written held every burst of a declared
-    // `10/1s` back until 2 s after its *last* send under a sliding `4/2s` (0.86 of the pace).
     let (reset, reset_slack) = match (standard.reset, x.reset) {
-        (Some(reset), _) if standard.reset_in_seconds && !reset.is_zero() => {
-            (Some(reset), Duration::from_secs(1))
-        }
         (Some(reset), _) => (Some(reset), Duration::ZERO),
         (None, Some(x)) => (
             Some(x.wait),

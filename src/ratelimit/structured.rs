@@ -17,9 +17,6 @@ pub struct Standard {
     pub window: Option<Duration>,
     pub remaining: Option<u32>,
     pub reset: Option<Duration>,
-    /// The reset was written in whole seconds (every draft's delta-seconds; not the provider's
-    /// Go durations), so it may have been rounded up by up to a second.
-    pub reset_in_seconds: bool,
 }
 
 /// One `RateLimit-Policy` entry: `10;w=1` (≤07) or `"burst";q=100;w=60` (08+).
@@ -56,12 +53,9 @@ pub fn parse_standard<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Standard {
     out.remaining = out
         .remaining
         .or_else(|| get("ratelimit-remaining").and_then(parse_count_item));
-    out.reset_in_seconds = out.reset.is_some();
-    if out.reset.is_none() {
-        if let Some((reset, in_seconds)) = get("ratelimit-reset").and_then(parse_reset_field) {
-            (out.reset, out.reset_in_seconds) = (Some(reset), in_seconds);
-        }
-    }
+    out.reset = out
+        .reset
+        .or_else(|| get("ratelimit-reset").and_then(parse_reset_field));
     if out.window.is_none() {
         pick_policy(&policies, &mut out);
     }
@@ -235,18 +229,17 @@ fn parse_count_item(value: &str) -> Option<u32> {
     item.bare_item.as_int().map(clamp_count)
 }
 
-/// `RateLimit-Reset`: delta seconds per the drafts (`true`: whole seconds), or a Go duration as
-/// the provider sends it.
-fn parse_reset_field(value: &str) -> Option<(Duration, bool)> {
+/// `RateLimit-Reset`: delta seconds per the drafts, or a Go duration as the provider sends it.
+fn parse_reset_field(value: &str) -> Option<Duration> {
     if let Ok(item) = Parser::parse_item(value.as_bytes()) {
         if let Some(secs) = item.bare_item.as_int() {
-            return Some((Duration::from_secs(u64::try_from(secs).unwrap_or(0)), true));
+            return Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
         }
     }
     // The provider's Go durations carry milliseconds: kept as written, as rounding them up to
     // whole seconds held every burst back by up to a second past the window (0.86 of the pace
     // at 4/2s); the pacer adds its margin.
-    parse_go_duration(value).map(|d| (d, false))
+    parse_go_duration(value)
 }
 
 /// A quota or window must be at least 1 to mean anything.
