@@ -120,8 +120,18 @@ impl Pacer {
     pub(super) fn learn_down(&mut self, at: Instant, sent: Instant) -> bool {
         let declared = self.declared_interval();
         let mut l = match self.learned {
-            // Already learning: the answers to our own sends are what is being measured.
-            Some(l) if sent < l.since || (l.settling && l.accepted == 0) => return false,
+            // Already learning: the answers to our own sends are what is being measured. After
+            // a decrease, 429s before any acceptance are the old overload answering, for one
+            // window; a server that still refuses everything after it (one that counts refused
+            // requests too, like HAProxy's estimate) is refusing the new spacing.
+            Some(l)
+                if sent < l.since
+                    || (l.settling
+                        && l.accepted == 0
+                        && sent < later(l.since, self.primary.window + self.margin)) =>
+            {
+                return false
+            }
             Some(l) => l,
             None => {
                 // None of ours accepted: the quota went to someone else and says nothing.
