@@ -33,6 +33,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::headers::MAX_WAIT;
 use super::pacer::{later, Mode, Pacer};
 use super::Rate;
 
@@ -180,7 +181,7 @@ impl Pacer {
             }
             _ => {
                 l.ok = None;
-                refused.div_f64(DECREASE).min(self.memory().max(refused))
+                refused.div_f64(DECREASE).min(MAX_WAIT.max(refused))
             }
         };
         if l.reprobe {

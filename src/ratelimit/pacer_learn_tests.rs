@@ -360,3 +360,35 @@ fn a_429_after_most_of_the_quota_went_through_only_adds_the_jitter_to_the_spacin
     pacer.record_send(a);
     assert_eq!(pacer.next_at(a) - a, Duration::from_millis(263));
 }
+
+/// A server that counts refused requests too and wants 1.5 s between any two (like HAProxy's
+/// `http_req_rate(5s)` at a low limit): the learned spacing grows past the declared window,
+/// which it once could not, and the 429s stop.
+#[test]
+fn the_learned_spacing_may_grow_past_the_declared_window() {
+    let declared = rate("10/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let last = std::cell::Cell::new(None::<Instant>);
+    let server = |_, at: Instant| {
+        let ok = last
+            .get()
+            .is_none_or(|l| at - l >= Duration::from_millis(1500));
+        last.set(Some(at));
+        ok
+    };
+    let t0 = Instant::now();
+    let refused = std::cell::Cell::new(0);
+    run(&mut pacer, t0, 60, |i, at| {
+        let ok = server(i, at);
+        refused.set(refused.get() + usize::from(!ok));
+        ok
+    });
+    let (pace, _) = pacer.learned().expect("learned");
+    assert!(
+        pace.window >= Duration::from_millis(1300),
+        "near 1.5 s, or a probe below: {pace}"
+    );
+    // 8 decreases from 102 ms past 1.5 s, the refusals while each settles, failed probes
+    // (measured 24); before, the 429s had no end.
+    assert!(refused.get() <= 30, "{} 429s", refused.get());
+}
