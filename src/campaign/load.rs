@@ -164,7 +164,7 @@ impl Loader {
         let window = self.window(map);
         let vars = self.vars(map.get("vars"), "vars").map(Arc::new);
         let mut templates = Templates::new(self.templates_dir(map).as_deref());
-        let raw = self.recipients(map, now);
+        let raw = self.recipients(map, now, window.map(|w| w.length));
         let messages = self.messages(map, &mut templates, vars.as_deref(), raw.as_ref());
         let not_after = self.not_after(map);
         let country = raw.as_ref().and_then(|r| r.default_country);
@@ -423,7 +423,12 @@ impl Loader {
         }
     }
 
-    fn recipients(&mut self, map: &Mapping, now: Timestamp) -> Option<Raw> {
+    fn recipients(
+        &mut self,
+        map: &Mapping,
+        now: Timestamp,
+        window: Option<SignedDuration>,
+    ) -> Option<Raw> {
         let Some(v) = map.get("recipients") else {
             self.error(
                 "",
@@ -446,6 +451,10 @@ impl Loader {
                     .collect();
                 Some(recipients::inline(self, parsed, now))
             }
+            Value::Mapping(m) if m.contains_key("inbox") => {
+                let spec = super::inbox::spec(self, m, window)?;
+                super::inbox::recipients(self, &spec, now)
+            }
             Value::Mapping(m) => {
                 let allowed = ["file", "default_country", "duplicates"];
                 if let Some(k) = m
@@ -453,7 +462,8 @@ impl Loader {
                     .map(|k| k.as_str().unwrap_or("?"))
                     .find(|k| !allowed.contains(k))
                 {
-                    let hint = did_you_mean(k, allowed)
+                    let candidates = allowed.iter().chain(&super::inbox::KEYS).copied();
+                    let hint = did_you_mean(k, candidates)
                         .or(Some(format!("known keys: {}", allowed.join(", "))));
                     self.error(
                         &format!("recipients.{k}"),

@@ -3,6 +3,7 @@
 
 mod csvfile;
 mod inbound;
+mod inbox;
 mod load;
 mod phone;
 mod positions;
@@ -38,7 +39,7 @@ pub struct Campaign {
     pub vars: Arc<Vars>,
     pub messages: Vec<Msg>,
     pub recipients: Vec<Recipient>,
-    /// The recipients CSV, when recipients come from a file.
+    /// The recipients CSV or webhook log, when recipients come from a file.
     pub recipients_csv: Option<PathBuf>,
     /// Recipients whose own row is invalid (also reported as problems).
     pub rejected: Vec<Rejected>,
@@ -100,6 +101,8 @@ pub enum Origin {
     Inline(usize),
     /// Line of the recipients CSV.
     Csv(u64),
+    /// Line of the webhook log (`recipients: { inbox: … }`) with the user's latest message.
+    Inbox(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -115,7 +118,9 @@ impl Campaign {
     pub fn origin(&self, r: &Recipient) -> String {
         match r.origin {
             Origin::Inline(i) => format!("{} (recipients[{i}])", r.to),
-            Origin::Csv(line) => format!("{} ({}:{line})", r.to, self.recipients_file().display()),
+            Origin::Csv(line) | Origin::Inbox(line) => {
+                format!("{} ({}:{line})", r.to, self.recipients_file().display())
+            }
         }
     }
 

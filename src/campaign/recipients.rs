@@ -91,7 +91,7 @@ pub(super) fn inline(
     find_future(l, &mut raw, now);
     find_duplicates(l, &mut raw, Keep::default(), |o| match o {
         Origin::Inline(i) => format!("recipients[{i}]"),
-        Origin::Csv(line) => format!("line {line}"),
+        Origin::Csv(line) | Origin::Inbox(line) => format!("line {line}"),
     });
     raw
 }
@@ -156,7 +156,7 @@ pub(super) fn csv(
     let file = path.display().to_string();
     find_future(l, &mut raw, now);
     find_duplicates(l, &mut raw, policy, |o| match o {
-        Origin::Csv(line) => format!("{file}:{line}"),
+        Origin::Csv(line) | Origin::Inbox(line) => format!("{file}:{line}"),
         Origin::Inline(i) => format!("recipients[{i}]"),
     });
     Some(raw)
@@ -325,12 +325,18 @@ fn row_place(l: &Loader, raw: &Raw, origin: Origin, column: &str) -> Place {
             column: Some(column.into()),
         },
         Origin::Inline(i) => l.place(&format!("recipients[{i}].{column}")),
+        // A line of the webhook log: its JSON has no columns.
+        Origin::Inbox(line) => Place::Csv {
+            file: raw.csv.clone().unwrap_or_default(),
+            line,
+            column: None,
+        },
     }
 }
 
 /// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
 /// from them would be later than the real one.
-fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
+pub(super) fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
     let future: Vec<_> = raw
         .recipients
         .iter()
@@ -396,7 +402,12 @@ impl Keep {
 
 /// Numbers that repeat after normalization: one row per number is kept (by `keep`), the others
 /// are warned about and the planner drops them as `duplicate`.
-fn find_duplicates(l: &Loader, raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
+pub(super) fn find_duplicates(
+    l: &Loader,
+    raw: &mut Raw,
+    keep: Keep,
+    show: impl Fn(Origin) -> String,
+) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
     let mut kept: FxHashMap<Phone, usize> = FxHashMap::default();
     kept.reserve(raw.recipients.len());

@@ -1,0 +1,422 @@
+//! Recipients from the inbox: a webhook log (JSON lines, read through `webhook::parse_line`) →
+//! one recipient per user who wrote within `since`, with `to`, `last_inbound_at` and `name` from
+//! their latest message (the provider's timestamp, not the file order), plus the columns of an
+//! optional CSV joined by number.
+
+use super::csvfile::CsvFile;
+use super::load::Loader;
+use super::recipients::{csv_error, csv_hint, find_duplicates, find_future, Keep, Raw, Rejected};
+use super::{Country, Origin, Phone, Recipient};
+use crate::diag::{did_you_mean, Place, Problem};
+use crate::template::Vars;
+use crate::webhook::{self, Event, Inbound};
+use jiff::{SignedDuration, Timestamp};
+use minijinja::Value;
+use rayon::prelude::*;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde_yaml_ng::Mapping;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The keys of `recipients: { inbox: … }`.
+pub(super) const KEYS: [&str; 4] = ["inbox", "since", "join", "default_country"];
+
+/// `recipients: { inbox: PATH, since: 24h, join: extra.csv, default_country: US }`, validated.
+pub(super) struct Spec {
+    pub path: PathBuf,
+    pub since: SignedDuration,
+    pub join: Option<PathBuf>,
+    pub default_country: Option<Country>,
+}
+
+/// Read the `recipients:` mapping of the inbox form; `since` defaults to the window's length.
+pub(super) fn spec(l: &mut Loader, m: &Mapping, window: Option<SignedDuration>) -> Option<Spec> {
+    if let Some(k) = m
+        .keys()
+        .map(|k| k.as_str().unwrap_or("?"))
+        .find(|k| !KEYS.contains(k))
+    {
+        let hint = match k {
+            "file" => "take recipients from the inbox or from a CSV, not both; a CSV of extra columns is `join:`".to_string(),
+            _ => did_you_mean(k, KEYS).unwrap_or(format!("known keys: {}", KEYS.join(", "))),
+        };
+        l.error(
+            &format!("recipients.{k}"),
+            format!("unknown key `{k}`"),
+            Some(hint),
+        );
+        return None;
+    }
+    let base = l.file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let inbox: String = l.parse("recipients.inbox", m.get("inbox")?)?;
+    let since = match m.get("since") {
+        None => window.unwrap_or(SignedDuration::from_hours(24)),
+        Some(v) => {
+            let raw: String = l.parse("recipients.since", v)?;
+            match crate::duration::parse_positive(&raw)
+                .ok()
+                .and_then(|d| SignedDuration::try_from(d).ok())
+            {
+                Some(d) => d,
+                None => {
+                    let hint = format!(
+                        "write how far back users count, {}; 24h is the WhatsApp window",
+                        crate::duration::EXAMPLES
+                    );
+                    let e = format!("`{raw}` is not a duration longer than zero");
+                    l.error("recipients.since", e, Some(hint));
+                    return None;
+                }
+            }
+        }
+    };
+    let join = match m.get("join") {
+        None => None,
+        Some(v) => Some(base.join(l.parse::<String>("recipients.join", v)?)),
+    };
+    let default_country = match m.get("default_country") {
+        None => None,
+        Some(v) => {
+            let raw: String = l.parse("recipients.default_country", v)?;
+            match raw.parse::<Country>() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    l.error("recipients.default_country", e, None);
+                    return None;
+                }
+            }
+        }
+    };
+    Some(Spec {
+        path: base.join(inbox),
+        since,
+        join,
+        default_country,
+    })
+}
+
+/// One user's latest inbound message so far.
+struct Latest {
+    to: Phone,
+    at: i64,
+    line: u64,
+    /// The latest profile name and its message's time.
+    name: Option<(i64, String)>,
+}
+
+/// The inbox's users who wrote within `since` of `now`, as recipients in the order they first
+/// appear in the file.
+pub(super) fn recipients(l: &mut Loader, spec: &Spec, now: Timestamp) -> Option<Raw> {
+    let messages = read(l, &spec.path)?;
+    let mut raw = Raw {
+        csv: Some(spec.path.clone()),
+        default_country: spec.default_country,
+        ..Raw::default()
+    };
+    let mut users: Vec<Latest> = Vec::new();
+    let mut index: FxHashMap<Phone, usize> = FxHashMap::default();
+    for (line, m) in messages {
+        let Some(to) = identity(l, &mut raw, &spec.path, line, &m) else {
+            continue;
+        };
+        let name = m.profile_name.map(|n| (m.at, n));
+        let i = *index.entry(to).or_insert_with(|| {
+            users.push(Latest {
+                to,
+                at: i64::MIN,
+                line,
+                name: None,
+            });
+            users.len() - 1
+        });
+        let u = &mut users[i];
+        // A tie in time goes to the later line: the provider's order is all there is then.
+        if m.at >= u.at {
+            (u.at, u.line) = (m.at, line);
+        }
+        if let Some((at, n)) = name.filter(|(at, _)| u.name.as_ref().is_none_or(|(t, _)| at >= t)) {
+            u.name = Some((at, n));
+        }
+    }
+    let oldest = now.checked_sub(spec.since).unwrap_or(Timestamp::MIN);
+    let joined = match &spec.join {
+        Some(path) => Some(join(l, &mut raw.warnings, path, spec.default_country)?),
+        None => None,
+    };
+    let (names, name_col) = match &joined {
+        Some(j) => match j.names.iter().position(|n| n == "name") {
+            Some(i) => (j.names.clone(), i),
+            None => (prepend_name(&j.names), 0),
+        },
+        None => (Arc::from(vec!["name".to_string()]), 0),
+    };
+    for u in users {
+        let Ok(last_inbound_at) = Timestamp::from_second(u.at) else {
+            continue;
+        };
+        if last_inbound_at < oldest {
+            continue;
+        }
+        let profile = u.name.map(|(_, n)| n).unwrap_or_default();
+        let values = match &joined {
+            Some(j) => {
+                let row = j.rows.get(&u.to);
+                let mut values: Vec<Value> = Vec::with_capacity(names.len());
+                if names.len() > j.names.len() {
+                    values.push(Value::from(profile.as_str()));
+                }
+                match row {
+                    Some(row) => values.extend(row.iter().map(|v| Value::from(v.as_str()))),
+                    None => values.extend(j.names.iter().map(|_| Value::from(""))),
+                }
+                // The CSV's own `name` wins where it has one: the operator wrote it on purpose.
+                if values[name_col].as_str().is_none_or(str::is_empty) {
+                    values[name_col] = Value::from(profile.as_str());
+                }
+                values
+            }
+            None => vec![Value::from(profile)],
+        };
+        raw.recipients.push(Recipient {
+            to: u.to,
+            last_inbound_at,
+            vars: Vars {
+                names: names.clone(),
+                values: values.into(),
+            },
+            origin: Origin::Inbox(u.line),
+        });
+    }
+    raw.var_names = names.to_vec();
+    let file = spec.path.display().to_string();
+    find_future(l, &mut raw, now);
+    find_duplicates(l, &mut raw, Keep::default(), |o| match o {
+        Origin::Inbox(line) | Origin::Csv(line) => format!("{file}:{line}"),
+        Origin::Inline(i) => format!("recipients[{i}]"),
+    });
+    Some(raw)
+}
+
+fn prepend_name(names: &[String]) -> Arc<[String]> {
+    std::iter::once("name".to_string())
+        .chain(names.iter().cloned())
+        .collect()
+}
+
+/// Whom an inbound message is from, or `None` (reported) when that cannot be told.
+fn identity(l: &mut Loader, raw: &mut Raw, file: &Path, line: u64, m: &Inbound) -> Option<Phone> {
+    let place = Place::Csv {
+        file: file.to_path_buf(),
+        line,
+        column: None,
+    };
+    let Some(from) = m.from.as_deref() else {
+        let who = m.from_user_id.as_deref().unwrap_or("?");
+        let p = Problem::warning(
+            place,
+            format!(
+                "message {} comes from {who}, a user id without a phone number; it is skipped",
+                m.message_id
+            ),
+        );
+        raw.warnings.push(
+            p.hint("recipients known only by a business-scoped user id are not supported yet"),
+        );
+        return None;
+    };
+    match Phone::parse(from) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            let mut p = Problem::new(
+                place,
+                format!("the sender of message {}: {e}", m.message_id),
+            );
+            p.per_recipient = true;
+            l.problems.push(p);
+            raw.rejected.push(Rejected {
+                origin: Origin::Inbox(line),
+                to: from.to_string(),
+                reason: e,
+            });
+            None
+        }
+    }
+}
+
+/// Lines parsed per batch, in parallel: JSON parsing dominates reading a large log.
+const CHUNK: usize = 1 << 14;
+
+/// The inbound messages of a webhook log with their lines, each message id once (its first
+/// line). Statuses are not needed here. A line that is not a webhook is an error at its line.
+fn read(l: &mut Loader, path: &Path) -> Option<Vec<(u64, Inbound)>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let p = Problem::new(
+                l.place("recipients.inbox"),
+                format!("cannot read `{}`: {e}", path.display()),
+            );
+            l.problems.push(p.hint(format!(
+                "give the webhook log (JSON lines, as `sessioncast webhook --listen` writes it) relative to {}",
+                l.relative_to()
+            )));
+            return None;
+        }
+    };
+    let place = |line: u64| Place::Csv {
+        file: path.to_path_buf(),
+        line,
+        column: None,
+    };
+    let hint = "each line must be one webhook POST body, compact JSON, as the provider posted it";
+    let mut reader = std::io::BufReader::new(file);
+    let (mut out, mut seen) = (Vec::new(), FxHashSet::default());
+    let mut line_no = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        let mut batch = Vec::with_capacity(CHUNK);
+        while batch.len() < CHUNK {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) => break,
+                Ok(_) => line_no += 1,
+                Err(e) => {
+                    l.problems.push(Problem::new(
+                        place(line_no + 1),
+                        format!("cannot read: {e}"),
+                    ));
+                    return None;
+                }
+            }
+            match std::str::from_utf8(&buf) {
+                Ok(s) if s.trim().is_empty() => {}
+                Ok(s) => batch.push((line_no, s.to_string())),
+                Err(_) => l
+                    .problems
+                    .push(Problem::new(place(line_no), "the line is not UTF-8 text").hint(hint)),
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let parsed: Vec<_> = batch
+            .par_iter()
+            .map(|(line, text)| (*line, webhook::parse_line(text)))
+            .collect();
+        for (line, events) in parsed {
+            match events {
+                Err(e) => l.problems.push(
+                    Problem::new(place(line), format!("not a webhook we can read: {e}")).hint(hint),
+                ),
+                Ok(events) => out.extend(events.into_iter().filter_map(|e| match e {
+                    Event::Inbound(m) if seen.insert(m.message_id.clone()) => Some((line, m)),
+                    _ => None,
+                })),
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A CSV joined to the inbox by number: its columns (other than `to`) and each number's values.
+struct Joined {
+    names: Arc<[String]>,
+    rows: FxHashMap<Phone, Vec<String>>,
+}
+
+/// Read the `join:` CSV: a `to` column (national numbers read in `default_country` or the row's
+/// `country`), every other column a variable. A repeated number keeps its first row (warned).
+fn join(
+    l: &mut Loader,
+    warnings: &mut Vec<Problem>,
+    path: &Path,
+    default_country: Option<Country>,
+) -> Option<Joined> {
+    let place = |line: u64, column: Option<&str>| Place::Csv {
+        file: path.to_path_buf(),
+        line,
+        column: column.map(str::to_string),
+    };
+    let mut reader = match CsvFile::open(path, true) {
+        Ok(r) => r,
+        Err(e) => {
+            let p = Problem::new(
+                l.place("recipients.join"),
+                format!("cannot read `{}`: {e}", path.display()),
+            );
+            l.problems
+                .push(p.hint(format!("the path is relative to {}", l.relative_to())));
+            return None;
+        }
+    };
+    let header = match reader.headers() {
+        Ok(h) => h,
+        Err(e) => {
+            l.problems.push(Problem::new(
+                place(1, None),
+                format!("cannot read the CSV header: {e}"),
+            ));
+            return None;
+        }
+    };
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let Some(to) = col("to") else {
+        let p = Problem::new(
+            place(1, None),
+            format!("the header `{}` lacks `to`", header.join(",")),
+        );
+        l.problems
+            .push(p.hint("the first line must name the columns: to,<your variables...>"));
+        return None;
+    };
+    if col("last_inbound_at").is_some() {
+        let p = Problem::new(
+            place(1, Some("last_inbound_at")),
+            "a joined CSV cannot set `last_inbound_at`: the inbox gives each user's latest message time",
+        );
+        l.problems.push(p.hint("remove the column, or take recipients from the CSV alone with `recipients: { file: … }`"));
+        return None;
+    }
+    let country = col("country");
+    let vars: Vec<usize> = (0..header.len()).filter(|&i| i != to).collect();
+    let names: Arc<[String]> = vars.iter().map(|&i| header[i].clone()).collect();
+    let mut rows: FxHashMap<Phone, Vec<String>> = FxHashMap::default();
+    let mut first_line: FxHashMap<Phone, u64> = FxHashMap::default();
+    for (line, rec) in reader {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let p = Problem::new(
+                    place(line, None),
+                    format!("malformed CSV row: {}", csv_error(&e)),
+                );
+                l.problems.push(p.hint(csv_hint(&e)));
+                continue;
+            }
+        };
+        let row_country = match country.and_then(|c| rec.get(c)).filter(|c| !c.is_empty()) {
+            None => Ok(default_country),
+            Some(c) => c.parse::<Country>().map(Some).map_err(|e| (e, "country")),
+        };
+        let number = row_country
+            .and_then(|c| Phone::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (e, "to")));
+        match number {
+            Err((e, column)) => l.problems.push(Problem::new(place(line, Some(column)), e)),
+            Ok(p) => {
+                if let Some(first) = first_line.get(&p) {
+                    let w = Problem::warning(
+                        place(line, Some("to")),
+                        format!("{p} is also on line {first}, the row joined; this row is ignored"),
+                    );
+                    warnings.push(w.hint("remove the repeated row"));
+                    continue;
+                }
+                first_line.insert(p, line);
+                let values = vars.iter().map(|&i| rec.get(i).unwrap_or("").to_string());
+                rows.insert(p, values.collect());
+            }
+        }
+    }
+    Some(Joined { names, rows })
+}
