@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// Run WhatsApp session-message campaigns from declarative YAML files.
 ///
 /// A campaign file names the provider, the rate it allows, the 24-hour window, the recipients
-/// (inline or CSV) and one or more templated messages. Typical flow:
+/// (inline, a CSV, or the users who wrote in a webhook log) and one or more templated messages.
+/// Typical flow:
 ///
 ///   sessioncast check campaigns/demo.yaml            # validate and render everything
 ///   sessioncast plan campaigns/demo.yaml             # who is reached, in what order, when
