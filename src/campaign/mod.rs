@@ -5,16 +5,15 @@ mod csvfile;
 mod inbound;
 mod inbox;
 mod load;
-mod phone;
 mod positions;
 mod recipients;
 pub mod source;
 mod spec;
 
+pub use crate::identity::{Country, Phone};
 pub(crate) use csvfile::CsvFile;
 pub use inbound::parse_inbound;
 pub use load::load;
-pub use phone::{Country, Phone};
 pub use positions::Positions;
 pub use recipients::Rejected;
 pub use spec::{CampaignFile, MessageSpec, RecipientsSpec, WindowSpec};
