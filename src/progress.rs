@@ -366,9 +366,9 @@ mod tests {
 
     #[test]
     fn log_lines_and_quiet() {
-        let to = Phone::parse("+14155550101").unwrap();
+        let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let sent = Event::Sent {
-            to,
+            to: to.clone(),
             index: 0,
             provider_id: Some("wamid.X".into()),
         };
@@ -438,10 +438,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_log_counts_a_long_wait_down_with_the_finish_time() {
         let (tx, run) = log_run();
-        let to = Phone::parse("+14155550101").unwrap();
+        let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let rate: Rate = "2/300s".parse().unwrap();
         let sent = |index| Event::Sent {
-            to,
+            to: to.clone(),
             index,
             provider_id: None,
         };
@@ -513,7 +513,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slower_pace_forecasts_who_will_expire() {
         let (tx, run) = log_run();
-        let to = Phone::parse("+14155550101").unwrap();
+        let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let start = Timestamp::now();
         let at = |s| start + SignedDuration::from_secs(s);
         // Earliest deadline first; the two sent ones are already past.
@@ -527,7 +527,7 @@ mod tests {
         for index in 0..2 {
             let provider_id = None;
             tx.send(Event::Sent {
-                to,
+                to: to.clone(),
                 index,
                 provider_id,
             })

@@ -103,7 +103,7 @@ impl<'c> Renderer<'c> {
         let ctx = minijinja::Value::from_object(Scope {
             campaign: Arc::clone(&c.vars),
             own: r.vars.clone(),
-            to: r.to,
+            to: r.to.clone(),
         });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());
@@ -209,8 +209,8 @@ impl<'c> Renderer<'c> {
         Ok(messages
             .iter()
             .map(|m| {
-                let key = crate::provider::send_key(&self.campaign.name, r.to, m.index);
-                (m.index, provider.request(&self.url, &key, r.to, m))
+                let key = crate::provider::send_key(&self.campaign.name, &r.to, m.index);
+                (m.index, provider.request(&self.url, &key, &r.to, m))
             })
             .collect())
     }

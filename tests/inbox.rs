@@ -27,7 +27,9 @@ fn inbox_recipients_plan_exactly_as_the_equivalent_csv() {
     assert_eq!(inbox, csv);
     // Who: users who wrote within 24h (Bob wrote 30h ago; Dee is only in the joined CSV), each
     // once, the Mexican wa_id `521…` as its E.164 number, with their latest message's time (Cid's
-    // older message comes later in the file).
+    // older message comes later in the file). A sender with only a business-scoped id is a
+    // recipient by that id; Lin's id-only message counts for the phone an earlier message linked
+    // it to (the phone is preferred).
     let who: Vec<(&str, &str)> = inbox["recipients"]
         .as_array()
         .unwrap()
@@ -38,8 +40,10 @@ fn inbox_recipients_plan_exactly_as_the_equivalent_csv() {
         who,
         [
             ("+525512345678", "2026-11-24T06:30:00Z"),
+            ("US.13491208655302741918", "2026-11-24T07:30:00Z"),
             ("+14155550103", "2026-11-24T09:30:00Z"),
             ("+14155550101", "2026-11-24T10:30:00Z"),
+            ("+14155550104", "2026-11-24T11:00:00Z"),
         ]
     );
 }
@@ -83,6 +87,41 @@ fn since_keeps_only_users_who_wrote_within_it() {
         .iter()
         .map(|r| r["to"].as_str().unwrap())
         .collect();
-    // Ana wrote 1h ago, Cid 2h ago; Lupe (5h) is out.
-    assert_eq!(to, ["+14155550103", "+14155550101"]);
+    // Lin wrote 30m ago, Ana 1h ago, Cid 2h ago; Uma (4h) and Lupe (5h) are out.
+    assert_eq!(to, ["+14155550103", "+14155550101", "+14155550104"]);
+}
+
+#[test]
+fn a_business_scoped_id_is_sent_with_recipient_and_accepted_by_the_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("ledger.db");
+    let campaign = "tests/fixtures/ok/bsuid-inline.yaml";
+    let out = sessioncast()
+        .args(["run", campaign, "--sandbox", "--format", "json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("sandbox: accepted 2,"), "{stderr}");
+    let status = sessioncast()
+        .args(["status", campaign, "--format", "json", "--state"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let rows: Vec<(&str, &str)> = v["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["to"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    // The ledger keys the id as given; the phone number is another person.
+    assert_eq!(
+        rows,
+        [
+            ("US.13491208655302741918", "sent"),
+            ("+14155550101", "sent")
+        ]
+    );
 }

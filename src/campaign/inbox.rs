@@ -6,7 +6,7 @@
 use super::csvfile::CsvFile;
 use super::load::Loader;
 use super::recipients::{csv_error, csv_hint, find_duplicates, find_future, Keep, Raw, Rejected};
-use super::{Country, Origin, Phone, Recipient};
+use super::{Bsuid, Country, Origin, Phone, Recipient, UserId};
 use crate::diag::{did_you_mean, Place, Problem};
 use crate::template::Vars;
 use crate::webhook::{self, Event, Inbound};
@@ -98,7 +98,7 @@ pub(super) fn spec(l: &mut Loader, m: &Mapping, window: Option<SignedDuration>) 
 
 /// One user's latest inbound message so far.
 struct Latest {
-    to: Phone,
+    to: UserId,
     at: i64,
     line: u64,
     /// The latest profile name and its message's time.
@@ -114,14 +114,15 @@ pub(super) fn recipients(l: &mut Loader, spec: &Spec, now: Timestamp) -> Option<
         default_country: spec.default_country,
         ..Raw::default()
     };
+    let links = links(&messages);
     let mut users: Vec<Latest> = Vec::new();
-    let mut index: FxHashMap<Phone, usize> = FxHashMap::default();
+    let mut index: FxHashMap<UserId, usize> = FxHashMap::default();
     for (line, m) in messages {
-        let Some(to) = identity(l, &mut raw, &spec.path, line, &m) else {
+        let Some(to) = identity(l, &mut raw, &spec.path, line, &m, &links) else {
             continue;
         };
         let name = m.profile_name.map(|n| (m.at, n));
-        let i = *index.entry(to).or_insert_with(|| {
+        let i = *index.entry(to.clone()).or_insert_with(|| {
             users.push(Latest {
                 to,
                 at: i64::MIN,
@@ -141,7 +142,13 @@ pub(super) fn recipients(l: &mut Loader, spec: &Spec, now: Timestamp) -> Option<
     }
     let oldest = now.checked_sub(spec.since).unwrap_or(Timestamp::MIN);
     let joined = match &spec.join {
-        Some(path) => Some(join(l, &mut raw.warnings, path, spec.default_country)?),
+        Some(path) => Some(join(
+            l,
+            &mut raw.warnings,
+            path,
+            spec.default_country,
+            &links,
+        )?),
         None => None,
     };
     let (names, name_col) = match &joined {
@@ -204,30 +211,49 @@ fn prepend_name(names: &[String]) -> Arc<[String]> {
         .collect()
 }
 
-/// Whom an inbound message is from, or `None` (reported) when that cannot be told.
-fn identity(l: &mut Loader, raw: &mut Raw, file: &Path, line: u64, m: &Inbound) -> Option<Phone> {
-    let place = Place::Csv {
-        file: file.to_path_buf(),
-        line,
-        column: None,
+/// Business-scoped ids that the inbox links to a phone number: a message that carries both
+/// (`from` and `from_user_id`, or its contact's `user_id`) says they are one person.
+fn links(messages: &[(u64, Inbound)]) -> FxHashMap<Bsuid, Phone> {
+    messages
+        .iter()
+        .filter_map(|(_, m)| {
+            let phone = Phone::parse(m.from.as_deref()?).ok()?;
+            Some((Bsuid::parse(m.from_user_id.as_deref()?).ok()?, phone))
+        })
+        .collect()
+}
+
+/// Whom an inbound message is from: the phone number when the message or a link gives one (one
+/// person is one recipient, and the phone is what every provider can send to), else the
+/// business-scoped id; `None` (reported) when neither can be read.
+fn identity(
+    l: &mut Loader,
+    raw: &mut Raw,
+    file: &Path,
+    line: u64,
+    m: &Inbound,
+    links: &FxHashMap<Bsuid, Phone>,
+) -> Option<UserId> {
+    let (written, parsed) = match (m.from.as_deref(), m.from_user_id.as_deref()) {
+        (Some(from), _) => (from, Phone::parse(from).map(UserId::Phone)),
+        (None, Some(id)) => (
+            id,
+            Bsuid::parse(id).map(|b| match links.get(&b) {
+                Some(p) => UserId::Phone(*p),
+                None => UserId::Bsuid(b),
+            }),
+        ),
+        // The parser refuses a message without a sender.
+        (None, None) => return None,
     };
-    let Some(from) = m.from.as_deref() else {
-        let who = m.from_user_id.as_deref().unwrap_or("?");
-        let p = Problem::warning(
-            place,
-            format!(
-                "message {} comes from {who}, a user id without a phone number; it is skipped",
-                m.message_id
-            ),
-        );
-        raw.warnings.push(
-            p.hint("recipients known only by a business-scoped user id are not supported yet"),
-        );
-        return None;
-    };
-    match Phone::parse(from) {
-        Ok(p) => Some(p),
+    match parsed {
+        Ok(to) => Some(to),
         Err(e) => {
+            let place = Place::Csv {
+                file: file.to_path_buf(),
+                line,
+                column: None,
+            };
             let mut p = Problem::new(
                 place,
                 format!("the sender of message {}: {e}", m.message_id),
@@ -236,7 +262,7 @@ fn identity(l: &mut Loader, raw: &mut Raw, file: &Path, line: u64, m: &Inbound) 
             l.problems.push(p);
             raw.rejected.push(Rejected {
                 origin: Origin::Inbox(line),
-                to: from.to_string(),
+                to: written.to_string(),
                 reason: e,
             });
             None
@@ -322,7 +348,7 @@ fn read(l: &mut Loader, path: &Path) -> Option<Vec<(u64, Inbound)>> {
 /// A CSV joined to the inbox by number: its columns (other than `to`) and each number's values.
 struct Joined {
     names: Arc<[String]>,
-    rows: FxHashMap<Phone, Vec<String>>,
+    rows: FxHashMap<UserId, Vec<String>>,
 }
 
 /// Read the `join:` CSV: a `to` column (national numbers read in `default_country` or the row's
@@ -332,6 +358,7 @@ fn join(
     warnings: &mut Vec<Problem>,
     path: &Path,
     default_country: Option<Country>,
+    links: &FxHashMap<Bsuid, Phone>,
 ) -> Option<Joined> {
     let place = |line: u64, column: Option<&str>| Place::Csv {
         file: path.to_path_buf(),
@@ -381,8 +408,8 @@ fn join(
     let country = col("country");
     let vars: Vec<usize> = (0..header.len()).filter(|&i| i != to).collect();
     let names: Arc<[String]> = vars.iter().map(|&i| header[i].clone()).collect();
-    let mut rows: FxHashMap<Phone, Vec<String>> = FxHashMap::default();
-    let mut first_line: FxHashMap<Phone, u64> = FxHashMap::default();
+    let mut rows: FxHashMap<UserId, Vec<String>> = FxHashMap::default();
+    let mut first_line: FxHashMap<UserId, u64> = FxHashMap::default();
     for (line, rec) in reader {
         let rec = match rec {
             Ok(r) => r,
@@ -399,8 +426,15 @@ fn join(
             None => Ok(default_country),
             Some(c) => c.parse::<Country>().map(Some).map_err(|e| (e, "country")),
         };
+        // A row naming a linked id joins the phone number the inbox knows for it.
         let number = row_country
-            .and_then(|c| Phone::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (e, "to")));
+            .and_then(|c| UserId::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (e, "to")))
+            .map(|id| match id {
+                UserId::Bsuid(b) => links
+                    .get(&b)
+                    .map_or(UserId::Bsuid(b), |p| UserId::Phone(*p)),
+                phone => phone,
+            });
         match number {
             Err((e, column)) => l.problems.push(Problem::new(place(line, Some(column)), e)),
             Ok(p) => {
@@ -412,7 +446,7 @@ fn join(
                     warnings.push(w.hint("remove the repeated row"));
                     continue;
                 }
-                first_line.insert(p, line);
+                first_line.insert(p.clone(), line);
                 let values = vars.iter().map(|&i| rec.get(i).unwrap_or("").to_string());
                 rows.insert(p, values.collect());
             }

@@ -11,7 +11,7 @@
 
 use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
-use super::{Campaign, Country, Msg, Phone, Positions, Window};
+use super::{Campaign, Country, Msg, Phone, Positions, UserId, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
 use crate::message::Message;
 use crate::provider::{check_base_url, Provider, ProviderSpec, Wire};
@@ -169,7 +169,13 @@ impl Loader {
         let not_after = self.not_after(map);
         let country = raw.as_ref().and_then(|r| r.default_country);
         let suppress = self.suppress(map, country);
-        let raw = raw?;
+        let mut raw = raw?;
+        if provider
+            .as_ref()
+            .is_some_and(|p| matches!(p.wire, Wire::Messangi { .. }))
+        {
+            recipients::refuse_bsuids(self, &mut raw);
+        }
         Some(Campaign {
             file: self.file.clone(),
             name: name?,
@@ -697,7 +703,7 @@ impl Loader {
         &mut self,
         map: &Mapping,
         country: Option<Country>,
-    ) -> std::collections::HashSet<Phone> {
+    ) -> std::collections::HashSet<UserId> {
         let Some(v) = map.get("suppress") else {
             return Default::default();
         };

@@ -10,7 +10,7 @@ mod recipients;
 pub mod source;
 mod spec;
 
-pub use crate::identity::{Country, Phone};
+pub use crate::identity::{Bsuid, Country, Phone, UserId};
 pub(crate) use csvfile::CsvFile;
 pub use inbound::parse_inbound;
 pub use load::load;
@@ -46,7 +46,7 @@ pub struct Campaign {
     pub duplicates: Vec<usize>,
     pub templates: Templates,
     /// Numbers that must never be contacted (opt-outs).
-    pub suppress: std::collections::HashSet<Phone>,
+    pub suppress: std::collections::HashSet<UserId>,
     /// Nothing is sent after this time.
     pub not_after: Option<Timestamp>,
     /// Template paths whose problems were already reported at load (not repeated per recipient).
@@ -106,7 +106,7 @@ pub enum Origin {
 
 #[derive(Debug, Clone)]
 pub struct Recipient {
-    pub to: Phone,
+    pub to: UserId,
     pub last_inbound_at: Timestamp,
     pub vars: Vars,
     pub origin: Origin,

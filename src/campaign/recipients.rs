@@ -5,7 +5,7 @@ use super::csvfile::CsvFile;
 use super::inbound::parse_inbound;
 use super::load::Loader;
 use super::spec::InlineRecipient;
-use super::{Country, Origin, Phone, Recipient};
+use super::{Country, Origin, Recipient, UserId};
 use crate::diag::{Place, Problem};
 use crate::template::Vars;
 use jiff::Timestamp;
@@ -57,8 +57,8 @@ pub(super) fn inline(
         let path = format!("recipients[{i}]");
         let to = match r.country.as_deref().map(str::parse::<Country>) {
             Some(Err(e)) => Err((format!("{path}.country"), e)),
-            Some(Ok(c)) => Phone::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
-            None => Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e)),
+            Some(Ok(c)) => UserId::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
+            None => UserId::parse_in(&r.to, None).map_err(|e| (format!("{path}.to"), e)),
         };
         let at = parse_inbound(&r.last_inbound_at, now)
             .map_err(|e| (format!("{path}.last_inbound_at"), e));
@@ -237,7 +237,7 @@ fn parse_row(
         ),
         None => cols.default_country,
     };
-    let to = Phone::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+    let to = UserId::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
     let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
         .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
     let values = cols
@@ -334,6 +334,44 @@ fn row_place(l: &Loader, raw: &Raw, origin: Origin, column: &str) -> Place {
     }
 }
 
+/// Messangi documents no way to send to a business-scoped user id, so such recipients of a
+/// Messangi campaign are refused at their place (their own data: `--skip-invalid` drops them).
+pub(super) fn refuse_bsuids(l: &mut Loader, raw: &mut Raw) {
+    if raw.recipients.iter().all(|r| r.to.phone().is_some()) {
+        return;
+    }
+    // `duplicates` are indexes into `recipients`: renumber them for those kept.
+    let mut new_index = vec![None; raw.recipients.len()];
+    let mut kept = Vec::with_capacity(raw.recipients.len());
+    for (i, r) in std::mem::take(&mut raw.recipients).into_iter().enumerate() {
+        if r.to.phone().is_some() {
+            new_index[i] = Some(kept.len());
+            kept.push(r);
+            continue;
+        }
+        let e = format!(
+            "{} is a business-scoped user id; Messangi documents no way to send to one",
+            r.to
+        );
+        let mut p = Problem::new(row_place(l, raw, r.origin, "to"), e.clone());
+        p.per_recipient = true;
+        l.problems.push(p.hint(
+            "give this user's phone number, or send with `provider: { kind: cloud_api, … }`, which addresses ids with `recipient`",
+        ));
+        raw.rejected.push(Rejected {
+            origin: r.origin,
+            to: r.to.to_string(),
+            reason: e,
+        });
+    }
+    raw.recipients = kept;
+    raw.duplicates = raw
+        .duplicates
+        .iter()
+        .filter_map(|&i| new_index[i])
+        .collect();
+}
+
 /// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
 /// from them would be later than the real one.
 pub(super) fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
@@ -409,11 +447,11 @@ pub(super) fn find_duplicates(
     show: impl Fn(Origin) -> String,
 ) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
-    let mut kept: FxHashMap<Phone, usize> = FxHashMap::default();
+    let mut kept: FxHashMap<UserId, usize> = FxHashMap::default();
     kept.reserve(raw.recipients.len());
     let mut repeated = false;
     for (i, r) in raw.recipients.iter().enumerate() {
-        match kept.entry(r.to) {
+        match kept.entry(r.to.clone()) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(i);
             }
@@ -475,7 +513,7 @@ pub(super) fn suppress_list(
     l: &mut Loader,
     path: &Path,
     country: Option<Country>,
-) -> HashSet<Phone> {
+) -> HashSet<UserId> {
     let mut out = HashSet::new();
     let mut rows = match CsvFile::open_list(path) {
         Ok(r) => r,
@@ -518,7 +556,7 @@ pub(super) fn suppress_list(
         if value.is_empty() && record.iter().all(str::is_empty) {
             continue;
         }
-        match Phone::parse_in(value, country) {
+        match UserId::parse_in(value, country) {
             Ok(p) => {
                 out.insert(p);
             }

@@ -3,7 +3,7 @@
 //! exit code.
 
 use super::{prepare, state, Failure, Outcome, Prepared};
-use crate::campaign::{Campaign, Phone};
+use crate::campaign::{Campaign, UserId};
 use crate::cli::RunArgs;
 use crate::execute::{self, Event, Record, Setup, Summary};
 use crate::exit::Exit;
@@ -62,7 +62,7 @@ pub fn run(a: &RunArgs) -> Outcome {
             (None, t) => t.unwrap_or_default(),
         };
         let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|to| {
-            done.get(&to).copied()
+            done.get(to).copied()
         });
         report_dropped(&campaign, &plan);
         let client = execute::client()
@@ -133,7 +133,7 @@ struct Resumed {
     /// Messages left per recipient.
     counts: Vec<Option<u32>>,
     /// Recipients earlier runs finished, with the `already_*` reason the plan gives them.
-    done: HashMap<Phone, DropReason>,
+    done: HashMap<UserId, DropReason>,
     pacer: Pacer,
     /// Requests an earlier, killed run left in flight, now `unknown`.
     recovered: u64,

@@ -157,6 +157,10 @@ impl fmt::Debug for SandboxConfig {
 
 /// Digits of a phone number, so `+15551234567` and `15551234567` name the same recipient.
 pub(crate) fn phone_key(phone: &str) -> String {
+    // A business-scoped user id (`US.1349…`) is its own key, exactly as written.
+    if crate::identity::Bsuid::looks_like(phone) {
+        return phone.trim().to_string();
+    }
     let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
     // A Mexican mobile as a WhatsApp id (`521` + 10 digits) is the E.164 `52` + 10 digits, as
     // campaigns normalize it; checked by shape, as this runs for every request.
