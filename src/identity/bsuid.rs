@@ -9,9 +9,10 @@ use std::sync::Arc;
 /// Longest id part accepted after the country code (providers document up to 128 characters).
 const MAX_ID: usize = 128;
 
-/// A validated BSUID.
+/// A validated BSUID. `Arc<String>` rather than `Arc<str>`: a thin pointer keeps `UserId` at 16
+/// bytes, which a million phone-number recipients feel (8 MB less than a fat pointer).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Bsuid(Arc<str>);
+pub struct Bsuid(Arc<String>);
 
 impl Bsuid {
     /// Whether `input` is meant as a BSUID: letters then a period (`US.`, `us.`), which no phone
@@ -51,7 +52,7 @@ impl Bsuid {
                 id.len()
             ));
         }
-        Ok(Bsuid(s.into()))
+        Ok(Bsuid(Arc::new(s.to_string())))
     }
 
     pub fn as_str(&self) -> &str {
