@@ -3,19 +3,19 @@
 //! their latest message (the provider's timestamp, not the file order), plus the columns of an
 //! optional CSV joined by number.
 
-use super::csvfile::CsvFile;
+mod join;
+mod log;
+
 use super::load::Loader;
-use super::recipients::{csv_error, csv_hint, find_duplicates, find_future, Keep, Raw, Rejected};
+use super::recipients::{find_duplicates, find_future, Keep, Raw, Rejected};
 use super::{Bsuid, Country, Origin, Phone, Recipient, UserId};
 use crate::diag::{did_you_mean, Place, Problem};
 use crate::template::Vars;
-use crate::webhook::{self, Event, Inbound};
+use crate::webhook::Inbound;
 use jiff::{SignedDuration, Timestamp};
 use minijinja::Value;
-use rayon::prelude::*;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde_yaml_ng::Mapping;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -108,7 +108,7 @@ struct Latest {
 /// The inbox's users who wrote within `since` of `now`, as recipients in the order they first
 /// appear in the file.
 pub(super) fn recipients(l: &mut Loader, spec: &Spec, now: Timestamp) -> Option<Raw> {
-    let messages = read(l, &spec.path)?;
+    let messages = log::read(l, &spec.path)?;
     let mut raw = Raw {
         csv: Some(spec.path.clone()),
         default_country: spec.default_country,
@@ -142,7 +142,7 @@ pub(super) fn recipients(l: &mut Loader, spec: &Spec, now: Timestamp) -> Option<
     }
     let oldest = now.checked_sub(spec.since).unwrap_or(Timestamp::MIN);
     let joined = match &spec.join {
-        Some(path) => Some(join(
+        Some(path) => Some(join::join(
             l,
             &mut raw.warnings,
             path,
@@ -268,189 +268,4 @@ fn identity(
             None
         }
     }
-}
-
-/// Lines parsed per batch, in parallel: JSON parsing dominates reading a large log.
-const CHUNK: usize = 1 << 14;
-
-/// The inbound messages of a webhook log with their lines, each message id once (its first
-/// line). Statuses are not needed here. A line that is not a webhook is an error at its line.
-fn read(l: &mut Loader, path: &Path) -> Option<Vec<(u64, Inbound)>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            let p = Problem::new(
-                l.place("recipients.inbox"),
-                format!("cannot read `{}`: {e}", path.display()),
-            );
-            l.problems.push(p.hint(format!(
-                "give the webhook log (JSON lines, as `sessioncast webhook --listen` writes it) relative to {}",
-                l.relative_to()
-            )));
-            return None;
-        }
-    };
-    let place = |line: u64| Place::Csv {
-        file: path.to_path_buf(),
-        line,
-        column: None,
-    };
-    let hint = "each line must be one webhook POST body, compact JSON, as the provider posted it";
-    let mut reader = std::io::BufReader::new(file);
-    let (mut out, mut seen) = (Vec::new(), FxHashSet::default());
-    let mut line_no = 0u64;
-    let mut buf = Vec::new();
-    loop {
-        let mut batch = Vec::with_capacity(CHUNK);
-        while batch.len() < CHUNK {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => break,
-                Ok(_) => line_no += 1,
-                Err(e) => {
-                    l.problems.push(Problem::new(
-                        place(line_no + 1),
-                        format!("cannot read: {e}"),
-                    ));
-                    return None;
-                }
-            }
-            match std::str::from_utf8(&buf) {
-                Ok(s) if s.trim().is_empty() => {}
-                Ok(s) => batch.push((line_no, s.to_string())),
-                Err(_) => l
-                    .problems
-                    .push(Problem::new(place(line_no), "the line is not UTF-8 text").hint(hint)),
-            }
-        }
-        if batch.is_empty() {
-            break;
-        }
-        let parsed: Vec<_> = batch
-            .par_iter()
-            .map(|(line, text)| (*line, webhook::parse_line(text)))
-            .collect();
-        for (line, events) in parsed {
-            match events {
-                Err(e) => l.problems.push(
-                    Problem::new(place(line), format!("not a webhook we can read: {e}")).hint(hint),
-                ),
-                Ok(events) => out.extend(events.into_iter().filter_map(|e| match e {
-                    Event::Inbound(m) if seen.insert(m.message_id.clone()) => Some((line, m)),
-                    _ => None,
-                })),
-            }
-        }
-    }
-    Some(out)
-}
-
-/// A CSV joined to the inbox by number: its columns (other than `to`) and each number's values.
-struct Joined {
-    names: Arc<[String]>,
-    rows: FxHashMap<UserId, Vec<String>>,
-}
-
-/// Read the `join:` CSV: a `to` column (national numbers read in `default_country` or the row's
-/// `country`), every other column a variable. A repeated number keeps its first row (warned).
-fn join(
-    l: &mut Loader,
-    warnings: &mut Vec<Problem>,
-    path: &Path,
-    default_country: Option<Country>,
-    links: &FxHashMap<Bsuid, Phone>,
-) -> Option<Joined> {
-    let place = |line: u64, column: Option<&str>| Place::Csv {
-        file: path.to_path_buf(),
-        line,
-        column: column.map(str::to_string),
-    };
-    let mut reader = match CsvFile::open(path, true) {
-        Ok(r) => r,
-        Err(e) => {
-            let p = Problem::new(
-                l.place("recipients.join"),
-                format!("cannot read `{}`: {e}", path.display()),
-            );
-            l.problems
-                .push(p.hint(format!("the path is relative to {}", l.relative_to())));
-            return None;
-        }
-    };
-    let header = match reader.headers() {
-        Ok(h) => h,
-        Err(e) => {
-            l.problems.push(Problem::new(
-                place(1, None),
-                format!("cannot read the CSV header: {e}"),
-            ));
-            return None;
-        }
-    };
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let Some(to) = col("to") else {
-        let p = Problem::new(
-            place(1, None),
-            format!("the header `{}` lacks `to`", header.join(",")),
-        );
-        l.problems
-            .push(p.hint("the first line must name the columns: to,<your variables...>"));
-        return None;
-    };
-    if col("last_inbound_at").is_some() {
-        let p = Problem::new(
-            place(1, Some("last_inbound_at")),
-            "a joined CSV cannot set `last_inbound_at`: the inbox gives each user's latest message time",
-        );
-        l.problems.push(p.hint("remove the column, or take recipients from the CSV alone with `recipients: { file: … }`"));
-        return None;
-    }
-    let country = col("country");
-    let vars: Vec<usize> = (0..header.len()).filter(|&i| i != to).collect();
-    let names: Arc<[String]> = vars.iter().map(|&i| header[i].clone()).collect();
-    let mut rows: FxHashMap<UserId, Vec<String>> = FxHashMap::default();
-    let mut first_line: FxHashMap<UserId, u64> = FxHashMap::default();
-    for (line, rec) in reader {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let p = Problem::new(
-                    place(line, None),
-                    format!("malformed CSV row: {}", csv_error(&e)),
-                );
-                l.problems.push(p.hint(csv_hint(&e)));
-                continue;
-            }
-        };
-        let row_country = match country.and_then(|c| rec.get(c)).filter(|c| !c.is_empty()) {
-            None => Ok(default_country),
-            Some(c) => c.parse::<Country>().map(Some).map_err(|e| (e, "country")),
-        };
-        // A row naming a linked id joins the phone number the inbox knows for it.
-        let number = row_country
-            .and_then(|c| UserId::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (e, "to")))
-            .map(|id| match id {
-                UserId::Bsuid(b) => links
-                    .get(&b)
-                    .map_or(UserId::Bsuid(b), |p| UserId::Phone(*p)),
-                phone => phone,
-            });
-        match number {
-            Err((e, column)) => l.problems.push(Problem::new(place(line, Some(column)), e)),
-            Ok(p) => {
-                if let Some(first) = first_line.get(&p) {
-                    let w = Problem::warning(
-                        place(line, Some("to")),
-                        format!("{p} is also on line {first}, the row joined; this row is ignored"),
-                    );
-                    warnings.push(w.hint("remove the repeated row"));
-                    continue;
-                }
-                first_line.insert(p.clone(), line);
-                let values = vars.iter().map(|&i| rec.get(i).unwrap_or("").to_string());
-                rows.insert(p, values.collect());
-            }
-        }
-    }
-    Some(Joined { names, rows })
 }
