@@ -125,3 +125,46 @@ fn a_business_scoped_id_is_sent_with_recipient_and_accepted_by_the_sandbox() {
         ]
     );
 }
+
+#[test]
+fn a_messangi_campaign_drops_business_scoped_ids_with_skip_invalid_and_keeps_duplicates_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("m.yaml");
+    std::fs::write(
+        &campaign,
+        r#"version: 1
+name: m
+provider: { kind: messangi, base_url: "https://messangi.example.com", token_env: MESSANGI_API_KEY, from: "14155550100" }
+rate: 2/300s
+recipients:
+  - { to: US.13491208655302741918, last_inbound_at: 2h ago }
+  - { to: "+14155550101", last_inbound_at: 1h ago }
+  - { to: "+1 415 555 0101", last_inbound_at: 2h ago }
+messages:
+  - { type: text, body: "Hi" }
+"#,
+    )
+    .unwrap();
+    let out = sessioncast()
+        .args(["plan", campaign.to_str().unwrap(), "--skip-invalid"])
+        .args(["--now", NOW, "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Messangi documents no way"));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dropped = &plan["summary"]["dropped"];
+    assert_eq!(
+        (dropped["invalid"].as_u64(), dropped["duplicate"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let scheduled: Vec<_> = plan["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "scheduled")
+        .map(|r| (r["to"].as_str().unwrap(), r["deadline"].as_str().unwrap()))
+        .collect();
+    // The row kept for the repeated number is the latest, as without the refused id.
+    assert_eq!(scheduled, [("+14155550101", "2026-11-24T10:50:00Z")]);
+}
