@@ -368,7 +368,7 @@ mod tests {
     fn log_lines_and_quiet() {
         let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let sent = Event::Sent {
-            to: to.clone(),
+            to,
             index: 0,
             provider_id: Some("wamid.X".into()),
         };
@@ -441,7 +441,7 @@ mod tests {
         let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let rate: Rate = "2/300s".parse().unwrap();
         let sent = |index| Event::Sent {
-            to: to.clone(),
+            to,
             index,
             provider_id: None,
         };
@@ -527,7 +527,7 @@ mod tests {
         for index in 0..2 {
             let provider_id = None;
             tx.send(Event::Sent {
-                to: to.clone(),
+                to,
                 index,
                 provider_id,
             })

@@ -103,7 +103,7 @@ impl<'c> Renderer<'c> {
         let ctx = minijinja::Value::from_object(Scope {
             campaign: Arc::clone(&c.vars),
             own: r.vars.clone(),
-            to: r.to.clone(),
+            to: r.to,
         });
         let mut issues = Vec::new();
         let mut out = Vec::with_capacity(c.messages.len());

@@ -447,13 +447,11 @@ pub(super) fn find_duplicates(
     show: impl Fn(Origin) -> String,
 ) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
-    // Keyed by reference: 8 bytes a key, as when numbers were plain u64s (a million recipients
-    // reserve two million buckets).
-    let mut kept: FxHashMap<&UserId, usize> = FxHashMap::default();
+    let mut kept: FxHashMap<UserId, usize> = FxHashMap::default();
     kept.reserve(raw.recipients.len());
     let mut repeated = false;
     for (i, r) in raw.recipients.iter().enumerate() {
-        match kept.entry(&r.to) {
+        match kept.entry(r.to) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(i);
             }

@@ -175,7 +175,7 @@ impl Prepared {
         let settled = state::peek_settled(&path)?;
         let (counts, done) = state::pending_counts(&self.campaign, &self.counts, &settled);
         Ok(crate::plan::build(&self.campaign, &counts, now, &|to| {
-            done.get(to).copied()
+            done.get(&to).copied()
         }))
     }
 

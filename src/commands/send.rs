@@ -62,7 +62,7 @@ pub fn run(a: &RunArgs) -> Outcome {
             (None, t) => t.unwrap_or_default(),
         };
         let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|to| {
-            done.get(to).copied()
+            done.get(&to).copied()
         });
         report_dropped(&campaign, &plan);
         let client = execute::client()

@@ -181,7 +181,7 @@ pub fn pending_counts(
                 .copied()
                 .unwrap_or((0, DropReason::AlreadySent));
             if n > 0 && settled >= n {
-                done.insert(r.to.clone(), reason);
+                done.insert(r.to, reason);
             }
             Some(n.saturating_sub(settled))
         })

@@ -357,7 +357,7 @@ async fn dispatch(
             let first = issues.first().map(|i| format!("{}: {}", i.path, i.message));
             first.unwrap_or_else(|| "cannot render".into())
         });
-        let job = send::Job::new(r.to.clone(), campaign.deadline(r), requests, settled);
+        let job = send::Job::new(r.to, campaign.deadline(r), requests, settled);
         let shared = Arc::clone(shared);
         tasks.spawn(async move {
             let tally = send::recipient(&shared, job).await;

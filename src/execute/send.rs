@@ -141,7 +141,7 @@ pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
     for (index, request) in &requests {
         let key = Key::new(number.clone(), *index as u32);
         let m = Message {
-            to: to.clone(),
+            to,
             key: &key,
             index: *index,
             deadline: job.deadline,
@@ -256,7 +256,7 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
 /// A final outcome of one message: counted, recorded in the ledger and reported. Returns what it
 /// means for the recipient's remaining messages.
 fn settle(shared: &Shared, t: &mut Tally, m: &Message<'_>, outcome: Outcome) -> End {
-    let (to, index) = (m.to.clone(), m.index);
+    let (to, index) = (m.to, m.index);
     shared.record(m.key, outcome.clone());
     let (event, end) = match outcome {
         Outcome::Sent { provider_id } => {

@@ -9,8 +9,7 @@ use std::sync::Arc;
 /// Longest id part accepted after the country code (providers document up to 128 characters).
 const MAX_ID: usize = 128;
 
-/// A validated BSUID. `Arc<String>` rather than `Arc<str>`: a thin pointer keeps `UserId` at 16
-/// bytes, which a million phone-number recipients feel (8 MB less than a fat pointer).
+/// A validated BSUID.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bsuid(Arc<String>);
 

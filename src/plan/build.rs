@@ -47,7 +47,7 @@ pub fn build(
     campaign: &Campaign,
     counts: &[Option<u32>],
     now: Timestamp,
-    done: &dyn Fn(&UserId) -> Option<DropReason>,
+    done: &dyn Fn(UserId) -> Option<DropReason>,
 ) -> Plan {
     let slots = Slots {
         start: now,
@@ -66,7 +66,7 @@ pub fn build(
             Some(DropReason::Suppressed)
         } else if count.is_none() {
             Some(DropReason::Invalid)
-        } else if let Some(reason) = done(&r.to) {
+        } else if let Some(reason) = done(r.to) {
             // Rows expire when their deadline passes unsent; such a recipient was not handled by
             // an earlier run, its window is simply closed, and it is reported as that.
             if reason == DropReason::AlreadyExpired && deadline <= now {

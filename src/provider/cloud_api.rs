@@ -29,9 +29,9 @@ pub fn body(key: &str, to: &UserId, message: &Message, reply_to: Option<&str>) -
     m.insert("messaging_product".into(), json!("whatsapp"));
     m.insert("recipient_type".into(), json!("individual"));
     // A user known only by a business-scoped id is addressed by `recipient` instead of `to`.
-    match to {
-        UserId::Phone(p) => m.insert("to".into(), json!(p.to_string())),
-        UserId::Bsuid(b) => m.insert("recipient".into(), json!(b.as_str())),
+    match to.bsuid() {
+        None => m.insert("to".into(), json!(to.to_string())),
+        Some(b) => m.insert("recipient".into(), json!(b.as_str())),
     };
     // Echoed on sent/delivered/read status webhooks: how `ingest` finds the row.
     m.insert("biz_opaque_callback_data".into(), json!(key));

@@ -94,11 +94,10 @@ pub(super) fn join(
         // A row naming a linked id joins the phone number the inbox knows for it.
         let number = row_country
             .and_then(|c| UserId::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (e, "to")))
-            .map(|id| match id {
-                UserId::Bsuid(b) => links
-                    .get(&b)
-                    .map_or(UserId::Bsuid(b), |p| UserId::Phone(*p)),
-                phone => phone,
+            .map(|id| {
+                id.bsuid()
+                    .and_then(|b| links.get(&b))
+                    .map_or(id, |p| UserId::from(*p))
             });
         match number {
             Err((e, column)) => l.problems.push(Problem::new(place(line, Some(column)), e)),
@@ -111,7 +110,7 @@ pub(super) fn join(
                     warnings.push(w.hint("remove the repeated row"));
                     continue;
                 }
-                first_line.insert(p.clone(), line);
+                first_line.insert(p, line);
                 let values = vars.iter().map(|&i| rec.get(i).unwrap_or("").to_string());
                 rows.insert(p, values.collect());
             }

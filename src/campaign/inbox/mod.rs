@@ -122,7 +122,7 @@ pub(super) fn recipients(l: &mut Loader, spec: &Spec, now: Timestamp) -> Option<
             continue;
         };
         let name = m.profile_name.map(|n| (m.at, n));
-        let i = *index.entry(to.clone()).or_insert_with(|| {
+        let i = *index.entry(to).or_insert_with(|| {
             users.push(Latest {
                 to,
                 at: i64::MIN,
@@ -235,12 +235,12 @@ fn identity(
     links: &FxHashMap<Bsuid, Phone>,
 ) -> Option<UserId> {
     let (written, parsed) = match (m.from.as_deref(), m.from_user_id.as_deref()) {
-        (Some(from), _) => (from, Phone::parse(from).map(UserId::Phone)),
+        (Some(from), _) => (from, Phone::parse(from).map(UserId::from)),
         (None, Some(id)) => (
             id,
             Bsuid::parse(id).map(|b| match links.get(&b) {
-                Some(p) => UserId::Phone(*p),
-                None => UserId::Bsuid(b),
+                Some(p) => UserId::from(*p),
+                None => UserId::from(b),
             }),
         ),
         // The parser refuses a message without a sender.
