@@ -164,6 +164,11 @@ pub struct RunArgs {
     /// inbound times, a one-off token): a rehearsal that reaches nobody. Needs no token variable.
     #[arg(long, conflicts_with = "dry_run")]
     pub sandbox: bool,
+    /// With --sandbox: append the webhooks the stand-in posts as the platform would (an inbound
+    /// message per recipient at their last_inbound_at; sent, delivered, some read per accepted
+    /// send) to this webhook log, one JSON body per line, for `sessioncast ingest`.
+    #[arg(long, value_name = "PATH", requires = "sandbox")]
+    pub sandbox_webhook_log: Option<PathBuf>,
     /// While sending, print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
