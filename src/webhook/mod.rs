@@ -9,6 +9,7 @@
 
 mod cloud_api;
 mod messangi;
+pub mod receiver;
 pub mod signature;
 
 use serde_json::Value;
