@@ -298,3 +298,75 @@ fn the_command_serves_until_sigterm_and_keeps_its_secrets() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WHATSAPP_APP_SECRET"));
 }
+
+/// `run --sandbox --sandbox-webhook-log`: a rehearsal keeps the platform's feedback, for `ingest`.
+#[test]
+fn a_sandbox_rehearsal_keeps_its_webhook_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("rehearsal.yaml");
+    std::fs::write(
+        &campaign,
+        r#"version: 1
+name: rehearsal
+provider: { kind: cloud_api, base_url: "https://graph.example.com", token_env: WHATSAPP_TOKEN, phone_number_id: "42" }
+rate: 100/1s
+recipients:
+  - { to: "+14155550101", last_inbound_at: 1h ago, vars: { name: Ana } }
+  - { to: "+14155550102", last_inbound_at: 2h ago, vars: { name: Bo } }
+  - { to: "+525512345678", last_inbound_at: 3h ago, vars: { name: Cy } }
+messages:
+  - { type: text, body: "Hi {{ name }}" }
+"#,
+    )
+    .unwrap();
+    let hooks = dir.path().join("hooks.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+        .args(["run", "--sandbox", "--quiet", "--format", "json", "--state"])
+        .arg(dir.path().join("ledger.db"))
+        .arg("--sandbox-webhook-log")
+        .arg(&hooks)
+        .arg(&campaign)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("webhooks: sent 3"), "{stderr}");
+    let events: Vec<_> = read(&hooks)
+        .lines()
+        .flat_map(|l| sessioncast::webhook::parse_line(l).unwrap())
+        .collect();
+    let mut names = Vec::new();
+    let mut keys = Vec::new();
+    for e in &events {
+        match e {
+            sessioncast::webhook::Event::Inbound(m) => names.push(m.profile_name.clone().unwrap()),
+            sessioncast::webhook::Event::Status(s) if s.step.as_str() == "sent" => {
+                keys.push(s.key.clone().unwrap())
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(names, ["Cy", "Bo", "Ana"], "in the order they wrote");
+    keys.sort();
+    assert_eq!(keys.len(), 3);
+    let suffixes: Vec<&str> = keys.iter().map(|k| &k[13..]).collect();
+    assert_eq!(
+        suffixes,
+        ["14155550101-0", "14155550102-0", "525512345678-0"],
+        "the send keys the requests carried"
+    );
+
+    // Only with --sandbox.
+    let out = Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+        .args(["run", "--sandbox-webhook-log"])
+        .arg(&hooks)
+        .arg(&campaign)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -321,6 +321,48 @@ mod tests {
     }
 
     #[test]
+    fn webhook_options_reach_the_config() {
+        let d = config_from_args(&parse(&[]).unwrap()).unwrap();
+        assert_eq!((d.webhook_log, d.webhook_url), (None, None));
+        assert_eq!(
+            (d.read_rate, d.reply_rate, d.fail_after_accept_rate),
+            (0.5, 0.0, 0.0)
+        );
+        let a = parse(&[
+            "--webhook-log",
+            "hooks.jsonl",
+            "--webhook-provider",
+            "messangi",
+            "--read-rate",
+            "0.2",
+            "--reply-rate",
+            "0.1",
+            "--fail-after-accept-rate",
+            "0.05",
+        ])
+        .unwrap();
+        let c = config_from_args(&a).unwrap();
+        assert_eq!(c.webhook_log.as_deref(), Some(Path::new("hooks.jsonl")));
+        assert_eq!(c.webhook_provider, Wire::Messangi);
+        assert_eq!(
+            (c.read_rate, c.reply_rate, c.fail_after_accept_rate),
+            (0.2, 0.1, 0.05)
+        );
+        // The secret only signs POSTs, so it needs a URL; its variable must be set.
+        assert!(parse(&["--app-secret-env", "X"]).is_err());
+        let a = parse(&[
+            "--webhook-url",
+            "http://127.0.0.1:9/hook",
+            "--app-secret-env",
+            "SESSIONCAST_SANDBOX_TEST_SECRET_UNSET",
+        ])
+        .unwrap();
+        let e = config_from_args(&a).unwrap_err();
+        assert!(e.contains("SESSIONCAST_SANDBOX_TEST_SECRET_UNSET"), "{e}");
+        assert!(parse(&["--read-rate", "2"]).is_err());
+    }
+
+    #[test]
     fn rejects_bad_values_with_hints() {
         let e = parse(&["--fail-rate", "5"]).err().unwrap().to_string();
         assert!(e.contains("from 0 to 1"), "{e}");

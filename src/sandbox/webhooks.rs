@@ -9,6 +9,7 @@
 //! at once, stamped with the times the platform would give it (delivered 1 s after sent, read 3 s
 //! after, a reply 5 s after), so a test needs no waiting.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -73,6 +74,8 @@ pub(crate) struct Emitter {
     fail_after_accept_rate: f64,
     reply_rate: f64,
     next_inbound: u64,
+    /// Profile names by phone digits, for the users' inbound messages (and replies).
+    names: HashMap<String, String>,
     pub counts: WebhookStats,
 }
 
@@ -112,6 +115,11 @@ impl Emitter {
             fail_after_accept_rate: config.fail_after_accept_rate,
             reply_rate: config.reply_rate,
             next_inbound: 0,
+            names: config
+                .names
+                .iter()
+                .map(|(to, name)| (phone_key(to), name.clone()))
+                .collect(),
             counts: WebhookStats::default(),
         };
         emitter.opening_messages(config);
@@ -124,8 +132,7 @@ impl Emitter {
         let mut users: Vec<(&String, &SystemTime)> = config.inbound.iter().collect();
         users.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
         for (to, at) in users {
-            let name = config.names.get(to).map(String::as_str);
-            self.inbound(config.webhook_provider, to, name, unix(*at), None, "Hi!");
+            self.inbound(config.webhook_provider, to, unix(*at), None, "Hi!");
             self.counts.inbound += 1;
         }
     }
@@ -165,7 +172,7 @@ impl Emitter {
             self.counts.read += 1;
         }
         if reply {
-            self.inbound(wire, to, None, t + 5, Some(provider_id), "Thanks, got it");
+            self.inbound(wire, to, t + 5, Some(provider_id), "Thanks, got it");
             self.counts.replies += 1;
         }
     }
@@ -193,18 +200,11 @@ impl Emitter {
         self.emit(wire, body);
     }
 
-    fn inbound(
-        &mut self,
-        wire: Wire,
-        from: &str,
-        name: Option<&str>,
-        at: i64,
-        reply_to: Option<&str>,
-        text: &str,
-    ) {
+    fn inbound(&mut self, wire: Wire, from: &str, at: i64, reply_to: Option<&str>, text: &str) {
         self.next_inbound += 1;
         let seq = self.next_inbound;
         let suffix = format!("{seq:06}{:08X}", self.rng.random::<u32>());
+        let name = self.names.get(&phone_key(from)).map(String::as_str);
         let body = match wire {
             Wire::CloudApi => cloud_inbound(&suffix, from, name, at, reply_to, text),
             Wire::Messangi => messangi_inbound(&suffix, from, name, at, reply_to, text),

@@ -235,6 +235,11 @@ async fn inbound_users_write_first_and_replies_answer_the_provider_id() {
     assert_eq!(m[1].profile_name.as_deref(), Some("Ana"));
     assert_eq!(m[2].reply_to.as_deref(), Some(id.as_str()));
     assert_eq!(m[2].from.as_deref(), Some("5215512345678"));
+    assert_eq!(
+        m[2].profile_name.as_deref(),
+        Some("Ana"),
+        "the same profile"
+    );
     let ids: std::collections::HashSet<&str> = m.iter().map(|m| m.message_id.as_str()).collect();
     assert_eq!(ids.len(), 3, "inbound ids are unique");
     let s = statuses(&events);
