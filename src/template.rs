@@ -80,18 +80,13 @@ impl Templates {
         self.env.get_template(name)
     }
 
-    /// Compile a `when:` condition as a template that renders `1` when it holds.
-    pub fn add_condition(
-        &mut self,
-        name: &str,
-        expr: &str,
-    ) -> Result<BTreeSet<String>, minijinja::Error> {
-        self.add(name, &condition_source(expr))
+    /// Check a `when:` condition compiles as an expression. Returns the variables it uses.
+    pub fn add_condition(&mut self, expr: &str) -> Result<BTreeSet<String>, minijinja::Error> {
+        // Compiled as the expression it is evaluated as (render.rs), not wrapped in a template:
+        // wrapped, `false %}{% endif %}{% if true` closed the wrapper's tags and passed.
+        let e = self.env.compile_expression(expr)?;
+        Ok(e.undeclared_variables(true).into_iter().collect())
     }
-}
-
-fn condition_source(expr: &str) -> String {
-    format!("{{% if {expr} %}}1{{% endif %}}")
 }
 
 /// Variables one recipient sees: its own, then the campaign's, plus `to`.

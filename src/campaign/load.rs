@@ -583,10 +583,7 @@ impl Loader {
     ) -> (Vec<Option<String>>, Option<String>) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
-            found.push((
-                format!("{path}.when"),
-                templates.add_condition(&format!("{path}.when"), w),
-            ));
+            found.push((format!("{path}.when"), templates.add_condition(w)));
         }
         let mut reply = None;
         if let Some(r) = spec
@@ -662,6 +659,12 @@ impl Loader {
                         .hint(format!("used by {path}")),
                 );
             }
+            // A condition is an expression, not a template: say so rather than the tag syntax.
+            _ if path.ends_with(".when") => self.error(
+                path,
+                msg,
+                Some("a `when:` is one expression, without {{ }} or {% %}: e.g. `lang == \"es\"` or `orders > 2 and vip`".into()),
+            ),
             _ => self.error(
                 path,
                 msg,

@@ -75,12 +75,14 @@ fn status(s: &Value, path: &str) -> Result<Status, ParseError> {
         Some("delivered") => Step::Delivered,
         Some("read") => Step::Read,
         Some("failed") => Step::Failed,
-        Some(other) => return Err(ParseError::new(
-            format!("{path}.status"),
-            format!(
+        Some(other) => {
+            return Err(ParseError::new(
+                format!("{path}.status"),
+                format!(
                 "`{other}` is not a status; the Cloud API sends sent, delivered, read or failed"
             ),
-        )),
+            ))
+        }
         None => return Err(ParseError::new(format!("{path}.status"), "missing")),
     };
     let errors = list(s, "errors", path)?

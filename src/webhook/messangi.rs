@@ -36,12 +36,14 @@ pub(super) fn callback(v: &Value) -> Result<Event, ParseError> {
                 "DELIVERED" => Step::Delivered,
                 "READ" => Step::Read,
                 "FAILED" | "UNDELIVERED" | "REJECTED" | "ERROR" => Step::Failed,
-                _ => return Err(ParseError::new(
-                    "status",
-                    format!(
+                _ => {
+                    return Err(ParseError::new(
+                        "status",
+                        format!(
                         "`{raw}` is not a status we know; expected SENT, DELIVERED, READ or FAILED"
                     ),
-                )),
+                    ))
+                }
             };
             let errors = match v.get("errorCode").and_then(|c| {
                 c.as_i64()
