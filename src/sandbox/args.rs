@@ -147,6 +147,16 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         Some(path) => load_inbound(path)?,
         None => (HashMap::new(), HashMap::new()),
     };
+    if let Some(u) = &args.webhook_url {
+        let ok = url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"));
+        if !ok {
+            // Not repeated: its path may hold a shared token.
+            return Err(
+                "--webhook-url is not an http:// or https:// URL, e.g. http://127.0.0.1:8090/webhook"
+                    .to_string(),
+            );
+        }
+    }
     let app_secret = match &args.app_secret_env {
         Some(name) => match std::env::var(name) {
             Ok(value) if !value.is_empty() => Some(value),
@@ -360,6 +370,9 @@ mod tests {
         let e = config_from_args(&a).unwrap_err();
         assert!(e.contains("SESSIONCAST_SANDBOX_TEST_SECRET_UNSET"), "{e}");
         assert!(parse(&["--read-rate", "2"]).is_err());
+        let a = parse(&["--webhook-url", "ftp://x/tok-123"]).unwrap();
+        let e = config_from_args(&a).unwrap_err();
+        assert!(e.contains("--webhook-url") && !e.contains("tok-123"), "{e}");
     }
 
     #[test]

@@ -89,10 +89,19 @@ impl Emitter {
             return Ok(None);
         }
         let log = match &config.webhook_log {
-            Some(path) => Some((
-                OpenOptions::new().create(true).append(true).open(path)?,
-                path.clone(),
-            )),
+            Some(path) => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot open the webhook log {}: {e}", path.display()),
+                        )
+                    })?;
+                Some((file, path.clone()))
+            }
             None => None,
         };
         let (outbox, inbox) = match config.webhook_url {
