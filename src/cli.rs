@@ -235,7 +235,7 @@ fn parse_state(s: &str) -> Result<crate::ledger::State, String> {
 pub struct WebhookArgs {
     /// Address to listen on, e.g. `127.0.0.1:8090` behind a TLS proxy, or `0.0.0.0:8090`
     /// (port 0 picks a free port; the address is printed on stdout).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: std::net::SocketAddr,
     /// The webhook log: each accepted POST body appended as one compact JSON line, the input of
     /// `sessioncast ingest` (created if missing).
@@ -255,4 +255,10 @@ pub struct WebhookArgs {
     /// Messangi path does not exist (404).
     #[arg(long, value_name = "NAME", default_value = "MESSANGI_WEBHOOK_TOKEN")]
     pub messangi_token_env: String,
+}
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("`{s}` is not an address to listen on; write IP:PORT, e.g. 127.0.0.1:8090 or 0.0.0.0:8090")
+    })
 }

@@ -297,6 +297,15 @@ fn the_command_serves_until_sigterm_and_keeps_its_secrets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WHATSAPP_APP_SECRET"));
+
+    // A host name is not an address to bind: the hint says what is.
+    let out = Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+        .args(["webhook", "--listen", "localhost:8090", "--log"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("e.g. 127.0.0.1:8090"));
 }
 
 /// `run --sandbox --sandbox-webhook-log`: a rehearsal keeps the platform's feedback, for `ingest`.
