@@ -287,7 +287,7 @@ pub fn stats_line(s: &Stats) -> String {
     }
     // What it emitted as the platform, to compare with a funnel after `ingest`.
     format!(
-        "{line}; webhooks: sent {}, delivered {}, read {}, failed {}, inbound {}, replies {}, posted {}, post_failures {}",
-        w.sent, w.delivered, w.read, w.failed, w.inbound, w.replies, w.posted, w.post_failures
+        "{line}; webhooks: sent {}, delivered {}, read {}, failed {}, inbound {}, replies {}, redelivered {}, posted {}, post_failures {}",
+        w.sent, w.delivered, w.read, w.failed, w.inbound, w.replies, w.redelivered, w.posted, w.post_failures
     )
 }

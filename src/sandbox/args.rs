@@ -121,6 +121,12 @@ pub struct SandboxArgs {
     /// `context.id` is the message's provider id), from 0 to 1.
     #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
     pub reply_rate: f64,
+
+    /// Share of delivered sends whose status webhooks come newest first (read before delivered
+    /// before sent) and then all a second time, as the platform delivers at least once and in no
+    /// guaranteed order: for testing deduplication. From 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub disorder_rate: f64,
 }
 
 impl SandboxArgs {
@@ -190,6 +196,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         read_rate: args.read_rate,
         fail_after_accept_rate: args.fail_after_accept_rate,
         reply_rate: args.reply_rate,
+        disorder_rate: args.disorder_rate,
         names,
     })
 }

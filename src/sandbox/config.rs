@@ -127,6 +127,9 @@ pub struct SandboxConfig {
     pub fail_after_accept_rate: f64,
     /// Share (0..=1) of delivered messages the recipient answers (an inbound with `context.id`).
     pub reply_rate: f64,
+    /// Share (0..=1) of delivered sends whose statuses are emitted newest first and then all again
+    /// (the platform delivers webhooks at least once, in no guaranteed order).
+    pub disorder_rate: f64,
     /// Profile names of the `inbound` users, for their inbound messages' `contacts[]`.
     pub names: HashMap<String, String>,
 }
@@ -155,6 +158,7 @@ impl Default for SandboxConfig {
             read_rate: 0.5,
             fail_after_accept_rate: 0.0,
             reply_rate: 0.0,
+            disorder_rate: 0.0,
             names: HashMap::new(),
         }
     }
@@ -185,6 +189,7 @@ impl fmt::Debug for SandboxConfig {
             .field("read_rate", &self.read_rate)
             .field("fail_after_accept_rate", &self.fail_after_accept_rate)
             .field("reply_rate", &self.reply_rate)
+            .field("disorder_rate", &self.disorder_rate)
             .finish()
     }
 }

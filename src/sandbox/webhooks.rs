@@ -41,6 +41,9 @@ pub struct WebhookStats {
     pub inbound: u64,
     /// Inbound messages replying to a delivered send (`context.id` = its provider id).
     pub replies: u64,
+    /// Status bodies emitted a second time (`disorder_rate`), on top of the counts above.
+    #[serde(default)]
+    pub redelivered: u64,
     /// Bodies POSTed to the webhook URL and answered 2xx.
     pub posted: u64,
     /// Bodies given up on after every retry failed.
@@ -73,6 +76,7 @@ pub(crate) struct Emitter {
     read_rate: f64,
     fail_after_accept_rate: f64,
     reply_rate: f64,
+    disorder_rate: f64,
     next_inbound: u64,
     /// Profile names by phone digits, for the users' inbound messages (and replies).
     names: HashMap<String, String>,
@@ -123,6 +127,7 @@ impl Emitter {
             read_rate: config.read_rate,
             fail_after_accept_rate: config.fail_after_accept_rate,
             reply_rate: config.reply_rate,
+            disorder_rate: config.disorder_rate,
             next_inbound: 0,
             names: config
                 .names
@@ -147,7 +152,9 @@ impl Emitter {
     }
 
     /// The story of one delivered send: `sent`, then either a late `failed` or `delivered`, then
-    /// `read` for a share, and a reply for a share (a reply implies the message was read).
+    /// `read` for a share, and a reply for a share (a reply implies the message was read). For
+    /// `disorder_rate` of them the statuses come newest first and then all again, as a platform
+    /// that delivers at least once and in no guaranteed order does.
     pub fn outcome(
         &mut self,
         wire: Wire,
@@ -159,8 +166,13 @@ impl Emitter {
         let key = send_key(wire, body);
         let key = key.as_deref();
         let t = unix(now);
-        self.status(wire, provider_id, key, to, "sent", t, None);
+        let status = |step: &str, at: i64, error: Option<i64>| match wire {
+            Wire::CloudApi => cloud_status(provider_id, key, to, step, at, error),
+            Wire::Messangi => messangi_status(provider_id, key, to, step, at, error),
+        };
+        let mut story = vec![status("sent", t, None)];
         self.counts.sent += 1;
+        let mut reply = false;
         if roll(&mut self.rng, self.fail_after_accept_rate) {
             // What the platform reports after a 200: the window closed meanwhile, or the number
             // cannot receive the message.
@@ -169,16 +181,25 @@ impl Emitter {
             } else {
                 131026
             };
-            self.status(wire, provider_id, key, to, "failed", t + 1, Some(code));
+            story.push(status("failed", t + 1, Some(code)));
             self.counts.failed += 1;
-            return;
+        } else {
+            story.push(status("delivered", t + 1, None));
+            self.counts.delivered += 1;
+            reply = roll(&mut self.rng, self.reply_rate);
+            if reply || roll(&mut self.rng, self.read_rate) {
+                story.push(status("read", t + 3, None));
+                self.counts.read += 1;
+            }
         }
-        self.status(wire, provider_id, key, to, "delivered", t + 1, None);
-        self.counts.delivered += 1;
-        let reply = roll(&mut self.rng, self.reply_rate);
-        if reply || roll(&mut self.rng, self.read_rate) {
-            self.status(wire, provider_id, key, to, "read", t + 3, None);
-            self.counts.read += 1;
+        if roll(&mut self.rng, self.disorder_rate) {
+            story.reverse();
+            let again = story.clone();
+            self.counts.redelivered += again.len() as u64;
+            story.extend(again);
+        }
+        for body in story {
+            self.emit(wire, body);
         }
         if reply {
             self.inbound(wire, to, t + 5, Some(provider_id), "Thanks, got it");
@@ -189,24 +210,6 @@ impl Emitter {
     /// Stops queueing POSTs; the poster task finishes what is queued and ends.
     pub fn close(&mut self) {
         self.outbox = None;
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn status(
-        &mut self,
-        wire: Wire,
-        provider_id: &str,
-        key: Option<&str>,
-        to: &str,
-        step: &str,
-        at: i64,
-        error: Option<i64>,
-    ) {
-        let body = match wire {
-            Wire::CloudApi => cloud_status(provider_id, key, to, step, at, error),
-            Wire::Messangi => messangi_status(provider_id, key, to, step, at, error),
-        };
-        self.emit(wire, body);
     }
 
     fn inbound(&mut self, wire: Wire, from: &str, at: i64, reply_to: Option<&str>, text: &str) {

@@ -352,3 +352,23 @@ async fn messangi_inbound_follows_the_configured_provider() {
         (Some("15551234567"), 1_764_300_000)
     );
 }
+
+#[tokio::test]
+async fn disorder_sends_statuses_newest_first_and_twice() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let config = SandboxConfig {
+        disorder_rate: 1.0,
+        read_rate: 1.0,
+        webhook_log: Some(log.path().to_path_buf()),
+        ..SandboxConfig::default()
+    };
+    let sb = start(config).await;
+    let r = post_cloud(&sb, &cloud_send("+15551234567", "k-15551234567-0")).await;
+    assert_eq!(r.status(), 200);
+    let events = events(log.path());
+    let steps: Vec<Step> = statuses(&events).iter().map(|s| s.step).collect();
+    use Step::{Delivered, Read, Sent};
+    assert_eq!(steps, [Read, Delivered, Sent, Read, Delivered, Sent]);
+    let w = sb.stats().webhooks;
+    assert_eq!((w.sent, w.delivered, w.read, w.redelivered), (1, 1, 1, 3));
+}
