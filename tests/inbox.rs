@@ -168,3 +168,27 @@ messages:
     // The row kept for the repeated number is the latest, as without the refused id.
     assert_eq!(scheduled, [("+14155550101", "2026-11-24T10:50:00Z")]);
 }
+
+#[test]
+fn a_business_scoped_id_on_the_suppression_list_is_never_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("optout.txt"), "US.13491208655302741918\n").unwrap();
+    let yaml = std::fs::read_to_string("tests/fixtures/ok/bsuid-inline.yaml").unwrap();
+    let campaign = dir.path().join("c.yaml");
+    std::fs::write(&campaign, format!("{yaml}suppress: optout.txt\n")).unwrap();
+    let plan = plan_json(campaign.to_str().unwrap());
+    let rows: Vec<(&str, &str)> = plan["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["to"].as_str().unwrap(), r["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("+14155550101", "scheduled"),
+            ("US.13491208655302741918", "dropped")
+        ]
+    );
+    assert_eq!(plan["summary"]["dropped"]["suppressed"], 1);
+}
