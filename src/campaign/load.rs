@@ -469,8 +469,12 @@ impl Loader {
                     .find(|k| !allowed.contains(k))
                 {
                     let candidates = allowed.iter().chain(&super::inbox::KEYS).copied();
-                    let hint = did_you_mean(k, candidates)
-                        .or(Some(format!("known keys: {}", allowed.join(", "))));
+                    let hint = if super::inbox::KEYS.contains(&k) {
+                        Some(format!("`{k}` belongs to recipients from the inbox: `recipients: {{ inbox: webhooks.jsonl, {k}: … }}`"))
+                    } else {
+                        did_you_mean(k, candidates)
+                            .or(Some(format!("known keys: {}", allowed.join(", "))))
+                    };
                     self.error(
                         &format!("recipients.{k}"),
                         format!("unknown key `{k}`"),
