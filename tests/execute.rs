@@ -81,7 +81,7 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
             key,
             sessioncast::provider::send_key(
                 "t",
-                sessioncast::campaign::Phone::parse(&to).unwrap(),
+                &sessioncast::campaign::UserId::parse_in(&to, None).unwrap(),
                 0
             ),
             "{line}"

@@ -9,6 +9,7 @@ mod schema;
 mod send;
 mod state;
 mod status;
+mod webhook;
 
 use crate::campaign::{self, Campaign};
 use crate::cli::{Cli, Command};
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Status(a) => status::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
+        Command::Webhook(a) => webhook::run(&a),
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
     };
