@@ -5,6 +5,9 @@
 #                  (1.0 = as fast as the server admits; with a declared rate below the server's,
 #                  the optimum is the declared rate's)
 #   steady_ratio — the same over the second half of the deliveries (after learning)
+#   after_429    — from the client's first 429 on (its answer time in the `-v` log): the m
+#                  messages delivered after it at the server's sustained rate, m·W/L, ÷ the
+#                  time from that 429 to the last delivery; null when nothing was refused
 #   throttled_429, duplicates — as counted by the sandbox
 # Scaled-down windows (1-5 s), about 12 s per case, 22 cases: about 5 minutes. Not a test.
 #
@@ -67,51 +70,8 @@ YAML
     sandbox=$!
     source bench/lib.sh
     wait_for_sandbox "$PORT"
-    $BIN run "$dir/c.yaml" --format json --quiet >"$dir/summary.json" 2>"$dir/stderr.log" || true
-    python3 - "$dir" "$PORT" "$kind" "$rate" "$limit" "$window" "$shape" <<'PY'
-import json, math, sys, urllib.request
-from datetime import datetime
-d, port, kind, rate, limit, window, shape = sys.argv[1:]
-limit, window = int(limit), float(window)
-stats = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/stats"))
-summary = json.load(open(f"{d}/summary.json"))
-times = [datetime.fromisoformat(json.loads(l)["time"].replace("Z", "+00:00")).timestamp()
-         for l in open(f"{d}/delivered.jsonl")]
-dl, dw = rate.split("/"); dl, dw = int(dl), float(dw.rstrip("s"))
-slower_is_declared = dl / dw < limit / window
-
-def optimum(n):
-    """The least time the server (or the declared rate, when slower) needs for n messages."""
-    if slower_is_declared:
-        L, W, s = dl, dw, ("window" if dw > 1 else "smooth")
-    else:
-        L, W, s = limit, window, shape
-    if s == "window":
-        return (math.ceil(n / L) - 1) * W
-    if s == "bucket":
-        return max(n - L, 0) * W / L
-    return (n - 1) * W / L
-
-def ratio(ts, opt):
-    span = ts[-1] - ts[0] if len(ts) > 1 else 0
-    return round(opt / span, 3) if span > 0 else None
-
-# The second half, from a burst's first message; mid-stream there is no initial burst, so a
-# bucket's optimum is its refill rate.
-L = dl if slower_is_declared else limit
-W = dw if slower_is_declared else window
-i0 = (len(times) // 2) // L * L
-half = times[i0:]
-m = len(half)
-half_opt = (m - 1) * W / L if shape in ("bucket", "smooth") and not slower_is_declared else optimum(m)
-print(json.dumps({
-    "kind": kind, "server": f"{limit}/{int(window)}s", "declared": rate,
-    "messages": len(times), "elapsed_s": summary.get("elapsed_s"),
-    "pace_ratio": ratio(times, optimum(len(times))), "steady_ratio": ratio(half, half_opt),
-    "throttled_429": stats["rejected_rate"], "duplicates": stats["duplicates"],
-    "pace": summary.get("pace"),
-}))
-PY
+    $BIN -v run "$dir/c.yaml" --format json --quiet >"$dir/summary.json" 2>"$dir/stderr.log" || true
+    python3 bench/pace_report.py "$dir" "http://127.0.0.1:$PORT/_sandbox/stats" "$kind" "$rate" "$limit" "$window" "$shape"
     kill "$sandbox" 2>/dev/null || true
     wait "$sandbox" 2>/dev/null || true
   done

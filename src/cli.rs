@@ -8,7 +8,8 @@ use std::path::PathBuf;
 /// Run WhatsApp session-message campaigns from declarative YAML files.
 ///
 /// A campaign file names the provider, the rate it allows, the 24-hour window, the recipients
-/// (inline or CSV) and one or more templated messages. Typical flow:
+/// (inline, a CSV, or the users who wrote in a webhook log) and one or more templated messages.
+/// Typical flow:
 ///
 ///   sessioncast check campaigns/demo.yaml            # validate and render everything
 ///   sessioncast plan campaigns/demo.yaml             # who is reached, in what order, when
@@ -93,6 +94,15 @@ pub enum Command {
     Schema,
     /// Run a local stand-in for the provider (rate limits, closed windows, faults) until Ctrl-C.
     Sandbox(crate::sandbox::SandboxArgs),
+    /// Receive the provider's webhooks and append them to a webhook log, until Ctrl-C or SIGTERM.
+    ///
+    /// For a host without a webhook endpoint: answers Meta's subscription handshake (GET with
+    /// hub.mode=subscribe, hub.verify_token, hub.challenge), accepts Cloud API POSTs on any path
+    /// only with a valid X-Hub-Signature-256 (HMAC-SHA256 of the raw body with the app secret,
+    /// checked in constant time; missing → 401, wrong → 403), and Messangi callbacks on
+    /// /messangi/<token>. Each accepted body is appended to --log as one JSON line and fsynced
+    /// before the 200. Put it behind a TLS proxy: providers only post to https:// URLs.
+    Webhook(WebhookArgs),
     /// Print a shell completion script, e.g. `sessioncast completions bash > /etc/bash_completion.d/sessioncast`.
     Completions(CompletionsArgs),
     /// Print the man page (roff) on stdout, or write one page per command into --out DIR.
@@ -176,7 +186,8 @@ pub struct RunArgs {
     /// the final summary as readable lines, or as one JSON object
     /// {"sent","expired","failed","unknown","throttled","not_started","elapsed_s","exit",
     /// "ledger":{"transitions","commits","busy_s"}}, plus "pace":{"rate","source"} when the run
-    /// ended below the declared rate (source "policy": announced; "throttled": learned from 429s).
+    /// ended below the declared rate (source "policy": announced; "throttled": learned from 429s,
+    /// as one request per learned spacing, e.g. "1/504ms").
     #[arg(long, value_enum, default_value = "pretty")]
     pub format: PreviewFormat,
     /// Drop recipients whose own data is invalid (reason `invalid`) instead of failing. Problems
@@ -187,6 +198,11 @@ pub struct RunArgs {
     /// inbound times, a one-off token): a rehearsal that reaches nobody. Needs no token variable.
     #[arg(long, conflicts_with = "dry_run")]
     pub sandbox: bool,
+    /// With --sandbox: append the webhooks the stand-in posts as the platform would (an inbound
+    /// message per recipient at their last_inbound_at; sent, delivered, some read per accepted
+    /// send) to this webhook log, one JSON body per line, for `sessioncast ingest`.
+    #[arg(long, value_name = "PATH", requires = "sandbox")]
+    pub sandbox_webhook_log: Option<PathBuf>,
     /// While sending, print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -281,5 +297,37 @@ pub struct IngestArgs {
 fn parse_state(s: &str) -> Result<crate::ledger::State, String> {
     s.trim().parse().map_err(|_| {
         format!("`{s}` is not a state; write one of pending, attempting, sent, failed, expired, unknown")
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct WebhookArgs {
+    /// Address to listen on, e.g. `127.0.0.1:8090` behind a TLS proxy, or `0.0.0.0:8090`
+    /// (port 0 picks a free port; the address is printed on stdout).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
+    pub listen: std::net::SocketAddr,
+    /// The webhook log: each accepted POST body appended as one compact JSON line, the input of
+    /// `sessioncast ingest` (created if missing).
+    #[arg(long, value_name = "PATH")]
+    pub log: PathBuf,
+    /// The environment variable holding the verify token you entered in Meta's webhook settings.
+    /// Unset: every handshake is refused (403).
+    #[arg(long, value_name = "NAME", default_value = "WHATSAPP_VERIFY_TOKEN")]
+    pub verify_token_env: String,
+    /// The environment variable holding the Meta app secret that signs every webhook. Unset:
+    /// every Cloud API POST is refused (403).
+    #[arg(long, value_name = "NAME", default_value = "WHATSAPP_APP_SECRET")]
+    pub app_secret_env: String,
+    /// The environment variable holding the token of the Messangi callback URL: give Messangi
+    /// `callbacks: https://<host>/messangi/<token>`. Messangi does not sign its callbacks, so
+    /// this unguessable path segment is what proves a POST came through that URL. Unset: the
+    /// Messangi path does not exist (404).
+    #[arg(long, value_name = "NAME", default_value = "MESSANGI_WEBHOOK_TOKEN")]
+    pub messangi_token_env: String,
+}
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.trim().parse().map_err(|_| {
+        format!("`{s}` is not an address to listen on; write IP:PORT, e.g. 127.0.0.1:8090 or 0.0.0.0:8090")
     })
 }

@@ -13,6 +13,7 @@ pub mod diag;
 pub mod duration;
 pub mod execute;
 pub mod exit;
+pub mod identity;
 pub mod ledger;
 pub mod log;
 pub mod message;

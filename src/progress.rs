@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn log_lines_and_quiet() {
-        let to = Phone::parse("+14155550101").unwrap();
+        let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let sent = Event::Sent {
             to,
             index: 0,
@@ -438,7 +438,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_log_counts_a_long_wait_down_with_the_finish_time() {
         let (tx, run) = log_run();
-        let to = Phone::parse("+14155550101").unwrap();
+        let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let rate: Rate = "2/300s".parse().unwrap();
         let sent = |index| Event::Sent {
             to,
@@ -513,7 +513,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_slower_pace_forecasts_who_will_expire() {
         let (tx, run) = log_run();
-        let to = Phone::parse("+14155550101").unwrap();
+        let to = crate::campaign::UserId::from(Phone::parse("+14155550101").unwrap());
         let start = Timestamp::now();
         let at = |s| start + SignedDuration::from_secs(s);
         // Earliest deadline first; the two sent ones are already past.

@@ -209,8 +209,8 @@ impl<'c> Renderer<'c> {
         Ok(messages
             .iter()
             .map(|m| {
-                let key = crate::provider::send_key(&self.campaign.name, r.to, m.index);
-                (m.index, provider.request(&self.url, &key, r.to, m))
+                let key = crate::provider::send_key(&self.campaign.name, &r.to, m.index);
+                (m.index, provider.request(&self.url, &key, &r.to, m))
             })
             .collect())
     }

@@ -2,7 +2,7 @@
 //! per recipient with strict undefined variables. Files are loaded only from the campaign's
 //! `templates/` folder (`{% include "greeting.txt" %}`).
 
-use crate::campaign::Phone;
+use crate::campaign::UserId;
 use minijinja::value::{Enumerator, Object};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -94,7 +94,7 @@ impl Templates {
 pub struct Scope {
     pub campaign: Arc<Vars>,
     pub own: Vars,
-    pub to: Phone,
+    pub to: UserId,
 }
 
 /// Named values: CSV rows share the header's names.

@@ -174,6 +174,14 @@ fn schema_describes_every_top_level_key_and_kind() {
             "schema lacks `{kind}`"
         );
     }
+    // The inbox form of `recipients:` with its keys.
+    let recipients = serde_json::to_string(&schema["definitions"]["RecipientsSpec"]).unwrap();
+    for key in ["inbox", "since", "join"] {
+        assert!(
+            recipients.contains(&format!("\"{key}\"")),
+            "schema lacks recipients `{key}`"
+        );
+    }
 }
 
 #[test]

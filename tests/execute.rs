@@ -81,7 +81,7 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
             key,
             sessioncast::provider::send_key(
                 "t",
-                sessioncast::campaign::Phone::parse(&to).unwrap(),
+                &sessioncast::campaign::UserId::parse_in(&to, None).unwrap(),
                 0
             ),
             "{line}"
@@ -177,8 +177,10 @@ async fn futures_join<const N: usize>(
 }
 
 /// (c) The campaign declares 10/1s; the server allows 3/1s and says nothing. The pacer learns
-/// from 429s: with k requests in flight it takes at most `k × (10 - 3)` of them (see the pacer
-/// docs), k = 5 at 10/1s. None is counted as a failure and every message goes exactly once.
+/// from 429s: with k requests in flight (k = 5 at 10/1s) it takes at most k × 22 of them: 4
+/// decreases by 0.7 from 10/s to below 3/s with up to 4 429s each while the window stays spent,
+/// 4 failed bisection probes and 2 re-probes (the bound in `ratelimit::pacer_learn`). None is
+/// counted as a failure and every message goes exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blind_server_slower_than_declared() {
     let o = scenario(
@@ -189,7 +191,11 @@ async fn blind_server_slower_than_declared() {
     .await;
     all_sent_once("blind", &o, 30);
     let k = execute::in_flight("10/1s".parse().unwrap()) as u64;
-    assert!(o.stats.rejected_rate <= k * 7, "{:?}", o.stats);
+    assert!(
+        o.stats.rejected_rate <= k * (4 * 4 + 4 + 2),
+        "{:?}",
+        o.stats
+    );
     eprintln!(
         "blind: makespan {:?}, 429s {}",
         o.summary.elapsed, o.stats.rejected_rate

@@ -63,8 +63,11 @@ impl CsvFile {
             if at == byte {
                 byte += 1;
             }
+            // `\n` ends a line, and so does a `\r` that no `\n` follows (old Mac files);
+            // the `\r` of a `\r\n` is counted by its `\n`.
+            let crlf = matches!(ends.get(1), Some(&(next, b'\n')) if next == at + 1);
             ends.pop_front();
-            if b == b'\n' {
+            if b == b'\n' || !crlf {
                 self.lines_before += 1;
             }
         }
@@ -162,6 +165,12 @@ mod tests {
         assert_eq!(
             lines(b"to,x\r\na,1\r\nb,2\r\n"),
             [(2, "a".into()), (3, "b".into())]
+        );
+        // `\r` alone ends lines too (old Mac files), also inside quoted fields and in blank lines.
+        assert_eq!(lines(b"to,x\ra,\"1\r2\"\rb,3\rc,4\r"), expected);
+        assert_eq!(
+            lines(b"to,x\r\ra,1\r\n\rb,2"),
+            [(3, "a".into()), (5, "b".into())]
         );
     }
 

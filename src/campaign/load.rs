@@ -11,7 +11,7 @@
 
 use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
-use super::{Campaign, Country, Msg, Phone, Positions, Window};
+use super::{Campaign, Country, Msg, Phone, Positions, UserId, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
 use crate::message::Message;
 use crate::provider::{check_base_url, Provider, ProviderSpec, Wire};
@@ -164,12 +164,18 @@ impl Loader {
         let window = self.window(map);
         let vars = self.vars(map.get("vars"), "vars").map(Arc::new);
         let mut templates = Templates::new(self.templates_dir(map).as_deref());
-        let raw = self.recipients(map, now);
+        let raw = self.recipients(map, now, window.map(|w| w.length));
         let messages = self.messages(map, &mut templates, vars.as_deref(), raw.as_ref());
         let not_after = self.not_after(map);
         let country = raw.as_ref().and_then(|r| r.default_country);
         let suppress = self.suppress(map, country);
-        let raw = raw?;
+        let mut raw = raw?;
+        if provider
+            .as_ref()
+            .is_some_and(|p| matches!(p.wire, Wire::Messangi { .. }))
+        {
+            recipients::refuse_bsuids(self, &mut raw);
+        }
         Some(Campaign {
             file: self.file.clone(),
             name: name?,
@@ -423,7 +429,12 @@ impl Loader {
         }
     }
 
-    fn recipients(&mut self, map: &Mapping, now: Timestamp) -> Option<Raw> {
+    fn recipients(
+        &mut self,
+        map: &Mapping,
+        now: Timestamp,
+        window: Option<SignedDuration>,
+    ) -> Option<Raw> {
         let Some(v) = map.get("recipients") else {
             self.error(
                 "",
@@ -446,6 +457,10 @@ impl Loader {
                     .collect();
                 Some(recipients::inline(self, parsed, now))
             }
+            Value::Mapping(m) if m.contains_key("inbox") => {
+                let spec = super::inbox::spec(self, m, window)?;
+                super::inbox::recipients(self, &spec, now)
+            }
             Value::Mapping(m) => {
                 let allowed = ["file", "default_country", "duplicates"];
                 if let Some(k) = m
@@ -453,8 +468,13 @@ impl Loader {
                     .map(|k| k.as_str().unwrap_or("?"))
                     .find(|k| !allowed.contains(k))
                 {
-                    let hint = did_you_mean(k, allowed)
-                        .or(Some(format!("known keys: {}", allowed.join(", "))));
+                    let candidates = allowed.iter().chain(&super::inbox::KEYS).copied();
+                    let hint = if super::inbox::KEYS.contains(&k) {
+                        Some(format!("`{k}` belongs to recipients from the inbox: `recipients: {{ inbox: webhooks.jsonl, {k}: … }}`"))
+                    } else {
+                        did_you_mean(k, candidates)
+                            .or(Some(format!("known keys: {}", allowed.join(", "))))
+                    };
                     self.error(
                         &format!("recipients.{k}"),
                         format!("unknown key `{k}`"),
@@ -690,7 +710,7 @@ impl Loader {
         &mut self,
         map: &Mapping,
         country: Option<Country>,
-    ) -> std::collections::HashSet<Phone> {
+    ) -> std::collections::HashSet<UserId> {
         let Some(v) = map.get("suppress") else {
             return Default::default();
         };

@@ -3,17 +3,17 @@
 
 mod csvfile;
 mod inbound;
+mod inbox;
 mod load;
-mod phone;
 mod positions;
 mod recipients;
 pub mod source;
 mod spec;
 
+pub use crate::identity::{Bsuid, Country, Phone, UserId};
 pub(crate) use csvfile::CsvFile;
 pub use inbound::parse_inbound;
 pub use load::load;
-pub use phone::{Country, Phone};
 pub use positions::Positions;
 pub use recipients::Rejected;
 pub use spec::{CampaignFile, MessageSpec, RecipientsSpec, WindowSpec};
@@ -38,7 +38,7 @@ pub struct Campaign {
     pub vars: Arc<Vars>,
     pub messages: Vec<Msg>,
     pub recipients: Vec<Recipient>,
-    /// The recipients CSV, when recipients come from a file.
+    /// The recipients CSV or webhook log, when recipients come from a file.
     pub recipients_csv: Option<PathBuf>,
     /// Recipients whose own row is invalid (also reported as problems).
     pub rejected: Vec<Rejected>,
@@ -46,7 +46,7 @@ pub struct Campaign {
     pub duplicates: Vec<usize>,
     pub templates: Templates,
     /// Numbers that must never be contacted (opt-outs).
-    pub suppress: std::collections::HashSet<Phone>,
+    pub suppress: std::collections::HashSet<UserId>,
     /// Nothing is sent after this time.
     pub not_after: Option<Timestamp>,
     /// Template paths whose problems were already reported at load (not repeated per recipient).
@@ -100,11 +100,13 @@ pub enum Origin {
     Inline(usize),
     /// Line of the recipients CSV.
     Csv(u64),
+    /// Line of the webhook log (`recipients: { inbox: … }`) with the user's latest message.
+    Inbox(u64),
 }
 
 #[derive(Debug, Clone)]
 pub struct Recipient {
-    pub to: Phone,
+    pub to: UserId,
     pub last_inbound_at: Timestamp,
     pub vars: Vars,
     pub origin: Origin,
@@ -115,7 +117,9 @@ impl Campaign {
     pub fn origin(&self, r: &Recipient) -> String {
         match r.origin {
             Origin::Inline(i) => format!("{} (recipients[{i}])", r.to),
-            Origin::Csv(line) => format!("{} ({}:{line})", r.to, self.recipients_file().display()),
+            Origin::Csv(line) | Origin::Inbox(line) => {
+                format!("{} ({}:{line})", r.to, self.recipients_file().display())
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use super::csvfile::CsvFile;
 use super::inbound::parse_inbound;
 use super::load::Loader;
 use super::spec::InlineRecipient;
-use super::{Country, Origin, Phone, Recipient};
+use super::{Country, Origin, Recipient, UserId};
 use crate::diag::{Place, Problem};
 use crate::template::Vars;
 use jiff::Timestamp;
@@ -57,8 +57,8 @@ pub(super) fn inline(
         let path = format!("recipients[{i}]");
         let to = match r.country.as_deref().map(str::parse::<Country>) {
             Some(Err(e)) => Err((format!("{path}.country"), e)),
-            Some(Ok(c)) => Phone::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
-            None => Phone::parse(&r.to).map_err(|e| (format!("{path}.to"), e)),
+            Some(Ok(c)) => UserId::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
+            None => UserId::parse_in(&r.to, None).map_err(|e| (format!("{path}.to"), e)),
         };
         let at = parse_inbound(&r.last_inbound_at, now)
             .map_err(|e| (format!("{path}.last_inbound_at"), e));
@@ -91,7 +91,7 @@ pub(super) fn inline(
     find_future(l, &mut raw, now);
     find_duplicates(l, &mut raw, Keep::default(), |o| match o {
         Origin::Inline(i) => format!("recipients[{i}]"),
-        Origin::Csv(line) => format!("line {line}"),
+        Origin::Csv(line) | Origin::Inbox(line) => format!("line {line}"),
     });
     raw
 }
@@ -156,7 +156,7 @@ pub(super) fn csv(
     let file = path.display().to_string();
     find_future(l, &mut raw, now);
     find_duplicates(l, &mut raw, policy, |o| match o {
-        Origin::Csv(line) => format!("{file}:{line}"),
+        Origin::Csv(line) | Origin::Inbox(line) => format!("{file}:{line}"),
         Origin::Inline(i) => format!("recipients[{i}]"),
     });
     Some(raw)
@@ -237,7 +237,7 @@ fn parse_row(
         ),
         None => cols.default_country,
     };
-    let to = Phone::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+    let to = UserId::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
     let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
         .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
     let values = cols
@@ -325,12 +325,56 @@ fn row_place(l: &Loader, raw: &Raw, origin: Origin, column: &str) -> Place {
             column: Some(column.into()),
         },
         Origin::Inline(i) => l.place(&format!("recipients[{i}].{column}")),
+        // A line of the webhook log: its JSON has no columns.
+        Origin::Inbox(line) => Place::Csv {
+            file: raw.csv.clone().unwrap_or_default(),
+            line,
+            column: None,
+        },
     }
+}
+
+/// Messangi documents no way to send to a business-scoped user id, so such recipients of a
+/// Messangi campaign are refused at their place (their own data: `--skip-invalid` drops them).
+pub(super) fn refuse_bsuids(l: &mut Loader, raw: &mut Raw) {
+    if raw.recipients.iter().all(|r| r.to.phone().is_some()) {
+        return;
+    }
+    // `duplicates` are indexes into `recipients`: renumber them for those kept.
+    let mut new_index = vec![None; raw.recipients.len()];
+    let mut kept = Vec::with_capacity(raw.recipients.len());
+    for (i, r) in std::mem::take(&mut raw.recipients).into_iter().enumerate() {
+        if r.to.phone().is_some() {
+            new_index[i] = Some(kept.len());
+            kept.push(r);
+            continue;
+        }
+        let e = format!(
+            "{} is a business-scoped user id; Messangi documents no way to send to one",
+            r.to
+        );
+        let mut p = Problem::new(row_place(l, raw, r.origin, "to"), e.clone());
+        p.per_recipient = true;
+        l.problems.push(p.hint(
+            "give this user's phone number, or send with `provider: { kind: cloud_api, … }`, which addresses ids with `recipient`",
+        ));
+        raw.rejected.push(Rejected {
+            origin: r.origin,
+            to: r.to.to_string(),
+            reason: e,
+        });
+    }
+    raw.recipients = kept;
+    raw.duplicates = raw
+        .duplicates
+        .iter()
+        .filter_map(|&i| new_index[i])
+        .collect();
 }
 
 /// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
 /// from them would be later than the real one.
-fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
+pub(super) fn find_future(l: &Loader, raw: &mut Raw, now: Timestamp) {
     let future: Vec<_> = raw
         .recipients
         .iter()
@@ -396,9 +440,14 @@ impl Keep {
 
 /// Numbers that repeat after normalization: one row per number is kept (by `keep`), the others
 /// are warned about and the planner drops them as `duplicate`.
-fn find_duplicates(l: &Loader, raw: &mut Raw, keep: Keep, show: impl Fn(Origin) -> String) {
+pub(super) fn find_duplicates(
+    l: &Loader,
+    raw: &mut Raw,
+    keep: Keep,
+    show: impl Fn(Origin) -> String,
+) {
     // Keys are plain numbers: FxHash is several times faster than SipHash here.
-    let mut kept: FxHashMap<Phone, usize> = FxHashMap::default();
+    let mut kept: FxHashMap<UserId, usize> = FxHashMap::default();
     kept.reserve(raw.recipients.len());
     let mut repeated = false;
     for (i, r) in raw.recipients.iter().enumerate() {
@@ -464,7 +513,7 @@ pub(super) fn suppress_list(
     l: &mut Loader,
     path: &Path,
     country: Option<Country>,
-) -> HashSet<Phone> {
+) -> HashSet<UserId> {
     let mut out = HashSet::new();
     let mut rows = match CsvFile::open_list(path) {
         Ok(r) => r,
@@ -507,7 +556,7 @@ pub(super) fn suppress_list(
         if value.is_empty() && record.iter().all(str::is_empty) {
             continue;
         }
-        match Phone::parse_in(value, country) {
+        match UserId::parse_in(value, country) {
             Ok(p) => {
                 out.insert(p);
             }

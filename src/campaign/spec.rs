@@ -25,7 +25,8 @@ pub struct CampaignFile {
     /// The customer-service window.
     #[serde(default)]
     pub window: WindowSpec,
-    /// Inline list, or `{file: recipients.csv}` relative to this file.
+    /// Inline list, `{file: recipients.csv}`, or `{inbox: webhooks.jsonl, since: 24h}` (paths
+    /// relative to this file).
     pub recipients: RecipientsSpec,
     /// Campaign-level template variables.
     #[serde(default)]
@@ -85,6 +86,24 @@ pub enum RecipientsSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(regex(pattern = r"^(first|last|latest)$"))]
         duplicates: Option<String>,
+    },
+    /// The users who wrote to the business: a webhook log (one provider POST body per line, as
+    /// `webhook --listen` and `sandbox --webhook-log` write it). `to` and `last_inbound_at` come
+    /// from each user's latest inbound message, the `name` variable from their latest profile.
+    Inbox {
+        /// The webhook log (JSON lines), relative to this file.
+        inbox: String,
+        /// Only users whose latest message is at most this old at the run's `now` (`24h`,
+        /// `90m`...). Default: the window's length.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+        /// A CSV (`to,<vars...>`) joined by number: its columns become variables of the inbox
+        /// users it names; its other rows are not recipients.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        join: Option<String>,
+        /// Country (ISO 3166 two-letter code) of national numbers in the `join` CSV.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        default_country: Option<String>,
     },
     Inline(Vec<InlineRecipient>),
 }

@@ -11,6 +11,7 @@ mod schema;
 mod send;
 mod state;
 mod status;
+mod webhook;
 
 use crate::campaign::{self, Campaign};
 use crate::cli::{Cli, Command};
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> Exit {
         Command::Report(a) => report::run(&a),
         Command::Schema => schema::run(),
         Command::Sandbox(a) => sandbox::run(&a),
+        Command::Webhook(a) => webhook::run(&a),
         Command::Completions(a) => docs::completions(&a),
         Command::Man(a) => docs::man(&a),
     };

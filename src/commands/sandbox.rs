@@ -15,9 +15,9 @@ pub fn run(a: &SandboxArgs) -> Outcome {
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let sandbox = Sandbox::start(config, a.addr())
-            .await
-            .map_err(|e| Failure::runtime(format!("cannot listen on {}: {e}", a.addr())))?;
+        let sandbox = Sandbox::start(config, a.addr()).await.map_err(|e| {
+            Failure::runtime(format!("cannot start the sandbox on {}: {e}", a.addr()))
+        })?;
         println!("{}", sandbox.base_url());
         eprintln!(
             "sandbox: serving until Ctrl-C (stats at {}/_sandbox/stats)",

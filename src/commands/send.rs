@@ -3,7 +3,7 @@
 //! exit code.
 
 use super::{prepare, state, Failure, Outcome, Prepared};
-use crate::campaign::{Campaign, Phone};
+use crate::campaign::{Campaign, UserId};
 use crate::cli::RunArgs;
 use crate::execute::{self, Event, Record, Setup, Summary};
 use crate::exit::Exit;
@@ -55,7 +55,7 @@ pub fn run(a: &RunArgs) -> Outcome {
     let result = runtime.block_on(async {
         let sandbox = match token {
             Some(_) => None,
-            None => Some(start_sandbox(&mut campaign).await?),
+            None => Some(start_sandbox(&mut campaign, a).await?),
         };
         let token = match (&sandbox, token) {
             (Some((_, t)), _) => t.clone(),
@@ -133,7 +133,7 @@ struct Resumed {
     /// Messages left per recipient.
     counts: Vec<Option<u32>>,
     /// Recipients earlier runs finished, with the `already_*` reason the plan gives them.
-    done: HashMap<Phone, DropReason>,
+    done: HashMap<UserId, DropReason>,
     pacer: Pacer,
     /// Requests an earlier, killed run left in flight, now `unknown`.
     recovered: u64,
@@ -197,7 +197,7 @@ fn token(c: &Campaign) -> Result<String, Failure> {
 
 /// Starts the stand-in provider with the campaign's rate and inbound times and points the
 /// campaign at it. Returns the sandbox and the one-off token it requires.
-async fn start_sandbox(c: &mut Campaign) -> Result<(Sandbox, String), Failure> {
+async fn start_sandbox(c: &mut Campaign, a: &RunArgs) -> Result<(Sandbox, String), Failure> {
     let token = format!("sbx-{:032x}", rand::random::<u128>());
     let inbound = c
         .recipients
@@ -213,6 +213,17 @@ async fn start_sandbox(c: &mut Campaign) -> Result<(Sandbox, String), Failure> {
         window_length: Duration::try_from(c.window.length).unwrap_or(Duration::MAX),
         // The stand-in refuses what `check` would refuse, as a strict provider would.
         validator: Some(crate::provider::parse::validator()),
+        // The platform's feedback on the rehearsal, for `sessioncast ingest`.
+        webhook_log: a.sandbox_webhook_log.clone(),
+        webhook_provider: match c.provider.wire {
+            crate::provider::Wire::Messangi { .. } => crate::sandbox::Wire::Messangi,
+            crate::provider::Wire::CloudApi { .. } => crate::sandbox::Wire::CloudApi,
+        },
+        names: c
+            .recipients
+            .iter()
+            .filter_map(|r| Some((r.to.to_string(), r.vars.get("name")?.as_str()?.to_string())))
+            .collect(),
         ..SandboxConfig::default()
     };
     let addr = "127.0.0.1:0"
@@ -249,7 +260,7 @@ async fn send(
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -266,8 +277,17 @@ async fn wait_for_signal() {
 
 /// Stats of a sandbox run, for callers that print them.
 pub fn stats_line(s: &Stats) -> String {
-    format!(
+    let line = format!(
         "sandbox: accepted {}, rejected_rate {}, duplicates {}",
         s.accepted, s.rejected_rate, s.duplicates
+    );
+    let w = &s.webhooks;
+    if *w == Default::default() {
+        return line;
+    }
+    // What it emitted as the platform, to compare with a funnel after `ingest`.
+    format!(
+        "{line}; webhooks: sent {}, delivered {}, read {}, failed {}, inbound {}, replies {}, redelivered {}, posted {}, post_failures {}",
+        w.sent, w.delivered, w.read, w.failed, w.inbound, w.replies, w.redelivered, w.posted, w.post_failures
     )
 }

@@ -2,7 +2,7 @@
 //! with this run's rendering, and the pacer's memory of earlier runs.
 
 use super::Failure;
-use crate::campaign::{Campaign, Phone};
+use crate::campaign::{Campaign, UserId};
 use crate::execute::PACER_META;
 use crate::exit::Exit;
 use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
@@ -157,7 +157,7 @@ pub fn pending_counts(
     c: &Campaign,
     counts: &[Option<u32>],
     settled: &HashMap<Key, State>,
-) -> (Vec<Option<u32>>, HashMap<Phone, DropReason>) {
+) -> (Vec<Option<u32>>, HashMap<UserId, DropReason>) {
     if settled.is_empty() {
         return (counts.to_vec(), HashMap::new());
     }

@@ -10,7 +10,7 @@
 mod send;
 mod target;
 
-use crate::campaign::{Campaign, Phone};
+use crate::campaign::{Campaign, UserId};
 use crate::exit::Exit;
 use crate::ledger::{self, Key, State};
 use crate::plan::Plan;
@@ -38,22 +38,22 @@ pub enum Event {
         deadlines: Vec<Timestamp>,
     },
     Sent {
-        to: Phone,
+        to: UserId,
         index: usize,
         provider_id: Option<String>,
     },
     Expired {
-        to: Phone,
+        to: UserId,
         index: usize,
         reason: String,
     },
     Failed {
-        to: Phone,
+        to: UserId,
         index: usize,
         reason: String,
     },
     Unknown {
-        to: Phone,
+        to: UserId,
         index: usize,
         reason: String,
     },

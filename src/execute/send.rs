@@ -1,7 +1,7 @@
 //! One recipient's sends: its rendered requests → paced, classified attempts, in order.
 
 use super::{Event, Shared, Tally};
-use crate::campaign::Phone;
+use crate::campaign::UserId;
 use crate::ledger::{Key, Outcome, State};
 use crate::provider::{classify, Class, Request};
 use crate::ratelimit::{parse_signal, Pacer, Signal};
@@ -19,7 +19,7 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(1);
 
 /// One recipient's work.
 pub(crate) struct Job {
-    to: Phone,
+    to: UserId,
     deadline: Timestamp,
     /// The rendered requests still to send, with their message index, or why rendering failed.
     requests: Result<Vec<(usize, Request)>, String>,
@@ -31,7 +31,7 @@ impl Job {
     /// Leaves out messages earlier runs settled; if one of those was not delivered, the rest
     /// are not sent either (messages to one recipient go in order).
     pub fn new(
-        to: Phone,
+        to: UserId,
         deadline: Timestamp,
         requests: Result<Vec<(usize, Request)>, String>,
         settled: &std::collections::HashMap<Key, State>,
@@ -167,7 +167,7 @@ pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
 
 /// The message being sent: who to, its ledger row, its position, its window.
 struct Message<'a> {
-    to: Phone,
+    to: UserId,
     key: &'a Key,
     index: usize,
     deadline: Timestamp,

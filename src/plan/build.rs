@@ -1,7 +1,7 @@
 //! Building a campaign's plan: validated recipients + message counts + `now` → `Plan`.
 
 use super::{schedule, DropReason, Job, Outcome, Planned, Slots};
-use crate::campaign::{Campaign, Phone};
+use crate::campaign::{Campaign, UserId};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashSet;
 
@@ -47,7 +47,7 @@ pub fn build(
     campaign: &Campaign,
     counts: &[Option<u32>],
     now: Timestamp,
-    done: &dyn Fn(Phone) -> Option<DropReason>,
+    done: &dyn Fn(UserId) -> Option<DropReason>,
 ) -> Plan {
     let slots = Slots {
         start: now,

@@ -1,7 +1,7 @@
 //! WhatsApp Cloud API wire format: `{"messaging_product":"whatsapp","to":..,"type":..,<type>:{..}}`
 //! (API reference §2), conforming to Meta's `Message` schema.
 
-use crate::campaign::Phone;
+use crate::identity::UserId;
 use crate::message::Message;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -24,11 +24,15 @@ pub struct CloudApiSpec {
     pub api_version: Option<String>,
 }
 
-pub fn body(key: &str, to: Phone, message: &Message, reply_to: Option<&str>) -> Value {
+pub fn body(key: &str, to: &UserId, message: &Message, reply_to: Option<&str>) -> Value {
     let mut m = Map::new();
     m.insert("messaging_product".into(), json!("whatsapp"));
     m.insert("recipient_type".into(), json!("individual"));
-    m.insert("to".into(), json!(to.to_string()));
+    // A user known only by a business-scoped id is addressed by `recipient` instead of `to`.
+    match to.bsuid() {
+        None => m.insert("to".into(), json!(to.to_string())),
+        Some(b) => m.insert("recipient".into(), json!(b.as_str())),
+    };
     // Echoed on sent/delivered/read status webhooks: how `ingest` finds the row.
     m.insert("biz_opaque_callback_data".into(), json!(key));
     if let Some(id) = reply_to {

@@ -1,6 +1,6 @@
 //! Messangi Messaging API wire format: `{"channel":"WHATSAPP","request":{...}}` (API reference §1).
 
-use crate::campaign::Phone;
+use crate::identity::UserId;
 use crate::message::{Kind, Message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -28,7 +28,7 @@ pub fn body(
     from: &str,
     callbacks: Option<&str>,
     key: &str,
-    to: Phone,
+    to: &UserId,
     message: &Message,
     reply_to: Option<&str>,
 ) -> Value {

@@ -7,7 +7,7 @@ mod messangi;
 pub mod parse;
 mod send_key;
 
-use crate::campaign::Phone;
+use crate::identity::UserId;
 use crate::message::Limits;
 use crate::render::Rendered;
 use schemars::JsonSchema;
@@ -110,7 +110,7 @@ impl Provider {
 
     /// The JSON body that sends a rendered message to `to`, carrying the send `key` (see
     /// [`send_key`]) in the field the provider echoes on its status webhooks.
-    pub fn body(&self, key: &str, to: Phone, m: &Rendered) -> serde_json::Value {
+    pub fn body(&self, key: &str, to: &UserId, m: &Rendered) -> serde_json::Value {
         let reply_to = m.reply_to.as_deref();
         match &self.wire {
             Wire::Messangi { from, callbacks } => {
@@ -120,7 +120,7 @@ impl Provider {
         }
     }
 
-    pub fn request(&self, url: &str, key: &str, to: Phone, m: &Rendered) -> Request {
+    pub fn request(&self, url: &str, key: &str, to: &UserId, m: &Rendered) -> Request {
         Request {
             url: url.to_string(),
             body: self.body(key, to, m),

@@ -22,10 +22,10 @@
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
 //!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
 //! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
-//!   headers do not describe the real limiter) makes the effective limit the number of our
-//!   sends in the trailing window that were not throttled. If none were accepted, the quota was
-//!   used by someone else and says nothing about its size, so only the backoff applies. The
-//!   pacer then probes back up; see `pacer_learn`.
+//!   headers do not describe the real limiter) slows the pace to a learned spacing between
+//!   sends, which the pacer then searches up and down to the server's real rate; see
+//!   `pacer_learn`. If none of our sends in the trailing window was accepted, the quota was
+//!   used by someone else and says nothing about its size, so only the backoff applies.
 //!
 //! # Margin
 //! Each window gets a margin against network jitter and clock error. It starts at a floor
@@ -35,14 +35,8 @@
 //! for the connection) plus 100 ppm of the window for clock drift, at most 5 % of the window.
 //!
 //! # Bound on 429s without headers
-//! With one request in flight at a time and a server enforcing L_true per W (anchored, aligned
-//! or sliding; its window no longer than the declared one), the pacer gets at most
-//! `L_declared - L_true` 429s caused by its own traffic. Proof sketch: the sliding log keeps at
-//! most L_eff sends in any `W + margin`, so when a send is refused the trailing window holds at
-//! most `L_eff - 1` accepted sends, and learning lowers L_eff by at least one. Once
-//! `L_eff <= L_true` no interval of length W holds more than L_true of our sends, so none is
-//! refused. With k requests in flight, up to k responses can report the same overload, so the
-//! bound becomes `k * (L_declared - L_true)`.
+//! See `pacer_learn`: logarithmic in how far the declared rate is above the real one, plus a
+//! few probes per search, times the requests in flight.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -106,7 +100,7 @@ pub struct Pacer {
     /// Set while the primary limit is below the ceiling because of 429s (see `pacer_learn`).
     pub(super) learned: Option<super::pacer_learn::Learned>,
     /// Why the pace changed, oldest first, until taken by [`Pacer::take_notes`].
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
     /// When the server last announced a policy.
     pub(super) policy_at: Option<Instant>,
     /// Set by the first 429 without headers: sends are spaced evenly from then on, whatever
@@ -115,6 +109,9 @@ pub struct Pacer {
     pub(super) smooth: bool,
     /// Spread of recent answer times (slowest but one − fastest).
     spread: Duration,
+    /// The answer time last fed to [`Pacer::observe_rtt`]: the answer [`Pacer::observe`] gets
+    /// next is to a request sent this long before it.
+    last_rtt: Duration,
     /// Send instants, oldest first, trimmed to what any constraint can still need.
     pub(super) sends: VecDeque<Instant>,
     /// When 429s were observed, for learning.
@@ -145,6 +142,7 @@ impl Pacer {
             policy_at: None,
             smooth: false,
             spread: Duration::ZERO,
+            last_rtt: Duration::ZERO,
             sends: VecDeque::new(),
             throttled: VecDeque::new(),
             blocked_until: None,
@@ -187,8 +185,10 @@ impl Pacer {
     }
 
     /// Feeds back one response: its rate-limit `signal` and whether it was throttled (a 429
-    /// or a provider throttling code).
+    /// or a provider throttling code). Its answer time, if measured, goes to
+    /// [`Pacer::observe_rtt`] first: learning needs to know when the request went out.
     pub fn observe(&mut self, at: Instant, signal: &Signal, throttled: bool) {
+        let sent = at.checked_sub(self.last_rtt).unwrap_or(at);
         if let Some(limit) = signal.limit {
             self.policy_at = Some(at);
             self.adopt(Rate::new(
@@ -205,20 +205,23 @@ impl Pacer {
         }
         if !throttled {
             self.backoff_level = 0;
-            self.probe_up(at);
+            self.probe_up(at, sent);
             return;
         }
         self.throttled.push_back(at);
         // A policy for another window explains the 429 by itself; one for this window only
         // if our accepted sends reached it (checked in `learn_down`).
-        match (signal.limit, signal.window) {
+        let slowed = match (signal.limit, signal.window) {
             (Some(limit), Some(w)) if w != self.primary.window => {
-                self.learn_against_policy(at, limit, w);
+                self.learn_against_policy(at, sent, limit, w)
             }
-            _ => self.learn_down(at),
-        }
+            _ => self.learn_down(at, sent),
+        };
+        // A slower pace learned from this 429 holds the next send back by itself; a backoff
+        // on top cost a leaky bucket half a second per 429.
         let wait = match signal.wait() {
             Some(wait) => wait + self.margin,
+            None if slowed => return,
             None => self.next_backoff(),
         };
         self.block_until(later(at, wait));
@@ -235,7 +238,9 @@ impl Pacer {
                 a
             }
         };
-        self.server.iter().copied().fold(self.primary, slower)
+        let learned = self.learned().map(|(rate, _)| rate);
+        let primary = learned.map_or(self.primary, |l| slower(self.primary, l));
+        self.server.iter().copied().fold(primary, slower)
     }
 
     /// The margin added to every window.
@@ -249,6 +254,7 @@ impl Pacer {
             self.rtts.pop_front();
         }
         self.rtts.push_back(rtt.min(FAR));
+        self.last_rtt = rtt.min(FAR);
         // The largest sample is left out: the first answer also paid for the connection.
         let (lo, hi, _) = self.rtts.iter().fold(
             (FAR, Duration::ZERO, Duration::ZERO),
@@ -317,20 +323,19 @@ impl Pacer {
             self.primary.limit = limit;
             self.tightened();
         }
-        if self.primary.limit >= self.ceiling {
-            self.learned = None;
-        }
     }
 
     fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
         std::iter::once(self.primary).chain(self.server.iter().copied())
     }
 
-    /// The spacing of even sends; once the server has refused without headers (a leaky
-    /// bucket or rate estimate may be counting each gap), each gap also gets the measured
-    /// answer-time spread, so that jitter does not bring two arrivals closer than the rate.
-    fn even_interval(&self) -> Duration {
-        let base = (self.primary.window + self.margin) / self.primary.limit.max(1);
+    /// The spacing of even sends: the declared rate's, or the spacing learned from 429s; once
+    /// the server has refused without headers (a leaky bucket or rate estimate may be counting
+    /// each gap), each gap also gets the measured answer-time spread, so that jitter does not
+    /// bring two arrivals closer than the rate.
+    pub(super) fn even_interval(&self) -> Duration {
+        let declared = self.declared_interval();
+        let base = self.learned.map_or(declared, |l| l.interval.max(declared));
         if self.smooth {
             base + self.spread
         } else {
@@ -377,7 +382,12 @@ impl Pacer {
 
     /// Exponential backoff with equal jitter: half the nominal delay fixed, half random.
     fn next_backoff(&mut self) -> Duration {
-        let base = self.primary.window.min(Duration::from_secs(1));
+        // From two sends' spacing when sends are spaced evenly: a leaky bucket admits again
+        // one spacing after its last admission.
+        let mut base = self.primary.window.min(Duration::from_secs(1));
+        if self.smooth {
+            base = base.min(self.even_interval() * 2);
+        }
         let cap = (self.primary.window + self.margin).max(base).min(MAX_WAIT);
         let nominal = base
             .saturating_mul(1u32 << self.backoff_level.min(20))

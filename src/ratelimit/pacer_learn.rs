@@ -1,54 +1,108 @@
-//! Learning without headers: a 429 that the headers do not explain lowers the limit, and the
-//! pacer probes back up (additive increase) towards the declared rate, so it converges on what
-//! the server really admits and follows it when that changes.
+//! Learning without headers: a 429 that the headers do not explain slows the pace, and the
+//! pacer probes back up, searching for the server's real rate as a spacing between sends (a
+//! rate in any unit, not a whole number of requests per window), and holds it.
 //!
-//! - **Decrease.** A 429 lowers the limit to the sends the server accepted in the trailing
-//!   window (at least one; none accepted means the quota went to someone else and teaches
-//!   nothing). A 429 within two windows of a probe undoes just that probe.
-//! - **Increase.** Once the limit has held for `gap` windows during which the pacer was
-//!   actually held back by it (a full window of sends), the limit rises by one. Every failed
-//!   probe doubles `gap` (2 → 4 → … → 64 windows), so probing costs at most one 429 per gap.
-//! - **Smooth.** From the first such 429 on, sends are spaced evenly (see `Pacer::smooth`).
+//! - **Spacing.** From the first such 429 on, sends are spaced evenly, one per `interval` (plus
+//!   the answer-time spread; see `Pacer::smooth`). The first 429 of a burst schedule (`4/2s`
+//!   sent as 4 back to back) only spreads the bursts out at the declared rate; the first 429 of
+//!   an even schedule after at least half the window's quota went through only adds the spread
+//!   (jitter brought two arrivals too close).
+//! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
+//!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
+//!   request sent before the last change, or before any request at the new pace was accepted,
+//!   is the old overload answering and teaches nothing (only the backoff applies).
+//! - **Increase.** A spacing that held for a probe period (a declared window plus margin, and
+//!   at least three accepted sends) is marked good, and the next probe goes halfway between it
+//!   and the longest refused one (a bisection on the spacing); with nothing refused yet, a rate
+//!   10/7 as fast. Once good and refused are within 3 %, the pace stays at the good one; it is
+//!   re-probed 3 % faster after `gap` windows (2 → 4 → … → 64, doubling at each failed re-probe)
+//!   so a server that raised its limit is followed.
 //! - **Never above** the declared rate or a limit the server announced in its headers.
 //!
 //! # Bound on 429s without headers
-//! `L_declared - L_true` while learning down (see the pacer's module docs), plus one per failed
-//! probe: at most `1 + log2(T / 2W)` probes fail in a run of length T before the gap reaches 64
-//! windows, then one per 64 windows. A later run starts from the learned limit (while it is
-//! younger than [`LEARNED_TTL_WINDOWS`] windows and an hour) and probes from there.
+//! With one request in flight and declared spacing `g`: `D = ⌈log(r_declared / r_true) /
+//! log(10/7)⌉` decreases, each followed by at most `1 + ⌈log2(W / 2g)⌉` 429s while a spent
+//! window keeps refusing (those teach nothing; the backoff doubles from two spacings up to the
+//! window), plus one per failed bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per
+//! search), plus one per failed re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
+//! k requests in flight up to k answers can report the same overload, so multiply by k.
+//! A later run starts from the learned spacing (while it is younger than [`LEARNED_TTL_WINDOWS`]
+//! windows and an hour) and probes up from there.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::pacer::{later, Pacer};
+use super::headers::MAX_WAIT;
+use super::pacer::{later, Mode, Pacer};
 use super::Rate;
 
-/// First wait (in windows) before probing up after a decrease.
+/// First wait (in windows) before re-probing a converged spacing.
 const FIRST_GAP: u32 = 2;
-/// The longest wait between probes, in windows.
+/// The longest wait between re-probes, in windows.
 const MAX_GAP: u32 = 64;
 /// A learned limit is forgotten by later runs after this many windows (and at least an hour).
 pub const LEARNED_TTL_WINDOWS: u32 = 12;
+/// Without a known good spacing, a 429 slows the rate to this fraction.
+const DECREASE: f64 = 0.7;
+/// The search stops when good and refused spacings are this close (relative).
+const CONVERGED: f64 = 0.03;
+/// Accepted sends at a spacing before it counts as good.
+const HOLD_SENDS: u32 = 3;
 
-/// Where a limit below the declared one came from.
+/// The spacing learned from 429s, and the search state around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Learned {
-    /// When the limit was last lowered.
+    /// One send per `interval` (before the answer-time spread is added).
+    pub interval: Duration,
+    /// The shortest spacing that held for a probe period.
+    ok: Option<Duration>,
+    /// The longest spacing the server refused.
+    bad: Option<Duration>,
+    /// When the pace last went down, kept in the ledger for the expiry.
     pub at: Instant,
-    /// No probe before this instant.
-    probe_after: Instant,
-    /// Windows to wait between probes.
+    /// When `interval` took effect: answers to earlier sends say nothing about it.
+    since: Instant,
+    /// Accepted answers to sends made at `interval`.
+    accepted: u32,
+    /// When the first of them came: a probe period is counted from there, since after a
+    /// decrease the server may refuse everything until its window ends.
+    first_ok: Option<Instant>,
+    /// The last change was a decrease: until a send at the new pace is accepted, 429s are the
+    /// old overload answering.
+    settling: bool,
+    /// Converged: no probe before this instant.
+    probe_after: Option<Instant>,
+    /// Windows between re-probes of a converged spacing.
     gap: u32,
-    /// When the last probe raised the limit, so a 429 soon after it undoes only the probe.
-    raised_at: Option<Instant>,
+    /// Re-probing a converged spacing: 3 % faster at a time until a 429.
+    reprobe: bool,
+}
+
+impl Learned {
+    fn new(interval: Duration, at: Instant) -> Self {
+        Learned {
+            interval,
+            ok: None,
+            bad: None,
+            at,
+            since: at,
+            accepted: 0,
+            first_ok: None,
+            settling: true,
+            probe_after: None,
+            gap: FIRST_GAP,
+            reprobe: false,
+        }
+    }
 }
 
 impl Pacer {
-    /// The limit learned from 429s, with when it was learned, if the pacer is below its ceiling
-    /// because of them.
+    /// The pace learned from 429s (one request per the learned spacing, to the millisecond),
+    /// with when it was learned, while the pacer is below its ceiling because of them.
     pub fn learned(&self) -> Option<(Rate, Instant)> {
-        self.learned.map(|l| (self.primary, l.at))
+        self.learned
+            .map(|l| (Rate::new(1, round_ms(l.interval)), l.at))
     }
 
     /// How long a learned limit stays valid for later runs.
@@ -56,102 +110,206 @@ impl Pacer {
         (self.primary.window * LEARNED_TTL_WINDOWS).max(Duration::from_secs(3600))
     }
 
-    /// A 429 the headers do not explain: lower the limit (see the module docs).
-    pub(super) fn learn_down(&mut self, at: Instant) {
-        let period = self.primary.window + self.margin;
-        if let Some(mut l) = self.learned {
-            if l.raised_at.is_some_and(|r| later(r, period * 2) > at) {
-                // The probe overshot: back to the last limit that held, and wait longer.
-                l.gap = (l.gap * 2).min(MAX_GAP);
-                l.raised_at = None;
-                l.at = at;
-                l.probe_after = later(at, period * l.gap);
-                self.learned = Some(l);
-                let limit = self.primary.limit.saturating_sub(1).max(1);
-                self.set_primary(limit);
-                self.note(format!(
-                    "429 after probing up: pace back to {}, next probe in {} windows",
-                    self.primary, l.gap
-                ));
-                return;
-            }
-        }
-        let Some(accepted) = self.accepted_within(at, self.primary.window) else {
-            return;
-        };
-        self.smooth = true;
-        if accepted >= self.primary.limit {
-            return;
-        }
-        self.set_primary(accepted);
-        let gap = self.learned.map_or(FIRST_GAP, |l| l.gap);
-        self.learned = Some(Learned {
-            at,
-            probe_after: later(at, period * gap),
-            gap,
-            raised_at: None,
-        });
-        self.note(format!(
-            "429 without a policy that explains it: pace now {}, probing up",
-            self.primary
-        ));
+    /// The spacing of the declared (or announced) rate: the fastest the pacer ever goes.
+    pub(super) fn declared_interval(&self) -> Duration {
+        (self.primary.window + self.margin) / self.primary.limit.max(1)
     }
 
-    /// After an accepted send: probe one step up when the learned limit has held long enough
-    /// and the pacer was actually held back by it.
-    pub(super) fn probe_up(&mut self, at: Instant) {
+    /// A 429 the headers do not explain, for a request sent at `sent`: slow down (see the
+    /// module docs). True when the pace changed, so the new spacing holds the next send back
+    /// and no further backoff is needed.
+    pub(super) fn learn_down(&mut self, at: Instant, sent: Instant) -> bool {
+        let declared = self.declared_interval();
+        let mut l = match self.learned {
+            // Already learning: the answers to our own sends are what is being measured. After
+            // a decrease, 429s before any acceptance are the old overload answering, for one
+            // window; a server that still refuses everything after it (one that counts refused
+            // requests too, like HAProxy's estimate) is refusing the new spacing.
+            Some(l)
+                if sent < l.since
+                    || (l.settling
+                        && l.accepted == 0
+                        && sent < later(l.since, self.primary.window + self.margin)) =>
+            {
+                return false
+            }
+            Some(l) => l,
+            None => {
+                // None of ours accepted: the quota went to someone else and says nothing.
+                let Some(accepted) = self.accepted_within(at, self.primary.window) else {
+                    return false;
+                };
+                if !self.smooth && self.mode() == Mode::Window {
+                    // Bursts were refused: spread them out at the declared rate first.
+                    self.smooth = true;
+                    self.tightened();
+                    self.note(format!(
+                        "429 without headers: sends spaced evenly, pace now {}",
+                        Rate::new(1, round_ms(declared))
+                    ));
+                    return false;
+                }
+                // Our own window log explains a 429 when the window held the whole quota.
+                if accepted >= self.primary.limit {
+                    self.smooth = true;
+                    return false;
+                }
+                if !self.smooth && accepted * 2 >= self.primary.limit {
+                    // Most of the window's quota went through: likely jitter bringing two
+                    // arrivals too close. Add the measured spread to the spacing first.
+                    self.smooth = true;
+                    self.note(format!(
+                        "429 without headers: sends spaced {} plus the answer-time spread",
+                        Rate::new(1, round_ms(declared))
+                    ));
+                    return false;
+                }
+                self.smooth = true;
+                Learned::new(declared, sent)
+            }
+        };
+        let refused = l.interval;
+        l.bad = Some(l.bad.map_or(refused, |b| b.max(refused)));
+        let probe = l.ok.is_some_and(|ok| ok > refused);
+        l.interval = match l.ok {
+            Some(ok) if ok > refused => ok,
+            // A spacing that held before was refused: a little slower (timing noise can let
+            // a spacing hold that is just too short).
+            Some(ok) if ok == refused => {
+                l.ok = None;
+                refused.mul_f64(1.1)
+            }
+            _ => {
+                l.ok = None;
+                refused.div_f64(DECREASE).min(MAX_WAIT.max(refused))
+            }
+        };
+        if l.reprobe {
+            // A failed re-probe of a converged pace: wait twice as long for the next.
+            l.gap = (l.gap * 2).min(MAX_GAP);
+            l.reprobe = false;
+        }
+        l.probe_after = None;
+        (l.at, l.since, l.accepted, l.first_ok, l.settling) = (at, at, 0, None, true);
+        self.converge(&mut l, at);
+        self.learned = Some(l);
+        self.tightened();
+        let pace = Rate::new(1, round_ms(l.interval));
+        self.note(if probe {
+            format!("429 after probing up: pace back to {pace}")
+        } else {
+            format!("429 without a policy that explains it: pace now {pace}, probing up")
+        });
+        true
+    }
+
+    /// An accepted answer to a request sent at `sent`: after a probe period at the learned
+    /// spacing, mark it good and probe faster (see the module docs).
+    pub(super) fn probe_up(&mut self, at: Instant, sent: Instant) {
         let Some(mut l) = self.learned else {
             return;
         };
-        if at < l.probe_after || !self.window_full(at) {
+        if sent >= l.since {
+            l.accepted = l.accepted.saturating_add(1);
+            l.first_ok.get_or_insert(at);
+        }
+        let period = self.primary.window + self.margin;
+        let held = l.accepted >= HOLD_SENDS
+            && l.first_ok.is_some_and(|f| at >= later(f, period))
+            && l.probe_after.is_none_or(|p| at >= p);
+        if !held {
+            self.learned = Some(l);
             return;
         }
-        let limit = self.primary.limit + 1;
-        self.primary.limit = limit.min(self.ceiling);
-        let period = self.primary.window + self.margin;
-        if self.primary.limit >= self.ceiling {
+        let good = l.ok.map_or(l.interval, |ok| ok.min(l.interval));
+        l.ok = Some(good);
+        if l.bad.is_some_and(|b| b >= good) {
+            l.bad = None; // the server got faster
+        }
+        l.interval = if l.reprobe || l.probe_after.is_some() {
+            // Re-probe a converged pace a little faster, and on while that holds.
+            (l.reprobe, l.bad) = (true, None);
+            good.mul_f64(1.0 - CONVERGED)
+        } else {
+            match l.bad {
+                Some(bad) => (good + bad) / 2,
+                None => good.mul_f64(DECREASE),
+            }
+        };
+        l.probe_after = None;
+        // Slots already reserved keep the old spacing: the probe is judged on the sends after
+        // them, which use the new one.
+        let since = self.sends.back().map_or(at, |last| (*last).max(at));
+        (l.since, l.accepted, l.first_ok, l.settling) = (since, 0, None, false);
+        let declared = self.declared_interval();
+        if l.interval <= declared {
             self.learned = None;
             self.note(format!("probed back up to {}", self.primary));
             return;
         }
-        l.raised_at = Some(at);
-        l.probe_after = later(at, period * l.gap);
+        self.converge(&mut l, at);
         self.learned = Some(l);
-        self.note(format!("probing up: pace now {}", self.primary));
+        if l.probe_after.is_none() && !l.reprobe {
+            let pace = Rate::new(1, round_ms(l.interval));
+            self.note(format!("probing up: pace now {pace}"));
+        }
     }
 
-    /// Starts from a limit learned by an earlier run, still probing up from it.
-    pub(super) fn resume_learned(&mut self, limit: u32, learned_at: Instant, now: Instant) {
-        if limit == 0 || limit >= self.primary.limit {
+    /// Stops the search when the good and refused spacings are within [`CONVERGED`]: the pace
+    /// holds at the good one until the next re-probe.
+    fn converge(&self, l: &mut Learned, at: Instant) {
+        let (Some(ok), Some(bad), false) = (l.ok, l.bad, l.reprobe) else {
+            return;
+        };
+        // (A hair over 3 %, so that a failed 3 % re-probe counts as converged despite rounding.)
+        if ok.saturating_sub(bad) <= ok.mul_f64(CONVERGED * 1.01) {
+            l.interval = ok;
+            let period = self.primary.window + self.margin;
+            l.probe_after = Some(later(at, period * l.gap));
+        }
+    }
+
+    /// Starts from a pace learned by an earlier run (`limit` per `window`), still probing up
+    /// from it.
+    pub(super) fn resume_learned(&mut self, rate: Rate, learned_at: Instant, now: Instant) {
+        let interval = rate.window / rate.limit.max(1);
+        if interval <= self.declared_interval() {
             return;
         }
-        self.set_primary(limit);
-        let period = self.primary.window + self.margin;
-        self.learned = Some(Learned {
-            at: learned_at,
-            probe_after: later(now, period * FIRST_GAP),
-            gap: FIRST_GAP,
-            raised_at: None,
-        });
+        self.smooth = true;
+        let mut l = Learned::new(interval, now);
+        l.at = learned_at;
+        self.learned = Some(l);
+        self.tightened();
     }
 
     /// A 429 under an announced policy for another window (`limit` per `window`) that our own
-    /// accepted sends never reached: the headers do not describe the real limiter, so what it
-    /// accepted in that window becomes a constraint of its own.
-    pub(super) fn learn_against_policy(&mut self, at: Instant, limit: u32, window: Duration) {
+    /// accepted sends never reached: the headers do not describe the real limiter (or it counts
+    /// its windows from another origin, or a send arrived late), so the spacing is learned as
+    /// without headers, and probed back up. (Adopting what was accepted as a hard limit left a
+    /// clock-aligned `4/2s` at `1/2s` for good after one 429 from a late arrival.)
+    pub(super) fn learn_against_policy(
+        &mut self,
+        at: Instant,
+        sent: Instant,
+        limit: u32,
+        window: Duration,
+    ) -> bool {
         let Some(accepted) = self.accepted_within(at, window) else {
-            return;
+            return false;
         };
-        if accepted < limit {
-            self.smooth = true;
-            let rate = Rate::new(accepted, window);
-            self.adopt(rate);
-            self.note(format!(
-                "429 below the announced policy {}: pace now {}",
-                Rate::new(limit, window),
-                self.effective_rate()
-            ));
+        if accepted >= limit || !self.learn_down(at, sent) {
+            return false;
         }
+        let notes = self.notes.len();
+        if let Some(last) = self.notes.get_mut(notes.wrapping_sub(1)) {
+            *last = format!(
+                "429 below the announced policy {}: {}",
+                Rate::new(limit, window),
+                last.trim_start_matches("429 without a policy that explains it: ")
+            );
+        }
+        true
     }
 
     /// Our sends the server accepted in the trailing `window`; `None` when none was (the quota
@@ -164,25 +322,12 @@ impl Pacer {
         let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
         (accepted >= 1).then_some(accepted)
     }
+}
 
-    /// Whether the primary limit is what holds the pacer back: its window is full, counting
-    /// the slots already reserved ahead (concurrent senders).
-    fn window_full(&self, at: Instant) -> bool {
-        let from = at.checked_sub(self.primary.window + self.margin);
-        let recent = self
-            .sends
-            .iter()
-            .filter(|t| from.is_none_or(|f| **t > f))
-            .count();
-        recent >= self.primary.limit as usize
-    }
-
-    fn set_primary(&mut self, limit: u32) {
-        if limit != self.primary.limit {
-            self.primary.limit = limit;
-            self.tightened();
-        }
-    }
+/// Rounded up to whole milliseconds, for display and the ledger (never faster than learned).
+fn round_ms(d: Duration) -> Duration {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX).max(1))
 }
 
 #[cfg(test)]

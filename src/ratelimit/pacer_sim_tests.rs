@@ -127,9 +127,10 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
     let epoch = Instant::now();
     let start = epoch + ms(10_300);
     let declared = rate("10/1s");
-    // L_declared - L_true while learning down (one request in flight), plus one per failed
-    // probe: 60 sends at 3/1s take about 20 windows, so probes after 2, 4, 8 windows.
-    let bound = (declared.limit - 3) as usize + 3;
+    // The bound in `pacer_learn` (one request in flight): 4 decreases from 10/s by 0.7 to
+    // below 3/s, each with up to 1 + ⌈log2(W / 2g)⌉ = 4 429s while the window stays spent
+    // (g = 102 ms), up to 4 failed bisection probes, and re-probes after 2 and 4 windows.
+    let bound = 4 * 4 + 4 + 2;
     for counting in [
         Counting::Anchored,
         Counting::Aligned { origin: epoch },
@@ -144,8 +145,8 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
             run.throttled
         );
         assert!(
-            pacer.effective_rate().limit <= 4,
-            "{counting:?}: at the true limit or one probe above it: {:?}",
+            pacer.effective_rate().per_second() <= 3.3,
+            "{counting:?}: at the true rate or a probe just above it: {:?}",
             pacer.effective_rate()
         );
         // After the first 429, the pace holds at least 0.9 of the server's 3 per second.

@@ -87,8 +87,8 @@ impl Pacer {
             if r.source.as_deref() == Some(FROM_POLICY) {
                 self.adopt(rate);
                 self.policy_at = Some(at);
-            } else if rate.window == self.primary.window {
-                self.resume_learned(rate.limit, at, now_instant);
+            } else {
+                self.resume_learned(rate, at, now_instant);
             }
         }
         let memory = self.memory();

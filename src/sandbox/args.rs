@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::config::{HeaderDialect, SandboxConfig, WindowMode};
+use super::config::{HeaderDialect, SandboxConfig, WindowMode, Wire};
 use crate::campaign::{parse_inbound, CsvFile};
 use crate::ratelimit::Rate;
 
@@ -78,9 +78,55 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
 
-    /// Seed for --fail-rate, --drop-rate and --cut-rate, to get the same faults on every run.
+    /// Seed for --fail-rate, --drop-rate and --cut-rate (and the webhooks' read, reply and
+    /// late-failure choices), to get the same faults on every run.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+
+    /// Play the platform: append every webhook it would post to this file, one compact JSON POST
+    /// body per line (the webhook log `sessioncast ingest` reads). For each delivered send,
+    /// including those whose answer was dropped or cut: `sent` (with the provider id and the
+    /// request's send key), then `delivered`, `read` for --read-rate of them, or a late `failed`;
+    /// a reply for --reply-rate. At start, one inbound message per --inbound user at their
+    /// `last_inbound_at` (profile name from a `name` column).
+    #[arg(long, value_name = "FILE")]
+    pub webhook_log: Option<PathBuf>,
+
+    /// POST every webhook body to this URL as well (retried with backoff for about 3 s, never
+    /// holding up a send), signed with `X-Hub-Signature-256` when --app-secret-env is given.
+    #[arg(long, value_name = "URL")]
+    pub webhook_url: Option<String>,
+
+    /// Sign the POSTed Cloud API webhooks with the app secret in this environment variable
+    /// (`X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`, as Meta does; Messangi
+    /// callbacks are not signed). The secret is never printed.
+    #[arg(long, value_name = "NAME", requires = "webhook_url")]
+    pub app_secret_env: Option<String>,
+
+    /// The format of the inbound messages of the --inbound users (statuses always follow the
+    /// format of the request they report on).
+    #[arg(long, value_enum, value_name = "PROVIDER", default_value_t = Wire::CloudApi)]
+    pub webhook_provider: Wire,
+
+    /// Share of delivered messages also reported `read`, from 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.5, value_parser = probability)]
+    pub read_rate: f64,
+
+    /// Share of accepted sends (answered 200) later reported `failed` instead of delivered, with
+    /// error 131047 (window closed) or 131026 (undeliverable), as the platform does. From 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub fail_after_accept_rate: f64,
+
+    /// Share of delivered messages the recipient replies to (an inbound message whose
+    /// `context.id` is the message's provider id), from 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub reply_rate: f64,
+
+    /// Share of delivered sends whose status webhooks come newest first (read before delivered
+    /// before sent) and then all a second time, as the platform delivers at least once and in no
+    /// guaranteed order: for testing deduplication. From 0 to 1.
+    #[arg(long, value_name = "P", default_value_t = 0.0, value_parser = probability)]
+    pub disorder_rate: f64,
 }
 
 impl SandboxArgs {
@@ -103,9 +149,30 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         },
         None => None,
     };
-    let inbound = match &args.inbound {
+    let (inbound, names) = match &args.inbound {
         Some(path) => load_inbound(path)?,
-        None => HashMap::new(),
+        None => (HashMap::new(), HashMap::new()),
+    };
+    if let Some(u) = &args.webhook_url {
+        let ok = url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"));
+        if !ok {
+            // Not repeated: its path may hold a shared token.
+            return Err(
+                "--webhook-url is not an http:// or https:// URL, e.g. http://127.0.0.1:8090/webhook"
+                    .to_string(),
+            );
+        }
+    }
+    let app_secret = match &args.app_secret_env {
+        Some(name) => match std::env::var(name) {
+            Ok(value) if !value.is_empty() => Some(value),
+            _ => {
+                return Err(format!(
+                    "--app-secret-env {name}: the environment variable `{name}` is not set or empty"
+                ))
+            }
+        },
+        None => None,
     };
     Ok(SandboxConfig {
         rate: args.rate,
@@ -122,6 +189,15 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
         log: args.log.clone(),
         validator: None,
         seed: args.seed,
+        webhook_log: args.webhook_log.clone(),
+        webhook_url: args.webhook_url.clone(),
+        app_secret,
+        webhook_provider: args.webhook_provider,
+        read_rate: args.read_rate,
+        fail_after_accept_rate: args.fail_after_accept_rate,
+        reply_rate: args.reply_rate,
+        disorder_rate: args.disorder_rate,
+        names,
     })
 }
 
@@ -136,8 +212,9 @@ fn probability(s: &str) -> Result<f64, String> {
 
 /// Reads `to,last_inbound_at,...` with the campaigns' CSV reader and time parser (RFC 3339, Unix
 /// seconds, or relative to now such as `1h 0m ago`); rows with an empty time are skipped (window
-/// treated as open). All bad rows are reported together, each as `file:line`.
-fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
+/// treated as open). An optional `name` column gives the users' profile names (for the inbound
+/// webhooks). All bad rows are reported together, each as `file:line`.
+fn load_inbound(path: &Path) -> Result<(Inbound, HashMap<String, String>), String> {
     let shown = path.display();
     let mut reader = CsvFile::open(path, true).map_err(|e| format!("{shown}: {e}"))?;
     let header = reader.headers().map_err(|e| format!("{shown}: {e}"))?;
@@ -147,9 +224,18 @@ fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
             "{shown}: the header row must name the columns `to` and `last_inbound_at`"
         ));
     };
+    let name_col = column("name");
     let now = jiff::Timestamp::now();
-    let (mut inbound, mut errors) = (HashMap::new(), Vec::new());
+    let (mut inbound, mut names, mut errors) = (HashMap::new(), HashMap::new(), Vec::new());
     for (line, record) in reader {
+        if let (Ok(r), Some(col)) = (&record, name_col) {
+            match (r.get(to_col), r.get(col)) {
+                (Some(to), Some(name)) if !to.is_empty() && !name.is_empty() => {
+                    names.insert(to.to_string(), name.to_string());
+                }
+                _ => {}
+            }
+        }
         let row = record
             .map_err(|e| e.to_string())
             .and_then(|r| inbound_row(&r, to_col, at_col, now));
@@ -162,11 +248,13 @@ fn load_inbound(path: &Path) -> Result<HashMap<String, SystemTime>, String> {
         }
     }
     if errors.is_empty() {
-        Ok(inbound)
+        Ok((inbound, names))
     } else {
         Err(errors.join("\n"))
     }
 }
+
+type Inbound = HashMap<String, SystemTime>;
 
 /// One CSV row → (recipient, last inbound time).
 fn inbound_row(
@@ -250,6 +338,51 @@ mod tests {
     }
 
     #[test]
+    fn webhook_options_reach_the_config() {
+        let d = config_from_args(&parse(&[]).unwrap()).unwrap();
+        assert_eq!((d.webhook_log, d.webhook_url), (None, None));
+        assert_eq!(
+            (d.read_rate, d.reply_rate, d.fail_after_accept_rate),
+            (0.5, 0.0, 0.0)
+        );
+        let a = parse(&[
+            "--webhook-log",
+            "hooks.jsonl",
+            "--webhook-provider",
+            "messangi",
+            "--read-rate",
+            "0.2",
+            "--reply-rate",
+            "0.1",
+            "--fail-after-accept-rate",
+            "0.05",
+        ])
+        .unwrap();
+        let c = config_from_args(&a).unwrap();
+        assert_eq!(c.webhook_log.as_deref(), Some(Path::new("hooks.jsonl")));
+        assert_eq!(c.webhook_provider, Wire::Messangi);
+        assert_eq!(
+            (c.read_rate, c.reply_rate, c.fail_after_accept_rate),
+            (0.2, 0.1, 0.05)
+        );
+        // The secret only signs POSTs, so it needs a URL; its variable must be set.
+        assert!(parse(&["--app-secret-env", "X"]).is_err());
+        let a = parse(&[
+            "--webhook-url",
+            "http://127.0.0.1:9/hook",
+            "--app-secret-env",
+            "SESSIONCAST_SANDBOX_TEST_SECRET_UNSET",
+        ])
+        .unwrap();
+        let e = config_from_args(&a).unwrap_err();
+        assert!(e.contains("SESSIONCAST_SANDBOX_TEST_SECRET_UNSET"), "{e}");
+        assert!(parse(&["--read-rate", "2"]).is_err());
+        let a = parse(&["--webhook-url", "ftp://x/tok-123"]).unwrap();
+        let e = config_from_args(&a).unwrap_err();
+        assert!(e.contains("--webhook-url") && !e.contains("tok-123"), "{e}");
+    }
+
+    #[test]
     fn rejects_bad_values_with_hints() {
         let e = parse(&["--fail-rate", "5"]).err().unwrap().to_string();
         assert!(e.contains("from 0 to 1"), "{e}");
@@ -296,7 +429,11 @@ mod tests {
     #[test]
     fn loads_inbound_times_from_csv() {
         let f = csv_file("name,to,last_inbound_at\nAna,+15551234567,2025-06-01T14:30:00+02:00\nBo,+15557654321,\n");
-        let map = load_inbound(f.path()).unwrap();
+        let (map, names) = load_inbound(f.path()).unwrap();
+        assert_eq!(
+            names["+15551234567"], "Ana",
+            "profile names come from a `name` column"
+        );
         let want: SystemTime = "2025-06-01T12:30:00Z"
             .parse::<jiff::Timestamp>()
             .unwrap()
@@ -310,7 +447,7 @@ mod tests {
         let f = csv_file(
             "\u{feff}to,last_inbound_at\r\n+15551234567,1h 0m ago\r\n+15557654321,1764300000\r\n",
         );
-        let map = load_inbound(f.path()).unwrap();
+        let map = load_inbound(f.path()).unwrap().0;
         let ago = SystemTime::now()
             .duration_since(map["+15551234567"])
             .unwrap();

@@ -9,11 +9,13 @@ use std::time::{Duration, SystemTime};
 use crate::ratelimit::Rate;
 
 /// Which wire format a request arrived in, so a validator can apply the right rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Wire {
     /// Messangi `POST /notification` with the `{channel, request}` envelope.
+    #[value(name = "messangi")]
     Messangi,
     /// WhatsApp Cloud API `POST /{version}/{phone_number_id}/messages`.
+    #[value(name = "cloud_api")]
     CloudApi,
 }
 
@@ -110,6 +112,26 @@ pub struct SandboxConfig {
     pub validator: Option<Validator>,
     /// Seed for fault injection, so tests see the same faults on every run.
     pub seed: Option<u64>,
+    /// Webhook log: every webhook the sandbox emits, appended as one compact JSON line (the
+    /// provider's POST body).
+    pub webhook_log: Option<PathBuf>,
+    /// Where to POST every webhook body (retried on failure, off the send path).
+    pub webhook_url: Option<String>,
+    /// The app secret signing POSTed Cloud API bodies (`X-Hub-Signature-256`); unsigned without it.
+    pub app_secret: Option<String>,
+    /// The format of the inbound messages of the `inbound` users (statuses follow each request's wire).
+    pub webhook_provider: Wire,
+    /// Share (0..=1) of delivered messages that are also reported `read`.
+    pub read_rate: f64,
+    /// Share (0..=1) of accepted sends later reported `failed` (131047 or 131026) instead of delivered.
+    pub fail_after_accept_rate: f64,
+    /// Share (0..=1) of delivered messages the recipient answers (an inbound with `context.id`).
+    pub reply_rate: f64,
+    /// Share (0..=1) of delivered sends whose statuses are emitted newest first and then all again
+    /// (the platform delivers webhooks at least once, in no guaranteed order).
+    pub disorder_rate: f64,
+    /// Profile names of the `inbound` users, for their inbound messages' `contacts[]`.
+    pub names: HashMap<String, String>,
 }
 
 impl Default for SandboxConfig {
@@ -129,6 +151,15 @@ impl Default for SandboxConfig {
             log: None,
             validator: None,
             seed: None,
+            webhook_log: None,
+            webhook_url: None,
+            app_secret: None,
+            webhook_provider: Wire::CloudApi,
+            read_rate: 0.5,
+            fail_after_accept_rate: 0.0,
+            reply_rate: 0.0,
+            disorder_rate: 0.0,
+            names: HashMap::new(),
         }
     }
 }
@@ -151,12 +182,24 @@ impl fmt::Debug for SandboxConfig {
             .field("log", &self.log)
             .field("validator", &self.validator.is_some())
             .field("seed", &self.seed)
+            .field("webhook_log", &self.webhook_log)
+            .field("webhook_url", &self.webhook_url)
+            .field("app_secret", &self.app_secret.as_ref().map(|_| "***"))
+            .field("webhook_provider", &self.webhook_provider)
+            .field("read_rate", &self.read_rate)
+            .field("fail_after_accept_rate", &self.fail_after_accept_rate)
+            .field("reply_rate", &self.reply_rate)
+            .field("disorder_rate", &self.disorder_rate)
             .finish()
     }
 }
 
 /// Digits of a phone number, so `+15551234567` and `15551234567` name the same recipient.
 pub(crate) fn phone_key(phone: &str) -> String {
+    // A business-scoped user id (`US.1349…`) is its own key, exactly as written.
+    if crate::identity::Bsuid::looks_like(phone) {
+        return phone.trim().to_string();
+    }
     let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
     // A Mexican mobile as a WhatsApp id (`521` + 10 digits) is the E.164 `52` + 10 digits, as
     // campaigns normalize it; checked by shape, as this runs for every request.
@@ -176,8 +219,13 @@ mod tests {
             token: Some("s3cret-token".into()),
             ..SandboxConfig::default()
         };
+        let config = SandboxConfig {
+            app_secret: Some("app-s3cret".into()),
+            ..config
+        };
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret-token"), "{shown}");
+        assert!(!shown.contains("app-s3cret"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
     }
 

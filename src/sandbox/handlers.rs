@@ -97,11 +97,17 @@ fn admitted(app: &App, inner: &mut Inner, wire: Wire, msg: &Message, now: System
     let drop = inner.roll(app.drop_rate);
     let cut = !drop && inner.roll(app.cut_rate);
     inner.deliver(now, &msg.to, &msg.body);
+    // The platform assigns the id when it accepts the request, whether or not its answer
+    // arrives; its webhooks carry that id even for a dropped answer.
+    let id = inner.next_id();
+    if let Some(emitter) = inner.emitter.as_mut() {
+        let provider_id = responses::provider_id(wire, &id);
+        emitter.outcome(wire, &msg.body, &msg.to, &provider_id, now);
+    }
     if drop {
         inner.stats.dropped += 1;
         return responses::dropped();
     }
-    let id = inner.next_id();
     if cut {
         inner.stats.cut += 1;
         return responses::cut(wire, &msg.to, &id);

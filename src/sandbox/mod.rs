@@ -31,6 +31,7 @@ mod responses;
 mod server;
 mod state;
 mod validate;
+mod webhooks;
 
 use std::io;
 use std::net::SocketAddr;
@@ -61,6 +62,10 @@ pub use args::{config_from_args, SandboxArgs};
 pub use config::{HeaderDialect, SandboxConfig, Validator, WindowMode, Wire};
 pub use headers::go_duration;
 pub use state::Stats;
+pub use webhooks::WebhookStats;
+
+/// How long `shutdown` waits for queued webhook POSTs (each retried for about 3 s).
+const POSTS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A running sandbox. Dropping it also stops the server; `shutdown` waits until it has stopped.
 pub struct Sandbox {
@@ -68,6 +73,8 @@ pub struct Sandbox {
     app: Arc<state::App>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    /// POSTs the webhooks when a webhook URL is configured.
+    poster: Option<JoinHandle<()>>,
 }
 
 impl Sandbox {
@@ -83,7 +90,22 @@ impl Sandbox {
             );
             return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
         }
-        let app = Arc::new(state::App::new(config)?);
+        let post_to = match &config.webhook_url {
+            Some(u) => Some(webhook_url(u)?),
+            None => None,
+        };
+        let secret = config.app_secret.clone();
+        let (app, queue) = state::App::new(config)?;
+        let app = Arc::new(app);
+        let poster = match (post_to, queue) {
+            (Some(url), Some(queue)) => Some(tokio::spawn(webhooks::post_all(
+                Arc::clone(&app),
+                url,
+                secret,
+                queue,
+            ))),
+            _ => None,
+        };
         let listener = listen(addr)?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel();
@@ -94,6 +116,7 @@ impl Sandbox {
             app,
             stop,
             task,
+            poster,
         })
     }
 
@@ -112,8 +135,27 @@ impl Sandbox {
     }
 
     /// Stops accepting, cuts open connections and waits for the server task to finish.
+    /// Webhook POSTs still queued are given [`POSTS_GRACE`] to go out.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
+        if let Some(e) = self.app.lock().emitter.as_mut() {
+            e.close();
+        }
+        if let Some(poster) = self.poster {
+            let _ = tokio::time::timeout(POSTS_GRACE, poster).await;
+        }
+    }
+}
+
+/// An `http://` or `https://` URL to POST webhooks to.
+fn webhook_url(u: &str) -> io::Result<String> {
+    match url::Url::parse(u) {
+        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(u.to_string()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            // Not repeated: its path may hold a shared token.
+            "the webhook URL is not an http:// or https:// URL, e.g. http://127.0.0.1:8090/webhook",
+        )),
     }
 }

@@ -80,17 +80,25 @@ pub(crate) fn success(wire: Wire, to: &str, id: &str) -> Response {
     (StatusCode::OK, Json(success_body(wire, to, id))).into_response()
 }
 
+/// The provider's message id for the sandbox's id suffix: in the answer and in every webhook.
+pub(crate) fn provider_id(wire: Wire, id: &str) -> String {
+    match wire {
+        Wire::Messangi => format!("sbx-{id}"),
+        Wire::CloudApi => format!("wamid.SBX{id}"),
+    }
+}
+
 fn success_body(wire: Wire, to: &str, id: &str) -> serde_json::Value {
     match wire {
         Wire::Messangi => json!({
             "status": "ACCEPTED",
-            "messageId": format!("sbx-{id}"),
+            "messageId": provider_id(wire, id),
             "description": "Message accepted",
         }),
         Wire::CloudApi => json!({
             "messaging_product": "whatsapp",
             "contacts": [{ "input": to, "wa_id": phone_key(to) }],
-            "messages": [{ "id": format!("wamid.SBX{id}") }],
+            "messages": [{ "id": provider_id(wire, id) }],
         }),
     }
 }

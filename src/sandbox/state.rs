@@ -4,7 +4,9 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -12,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{phone_key, HeaderDialect, SandboxConfig, Validator};
 use super::limiter::Limiter;
+use super::webhooks::{Emitter, Outgoing, WebhookStats};
 use crate::ratelimit::Rate;
 
 /// What the sandbox has seen so far; served as JSON at `GET /_sandbox/stats`.
@@ -31,6 +34,9 @@ pub struct Stats {
     pub cut: u64,
     /// Deliveries of a (recipient, payload) pair that had already been delivered.
     pub duplicates: u64,
+    /// The webhooks emitted (all zero unless a webhook log or URL is configured).
+    #[serde(default)]
+    pub webhooks: WebhookStats,
 }
 
 /// Read-only settings plus the mutable part behind one lock (requests are tiny; contention is not a concern).
@@ -58,10 +64,17 @@ pub(crate) struct Inner {
     pub rng: StdRng,
     log: Option<File>,
     next_id: u64,
+    /// Present when webhooks are emitted (a webhook log or URL is configured).
+    pub emitter: Option<Emitter>,
 }
 
 impl App {
-    pub fn new(config: SandboxConfig) -> io::Result<App> {
+    /// The app, and the queue of webhook bodies to POST when a webhook URL is configured.
+    pub fn new(config: SandboxConfig) -> io::Result<(App, Option<UnboundedReceiver<Outgoing>>)> {
+        let (emitter, queue) = match Emitter::new(&config)? {
+            Some((e, q)) => (Some(e), q),
+            None => (None, None),
+        };
         let log = match &config.log {
             Some(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
             None => None,
@@ -84,8 +97,9 @@ impl App {
             rng,
             log,
             next_id: 0,
+            emitter,
         };
-        Ok(App {
+        let app = App {
             rate: config.rate,
             dialect: if config.window_mode.sends_headers() {
                 config.headers
@@ -105,7 +119,8 @@ impl App {
             delay: config.delay,
             validator: config.validator,
             inner: Mutex::new(inner),
-        })
+        };
+        Ok((app, queue))
     }
 
     /// A panic elsewhere must not wedge the server, so a poisoned lock is simply taken over.
@@ -114,7 +129,12 @@ impl App {
     }
 
     pub fn stats(&self) -> Stats {
-        self.lock().stats
+        let inner = self.lock();
+        let mut stats = inner.stats;
+        if let Some(e) = &inner.emitter {
+            stats.webhooks = e.counts;
+        }
+        stats
     }
 }
 

@@ -77,6 +77,13 @@ fn cloud_api_fields(body: &Value) -> Result<&serde_json::Map<String, Value>, Str
 }
 
 fn recipient(fields: &serde_json::Map<String, Value>, prefix: &str) -> Result<String, String> {
+    // The Cloud API addresses a user known only by a business-scoped id with `recipient`.
+    if let (None, Some(id)) = (fields.get("to"), fields.get("recipient")) {
+        let text = id.as_str().unwrap_or_default();
+        return crate::identity::Bsuid::parse(text)
+            .map(|b| b.as_str().to_string())
+            .map_err(|e| format!("`{prefix}recipient`: {e}; got {}", shorten(id)));
+    }
     let to = fields.get("to").ok_or_else(|| {
         format!("`{prefix}to` is required: the recipient in E.164 form, e.g. +15551234567")
     })?;
@@ -122,6 +129,15 @@ mod tests {
         assert_eq!(run(Wire::Messangi, m).unwrap().to, "+15551234567");
         let c = json!({"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"hi"}});
         assert_eq!(run(Wire::CloudApi, c).unwrap().to, "15551234567");
+        let b = json!({"messaging_product":"whatsapp","recipient":"US.13491208655302741918","type":"text","text":{"body":"hi"}});
+        assert_eq!(
+            run(Wire::CloudApi, b).unwrap().to,
+            "US.13491208655302741918"
+        );
+        let bad = json!({"messaging_product":"whatsapp","recipient":"13491208655302741918","type":"text"});
+        assert!(run(Wire::CloudApi, bad)
+            .unwrap_err()
+            .contains("`recipient`"));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 mod cloud_api;
 mod messangi;
+pub mod receiver;
+pub mod signature;
 
 use serde_json::Value;
 

@@ -226,7 +226,9 @@ async fn stats_endpoint_reports_every_counter() {
         .await
         .unwrap();
     let want = json!({"accepted":1,"rejected_rate":1,"rejected_window":0,"rejected_invalid":1,
-        "rejected_auth":0,"faults":0,"dropped":0,"cut":0,"duplicates":0});
+        "rejected_auth":0,"faults":0,"dropped":0,"cut":0,"duplicates":0,
+        "webhooks":{"sent":0,"delivered":0,"read":0,"failed":0,"inbound":0,"replies":0,
+            "redelivered":0,"posted":0,"post_failures":0}});
     assert_eq!(got, want);
     assert_eq!(serde_json::from_value::<Stats>(got).unwrap(), sb.stats());
 }

@@ -5,3 +5,4 @@ mod common;
 mod dialects;
 mod faults;
 mod modes;
+mod webhooks;

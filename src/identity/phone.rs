@@ -92,6 +92,16 @@ impl Phone {
         e164(&number).ok_or_else(|| format!("`{input}` is too long for E.164"))
     }
 
+    /// The number as one integer (E.164 digits), for `UserId`'s packing.
+    pub(super) fn value(self) -> u64 {
+        self.0
+    }
+
+    /// A number known valid (it came from `value`).
+    pub(super) fn from_value(digits: u64) -> Phone {
+        Phone(digits)
+    }
+
     /// The digits without `+`, as Messangi wants the sender.
     pub fn digits(&self) -> String {
         self.0.to_string()
