@@ -85,7 +85,7 @@ pub fn run(a: &IngestArgs) -> Outcome {
 /// The send-key prefix of a campaign: `<12 hex>-` (see `provider::send_key`).
 fn key_prefix(name: &str) -> String {
     let any = Phone::parse("+14155550101").expect("a valid number");
-    let key = crate::provider::send_key(name, any, 0);
+    let key = crate::provider::send_key(name, &crate::identity::UserId::from(any), 0);
     key[..13].to_string()
 }
 
@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn the_prefix_is_the_campaign_part_of_every_send_key() {
         let to = Phone::parse("+525512345678").expect("phone");
-        let key = crate::provider::send_key("demo", to, 3);
+        let key = crate::provider::send_key("demo", &crate::identity::UserId::from(to), 3);
         assert!(key.starts_with(&key_prefix("demo")), "{key}");
         assert_eq!(key_prefix("demo").len(), 13);
     }
