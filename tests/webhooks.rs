@@ -34,6 +34,7 @@ impl Env {
             token: Some(TOKEN.into()),
             drop_rate,
             log: Some(log.clone()),
+            webhook_log: Some(dir.path().join("platform.jsonl")),
             ..SandboxConfig::default()
         };
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
@@ -326,4 +327,48 @@ async fn lost_answers_become_sent_and_nothing_is_sent_again() {
         .await;
     assert_eq!(again.status.code(), Some(0), "{}", text(&again));
     assert_eq!(env.sandbox.stats().accepted, 20, "nothing was sent again");
+}
+
+/// The whole loop offline: the sandbox drops every answer but writes the statuses the platform
+/// would post to its webhook log; ingesting that log settles every `unknown` row with the
+/// provider id the sandbox gave it, the funnel agrees with the sandbox, and nothing is resent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sandbox_webhook_log_settles_every_lost_answer() {
+    let numbers: Vec<String> = (0..12)
+        .map(|i| format!("+1415555{:04}", 3000 + i))
+        .collect();
+    let env = Env::run_lossy(&numbers, 1.0).await;
+    let platform = env.dir.path().join("platform.jsonl");
+    // Status id per recipient, as the sandbox posted it.
+    let mut ids = std::collections::HashMap::new();
+    for line in std::fs::read_to_string(&platform).unwrap().lines() {
+        for event in sessioncast::webhook::parse_line(line).unwrap() {
+            if let sessioncast::webhook::Event::Status(s) = event {
+                ids.insert(format!("+{}", s.recipient.unwrap()), s.provider_id);
+            }
+        }
+    }
+    assert_eq!(ids.len(), 12, "a status for every request");
+    let (code, doc, out) = env.ingest(&platform).await;
+    assert_eq!(code, Some(0), "{}", text(&out));
+    let rows = env.rows().await;
+    for (to, row) in &rows {
+        assert_ne!(row["state"], "unknown", "{row}");
+        if row["state"] == "sent" {
+            assert_eq!(row["provider_id"], ids[to].as_str(), "{row}");
+        }
+    }
+    let accepted = env.sandbox.stats().accepted;
+    let funnel = &env.report(&[]).await["messages"][0];
+    assert_eq!(funnel["planned"], accepted, "{doc}");
+    assert_eq!(funnel["unknown"], 0);
+    let again = env
+        .exec(&["run", "campaign.yaml", "--format", "json"])
+        .await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert_eq!(
+        env.sandbox.stats().accepted,
+        accepted,
+        "nothing was sent again"
+    );
 }
