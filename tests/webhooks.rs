@@ -25,6 +25,16 @@ impl Env {
     /// A campaign of `NAME` to `recipients` (one text each) run once against a sandbox that
     /// drops `drop_rate` of its answers.
     async fn run_lossy(recipients: &[String], drop_rate: f64) -> Env {
+        Env::run_lossy_with(recipients, drop_rate, |_| {}).await
+    }
+
+    /// `run_lossy` with the sandbox's webhook story set by `story` (read, reply and late-failure
+    /// rates, disorder).
+    async fn run_lossy_with(
+        recipients: &[String],
+        drop_rate: f64,
+        story: impl FnOnce(&mut SandboxConfig),
+    ) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("delivered.jsonl");
         let config = SandboxConfig {
@@ -37,6 +47,8 @@ impl Env {
             webhook_log: Some(dir.path().join("platform.jsonl")),
             ..SandboxConfig::default()
         };
+        let mut config = config;
+        story(&mut config);
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -334,10 +346,19 @@ async fn lost_answers_become_sent_and_nothing_is_sent_again() {
 /// provider id the sandbox gave it, the funnel agrees with the sandbox, and nothing is resent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sandbox_webhook_log_settles_every_lost_answer() {
-    let numbers: Vec<String> = (0..12)
+    let numbers: Vec<String> = (0..40)
         .map(|i| format!("+1415555{:04}", 3000 + i))
         .collect();
-    let env = Env::run_lossy(&numbers, 1.0).await;
+    // Every answer lost; the platform's story of each message as the real one tells it: some
+    // read, some answered, some refused after the 200 (131047/131026), some statuses repeated
+    // and in reverse order.
+    let env = Env::run_lossy_with(&numbers, 1.0, |c| {
+        c.read_rate = 0.5;
+        c.reply_rate = 0.25;
+        c.fail_after_accept_rate = 0.25;
+        c.disorder_rate = 0.3;
+    })
+    .await;
     let platform = env.dir.path().join("platform.jsonl");
     // Status id per recipient, as the sandbox posted it.
     let mut ids = std::collections::HashMap::new();
@@ -348,20 +369,36 @@ async fn the_sandbox_webhook_log_settles_every_lost_answer() {
             }
         }
     }
-    assert_eq!(ids.len(), 12, "a status for every request");
+    assert_eq!(ids.len(), 40, "a status for every request");
     let (code, doc, out) = env.ingest(&platform).await;
     assert_eq!(code, Some(0), "{}", text(&out));
     let rows = env.rows().await;
+    assert_eq!(rows.len(), 40);
     for (to, row) in &rows {
         assert_ne!(row["state"], "unknown", "{row}");
-        if row["state"] == "sent" {
-            assert_eq!(row["provider_id"], ids[to].as_str(), "{row}");
-        }
+        assert_eq!(row["provider_id"], ids[to].as_str(), "{row}");
     }
-    let accepted = env.sandbox.stats().accepted;
+    let stats = env.sandbox.stats();
+    let told = &stats.webhooks;
     let funnel = &env.report(&[]).await["messages"][0];
-    assert_eq!(funnel["planned"], accepted, "{doc}");
-    assert_eq!(funnel["unknown"], 0);
+    // The funnel is what the platform told, step by step.
+    assert_eq!(funnel["planned"], stats.accepted, "{doc}");
+    assert_eq!(funnel["unknown"], 0, "{funnel}");
+    assert_eq!(funnel["sent"], told.sent - told.failed, "{funnel} {told:?}");
+    assert_eq!(funnel["delivered"], told.delivered, "{funnel} {told:?}");
+    assert_eq!(funnel["read"], told.read, "{funnel} {told:?}");
+    assert_eq!(funnel["replied"], told.replies, "{funnel} {told:?}");
+    let refused = funnel["failed"].as_u64().unwrap() + funnel["expired"].as_u64().unwrap();
+    assert_eq!(refused, told.failed, "{funnel} {told:?}");
+    assert!(
+        told.failed > 0 && told.replies > 0 && told.redelivered > 0,
+        "{told:?}"
+    );
+    // Ingesting the same log again changes nothing.
+    let (code, _, out) = env.ingest(&platform).await;
+    assert_eq!(code, Some(0), "{}", text(&out));
+    assert_eq!(&env.report(&[]).await["messages"][0], funnel);
+    let accepted = stats.accepted;
     let again = env
         .exec(&["run", "campaign.yaml", "--format", "json"])
         .await;
