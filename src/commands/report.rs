@@ -2,6 +2,7 @@
 //! read, replied, failed by code, expired, unknown), and with `--per-recipient` each recipient's
 //! step times, as a table, JSON or CSV.
 
+use super::status::time;
 use super::{state, status, Failure, Outcome};
 use crate::cli::ReportArgs;
 use crate::exit::Exit;
@@ -11,7 +12,6 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::time::SystemTime;
 
 /// One message of the campaign (a `when:` variant when it has a condition) and its funnel.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -147,13 +147,6 @@ fn steps<'a>(r: &'a RowView, inbound: &HashMap<String, i64>) -> Steps<'a> {
         replied_at: r.replied_at.map(time),
         error_code: r.error_code,
     }
-}
-
-/// RFC 3339 to the millisecond, in UTC.
-fn time(t: SystemTime) -> String {
-    jiff::Timestamp::try_from(t)
-        .map(|t| format!("{t:.3}"))
-        .unwrap_or_default()
 }
 
 fn codes(f: &Funnel) -> String {

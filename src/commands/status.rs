@@ -186,7 +186,7 @@ impl<'a> From<&'a RowView> for Row<'a> {
 }
 
 /// RFC 3339 to the millisecond, in UTC.
-fn time(t: SystemTime) -> String {
+pub(super) fn time(t: SystemTime) -> String {
     jiff::Timestamp::try_from(t)
         .map(|t| format!("{:.3}", t))
         .unwrap_or_default()
