@@ -24,6 +24,33 @@ messages:
 YAML
 }
 
+# rate_case DIR NAME PORT RATE LIMIT WINDOW SECS FIRST: writes DIR/r.csv with enough recipients
+# for about SECS seconds at the slower of RATE and the server's LIMIT per WINDOW seconds (numbers
+# from +1415FIRST), and DIR/c.yaml sending one text each to http://127.0.0.1:PORT at RATE.
+rate_case() {
+  local dir=$1 name=$2 port=$3 rate=$4 limit=$5 window=$6 secs=$7 first=$8 n
+  n=$(python3 -c "
+d, w = '$rate'.split('/'); d, w = int(d), float(w.rstrip('s'))
+print(int(min(d / w, $limit / $window) * $secs) + 1)")
+  python3 - "$n" "$dir/r.csv" "$first" <<'PY'
+import sys
+n, path, first = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+with open(path, "w") as f:
+    f.write("to,last_inbound_at\n")
+    for i in range(n):
+        f.write(f"+1415{first + i:07d},1h ago\n")
+PY
+  cat > "$dir/c.yaml" <<YAML
+version: 1
+name: $name
+provider: { kind: cloud_api, base_url: "http://127.0.0.1:$port", token_env: BENCH_TOKEN, phone_number_id: "42" }
+rate: $rate
+recipients: { file: r.csv }
+messages:
+  - { type: text, body: "Hello" }
+YAML
+}
+
 # wait_for_sandbox PORT: until its stats answer (at most 5 s).
 wait_for_sandbox() {
   for _ in $(seq 50); do

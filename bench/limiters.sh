@@ -133,26 +133,7 @@ for case in "${CASES[@]}"; do
   for rate in $declared; do
     dir="$(pwd)/$OUT/$kind-${rate//\//-}"
     rm -rf "$dir" && mkdir -p "$dir"
-    n=$(python3 -c "
-d, w = '$rate'.split('/'); d, w = int(d), float(w.rstrip('s'))
-print(int(min(d / w, $limit / $window) * $SECS) + 1)")
-    python3 - "$n" "$dir/r.csv" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    f.write("to,last_inbound_at\n")
-    for i in range(n):
-        f.write(f"+1415{5000000 + i:07d},1h ago\n")
-PY
-    cat >"$dir/c.yaml" <<YAML
-version: 1
-name: limiters-$kind
-provider: { kind: cloud_api, base_url: "http://127.0.0.1:$FRONT", token_env: BENCH_TOKEN, phone_number_id: "42" }
-rate: $rate
-recipients: { file: r.csv }
-messages:
-  - { type: text, body: "Hello" }
-YAML
+    rate_case "$dir" "limiters-$kind" "$FRONT" "$rate" "$limit" "$window" "$SECS" 5000000
     $BIN sandbox --port "$BACKEND" --token-env BENCH_TOKEN --log "$dir/delivered.jsonl" >/dev/null 2>&1 &
     sandbox=$!
     wait_for_sandbox "$BACKEND"

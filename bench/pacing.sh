@@ -24,6 +24,8 @@ mkdir -p "$OUT"
 if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
 BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/sessioncast
 export BENCH_TOKEN=bench-token-not-secret
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # kind | sandbox options | server's real rate (limit/window s) | optimum shape | declared: equal above below
 CASES=(
@@ -45,30 +47,10 @@ for case in "${CASES[@]}"; do
     dir="$OUT/$kind-${rate//\//-}"
     rm -rf "$dir" && mkdir -p "$dir"
     # Enough messages for about $SECS seconds at the slower of the two rates.
-    n=$(python3 -c "
-d, w = '$rate'.split('/'); d, w = int(d), float(w.rstrip('s'))
-print(int(min(d / w, $limit / $window) * $SECS) + 1)")
-    python3 - "$n" "$dir/r.csv" <<'PY'
-import sys
-n, path = int(sys.argv[1]), sys.argv[2]
-with open(path, "w") as f:
-    f.write("to,last_inbound_at\n")
-    for i in range(n):
-        f.write(f"+1415{4000000 + i:07d},1h ago\n")
-PY
-    cat > "$dir/c.yaml" <<YAML
-version: 1
-name: pacing-$kind
-provider: { kind: cloud_api, base_url: "http://127.0.0.1:$PORT", token_env: BENCH_TOKEN, phone_number_id: "42" }
-rate: $rate
-recipients: { file: r.csv }
-messages:
-  - { type: text, body: "Hello" }
-YAML
+    rate_case "$dir" "pacing-$kind" "$PORT" "$rate" "$limit" "$window" "$SECS" 4000000
     # shellcheck disable=SC2086
     $BIN sandbox --port "$PORT" $opts --token-env BENCH_TOKEN --log "$dir/delivered.jsonl" >/dev/null 2>&1 &
     sandbox=$!
-    source bench/lib.sh
     wait_for_sandbox "$PORT"
     $BIN -v run "$dir/c.yaml" --format json --quiet >"$dir/summary.json" 2>"$dir/stderr.log" || true
     python3 bench/pace_report.py "$dir" "http://127.0.0.1:$PORT/_sandbox/stats" "$kind" "$rate" "$limit" "$window" "$shape"
