@@ -300,3 +300,42 @@ pub fn render(campaign: &Campaign) -> (Requests, Problems) {
     };
     (requests, problems::group(campaign, issues))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_templates_are_found_by_path_not_by_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            r#"version: 1
+name: t
+provider: { kind: cloud_api, base_url: "https://h.example.com", token_env: T, phone_number_id: "1" }
+rate: 2/300s
+recipients: [{ to: "+14155550101", last_inbound_at: 1h ago, vars: { a: "A", b: "B" } }]
+messages:
+  - type: interactive
+    interactive:
+      type: button
+      body: "body {{ a }}"
+      buttons: [{ id: x, title: "one {{ a }}" }, { id: y, title: "two {{ b }}" }]
+"#,
+        )
+        .unwrap();
+        let (c, problems) = crate::campaign::load(&file, jiff::Timestamp::now());
+        let mut c = c.unwrap_or_else(|| panic!("{problems}"));
+        let body = |c: &Campaign| {
+            let (requests, problems) = render(c);
+            assert!(problems.is_empty(), "{problems}");
+            requests.bodies(c, 0)[0].1.to_string()
+        };
+        let before = body(&c);
+        assert!(before.contains("one A") && before.contains("two B") && before.contains("body A"));
+        // Another walking order must not move a template to another field.
+        c.messages[0].field_templates.reverse();
+        assert_eq!(body(&c), before);
+    }
+}

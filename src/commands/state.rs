@@ -313,6 +313,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn frozen_payloads_keep_the_format_earlier_ledgers_hold() {
+        // Ledgers written before hold `json!({method, url, body})`: a payload in another
+        // shape would read as changed content and refuse the next run.
+        let url = "https://h.example.com/v23.0/1/messages?\"x\"";
+        let body = serde_json::json!({"to": "+1", "text": {"body": "¡Hola \"José\" 🌷\n"}});
+        let old = serde_json::json!({"method": "POST", "url": url, "body": body}).to_string();
+        assert_eq!(format!("{}{body}}}", payload_head(url)), old);
+    }
+
+    #[test]
     fn the_worst_state_names_the_drop_reason() {
         let of = |states: &[State]| {
             states
