@@ -15,7 +15,7 @@ use requests::{Chunk, Item, CHUNK};
 use std::collections::HashSet;
 use std::sync::Arc;
 
-pub use requests::{Requests, Status};
+pub use requests::{Decided, Requests, Status};
 
 /// One problem with one recipient's messages; `path` is the full YAML path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -261,18 +261,38 @@ fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
 /// Render and check every recipient's messages, in parallel, keeping input order. Problems are
 /// reported once each, with how many recipients they hit.
 pub fn render(campaign: &Campaign) -> (Requests, Problems) {
+    let (decided, chunks, problems) = run(campaign, true);
+    let requests = Requests {
+        decided,
+        chunks,
+        url: campaign.provider.url(),
+    };
+    (requests, problems)
+}
+
+/// The same rendering and checks, keeping only what was decided for each recipient and how many
+/// messages it gets: for `check` and `plan`, which never build a request body.
+pub fn decide(campaign: &Campaign) -> (Decided, Problems) {
+    let (decided, _, problems) = run(campaign, false);
+    (decided, problems)
+}
+
+/// Render every recipient; keep the rendered values when `keep`.
+fn run(campaign: &Campaign, keep: bool) -> (Decided, Vec<Chunk>, Problems) {
     let renderer = Renderer::new(campaign);
     let duplicates: HashSet<usize> = campaign.duplicates.iter().copied().collect();
-    let parts: Vec<(Chunk, Vec<(usize, RenderIssue)>)> = campaign
+    type Part = (Vec<(Status, u32)>, Chunk, Vec<(usize, RenderIssue)>);
+    let parts: Vec<Part> = campaign
         .recipients
         .par_chunks(CHUNK)
         .enumerate()
         .map(|(n, chunk)| {
+            let mut decided = Vec::with_capacity(chunk.len());
             let mut out = Chunk::default();
-            out.entries.reserve_exact(chunk.len());
             let mut issues = Vec::new();
             for (j, r) in chunk.iter().enumerate() {
                 let i = n * CHUNK + j;
+                let before = out.items.len();
                 let status = match renderer.render(r, &mut out) {
                     Err(found) => {
                         issues.extend(found.into_iter().map(|x| (i, x)));
@@ -283,22 +303,29 @@ pub fn render(campaign: &Campaign) -> (Requests, Problems) {
                     Ok(()) if campaign.suppress.contains(&r.to) => Status::Suppressed,
                     Ok(()) => Status::Ready,
                 };
-                out.entries.push((status, out.items.len() as u32));
+                decided.push((status, (out.items.len() - before) as u32));
+                if keep {
+                    out.firsts.push(out.items.len() as u32);
+                } else {
+                    out.clear();
+                }
             }
-            (out, issues)
+            (decided, out, issues)
         })
         .collect();
-    let mut chunks = Vec::with_capacity(parts.len());
+    let mut decided = Decided {
+        chunks: Vec::with_capacity(parts.len()),
+    };
+    let mut chunks = Vec::with_capacity(if keep { parts.len() } else { 0 });
     let mut issues = Vec::new();
-    for (chunk, found) in parts {
-        chunks.push(chunk);
+    for (d, chunk, found) in parts {
+        decided.chunks.push(d);
+        if keep {
+            chunks.push(chunk);
+        }
         issues.extend(found);
     }
-    let requests = Requests {
-        chunks,
-        url: campaign.provider.url(),
-    };
-    (requests, problems::group(campaign, issues))
+    (decided, chunks, problems::group(campaign, issues))
 }
 
 #[cfg(test)]

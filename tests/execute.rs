@@ -49,7 +49,12 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
         .unwrap();
     let campaign = campaign_file(dir.path(), &sandbox.base_url(), rate, n);
     let (requests, _) = render(&campaign);
-    let plan = build(&campaign, &requests, jiff::Timestamp::now(), &|_| None);
+    let plan = build(
+        &campaign,
+        requests.decided(),
+        jiff::Timestamp::now(),
+        &|_| None,
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let setup = Setup {

@@ -11,7 +11,12 @@ pub fn run(a: &CheckArgs) -> CommandResult {
     if a.format == CheckFormat::Json {
         return json(a);
     }
-    let (campaign, rendered) = prepare(&a.campaign, now(a.now.as_deref())?, false)?;
+    let (campaign, rendered) = prepare(
+        &a.campaign,
+        now(a.now.as_deref())?,
+        false,
+        crate::render::decide,
+    )?;
     let c = &campaign;
     let requests = rendered.total();
     println!(
@@ -36,9 +41,7 @@ fn json(a: &CheckArgs) -> CommandResult {
     let mut all = Vec::new();
     if let Some(c) = &campaign {
         all.extend(c.warnings.iter().cloned());
-        let (requests, found) = crate::render::render(c);
-        problems.extend(found);
-        std::mem::forget(requests); // the process exits next
+        problems.extend(crate::render::decide(c).1);
     }
     all.extend(problems.0);
     let errors = all.iter().filter(|p| p.level == Level::Error).count();

@@ -17,7 +17,7 @@ use crate::campaign::{self, Campaign};
 use crate::cli::{Cli, Command};
 use crate::diag::{Level, Problems};
 use crate::exit::Exit;
-use crate::render::{render, Requests};
+use crate::render::Decided;
 use jiff::Timestamp;
 use std::io::Write;
 use std::path::Path;
@@ -96,13 +96,16 @@ pub fn now(arg: Option<&str>) -> Result<Timestamp, Failure> {
     }
 }
 
-/// Load, render and check everything. Problems go to stderr, all of them; the command fails
-/// with exit 3 unless the only problems are recipients' own and `skip_invalid` is set.
-pub fn prepare(
+/// Load, then render and check everything with `render` (`render::render`, or
+/// `render::decide` when no request body is needed). Problems go to stderr, all of them; the
+/// command fails with exit 3 unless the only problems are recipients' own and `skip_invalid` is
+/// set.
+pub fn prepare<T>(
     path: &Path,
     now: Timestamp,
     skip_invalid: bool,
-) -> Result<(Campaign, Requests), Failure> {
+    render: fn(&Campaign) -> (T, Problems),
+) -> Result<(Campaign, T), Failure> {
     let (campaign, mut problems) = campaign::load(path, now);
     let mut requests = None;
     if let Some(c) = &campaign {
@@ -164,7 +167,7 @@ fn with_skip_hint(problems: &Problems, skip_invalid: bool) -> String {
 /// place) says earlier runs handled. Reads the ledger without locking it: a preview.
 pub fn plan_at(
     campaign: &Campaign,
-    requests: &Requests,
+    requests: &Decided,
     now: Timestamp,
     state: Option<&Path>,
     file: &Path,
@@ -179,9 +182,9 @@ pub fn plan_at(
     }))
 }
 
-/// End of a command: the process exits next, so the campaign and its requests are not freed
-/// piece by piece (a million small allocations cost a noticeable part of a second).
-pub fn release(campaign: Campaign, requests: Requests) {
+/// End of a command: the process exits next, so the campaign and what render made of it are
+/// not freed piece by piece (a million small allocations cost a noticeable part of a second).
+pub fn release<T>(campaign: Campaign, requests: T) {
     std::mem::forget(campaign);
     std::mem::forget(requests);
 }

@@ -10,7 +10,7 @@ use std::io::{BufWriter, Write};
 
 pub fn run(a: &PlanArgs) -> CommandResult {
     let now = now(a.now.as_deref())?;
-    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid)?;
+    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::decide)?;
     let plan = plan_at(&campaign, &requests, now, a.state.as_deref(), &a.campaign)?;
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     write_plan(&campaign, &plan, a.format, color_stdout(), &mut out)?;

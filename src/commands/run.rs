@@ -12,9 +12,9 @@ pub fn run(a: &RunArgs) -> CommandResult {
         return super::send::run(a);
     }
     let now = now(a.now.as_deref())?;
-    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid)?;
+    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::render)?;
     let c = &campaign;
-    let plan = plan_at(c, &requests, now, a.state.as_deref(), &a.campaign)?;
+    let plan = plan_at(c, requests.decided(), now, a.state.as_deref(), &a.campaign)?;
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = write_requests(c, &requests, &plan, a.format, &mut out)?;
     out.flush()?;

@@ -25,7 +25,7 @@ pub fn run(a: &RunArgs) -> CommandResult {
         ));
     }
     let now = super::now(None)?;
-    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid)?;
+    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::render)?;
     if let Some(n) = campaign.not_after.filter(|n| jiff::Timestamp::now() > *n) {
         eprintln!("the campaign's not_after ({n}) has passed: nothing is sent");
         return Ok(Exit::Ok);
@@ -64,9 +64,12 @@ pub fn run(a: &RunArgs) -> CommandResult {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
-        let plan = build(&campaign, &requests, jiff::Timestamp::now(), &|to| {
-            state::settled_of(&settled, to)
-        });
+        let plan = build(
+            &campaign,
+            requests.decided(),
+            jiff::Timestamp::now(),
+            &|to| state::settled_of(&settled, to),
+        );
         report_dropped(&plan);
         let client = execute::client()
             .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;

@@ -1,9 +1,9 @@
-//! Building a campaign's plan: `Campaign` + its `Requests` + what earlier runs settled + `now` →
-//! `Plan`.
+//! Building a campaign's plan: `Campaign` + what render decided for each recipient + what
+//! earlier runs settled + `now` → `Plan`.
 
 use super::{schedule, Decision, DropReason, Job, Planned, Slots};
 use crate::campaign::{Campaign, UserId};
-use crate::render::{Requests, Status};
+use crate::render::{Decided, Status};
 use jiff::{SignedDuration, Timestamp};
 
 /// The plan: scheduled recipients in send order, then the dropped ones.
@@ -66,11 +66,12 @@ pub struct Settled {
     pub reason: DropReason,
 }
 
-/// Plan `campaign` at `now` from what `requests` rendered for each recipient; `settled` says
-/// what earlier runs settled of a recipient (`None`: nothing).
+/// Plan `campaign` at `now` from what render decided for each recipient (`requests`: see
+/// `Requests::decided`); `settled` says what earlier runs settled of a recipient (`None`:
+/// nothing).
 pub fn build(
     campaign: &Campaign,
-    requests: &Requests,
+    requests: &Decided,
     now: Timestamp,
     settled: &dyn Fn(UserId) -> Option<Settled>,
 ) -> Plan {

@@ -1,6 +1,7 @@
-//! `Requests`, the render stage's output: per recipient, what render decided (send, invalid,
-//! repeated, suppressed) and its rendered messages, stored compactly so a million recipients fit;
-//! each message's wire body is built from it on demand.
+//! The render stage's output. `Decided`: per recipient, what render decided (send, invalid,
+//! repeated, suppressed) and how many messages it gets: all the planner needs. `Requests`: that,
+//! plus every recipient's rendered messages, stored compactly so a million recipients fit; each
+//! message's wire body is built from them on demand.
 
 use super::Rendered;
 use crate::campaign::Campaign;
@@ -23,8 +24,16 @@ pub enum Status {
 /// Recipients are rendered in parallel in chunks this large, each with its own storage.
 pub(super) const CHUNK: usize = 4096;
 
+/// What render decided for every recipient, in the campaign's recipient order.
+pub struct Decided {
+    /// Per chunk of `CHUNK` recipients: each one's status and message count.
+    pub(super) chunks: Vec<Vec<(Status, u32)>>,
+}
+
 /// Every recipient's rendered messages, in the campaign's recipient order.
 pub struct Requests {
+    pub(super) decided: Decided,
+    /// Per chunk of `CHUNK` recipients (as in `decided`): their rendered values.
     pub(super) chunks: Vec<Chunk>,
     /// The provider URL every request is posted to, as rendered.
     pub(super) url: String,
@@ -42,8 +51,8 @@ pub(super) struct Item {
 /// The rendered values of up to `CHUNK` recipients: no allocation per recipient or value.
 #[derive(Default)]
 pub(super) struct Chunk {
-    /// Per recipient: its status and the end of its items in `items`.
-    pub entries: Vec<(Status, u32)>,
+    /// Per recipient: the end of its items in `items` (an invalid recipient has none).
+    pub firsts: Vec<u32>,
     pub items: Vec<Item>,
     /// End offset in `text` of each value: a message's templated fields in the order of its
     /// `field_templates`, then its `reply_to` when that is a template.
@@ -60,9 +69,17 @@ impl Chunk {
         self.text.truncate(self.ends.last().copied().unwrap_or(0));
     }
 
-    fn items_of(&self, j: usize) -> &[Item] {
-        let start = j.checked_sub(1).map_or(0, |p| self.entries[p].1 as usize);
-        &self.items[start..self.entries[j].1 as usize]
+    /// Forget everything (when only the decisions are kept).
+    pub fn clear(&mut self) {
+        self.firsts.clear();
+        self.items.clear();
+        self.ends.clear();
+        self.text.clear();
+    }
+
+    fn items_of(&self, j: usize) -> std::ops::Range<usize> {
+        let start = j.checked_sub(1).map_or(0, |p| self.firsts[p] as usize);
+        start..self.firsts[j] as usize
     }
 
     fn values_of(&self, item: usize) -> impl Iterator<Item = &str> {
@@ -77,14 +94,40 @@ impl Chunk {
     }
 }
 
-impl Requests {
+impl Decided {
     /// How many recipients (the campaign's, in order).
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(|c| c.entries.len()).sum()
+        self.chunks.iter().map(Vec::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    pub fn status(&self, i: usize) -> Status {
+        self.chunks[i / CHUNK][i % CHUNK].0
+    }
+
+    /// How many messages recipient `i` gets; `None` when its messages are invalid.
+    pub fn count(&self, i: usize) -> Option<u32> {
+        match self.chunks[i / CHUNK][i % CHUNK] {
+            (Status::Invalid, _) => None,
+            (_, n) => Some(n),
+        }
+    }
+
+    /// Requests of every recipient that is not invalid (repeated and suppressed included).
+    pub fn total(&self) -> u64 {
+        let all = self.chunks.iter().flatten();
+        let valid = all.filter(|(s, _)| *s != Status::Invalid);
+        valid.map(|(_, n)| u64::from(*n)).sum()
+    }
+}
+
+impl Requests {
+    /// What render decided for each recipient: what the planner reads.
+    pub fn decided(&self) -> &Decided {
+        &self.decided
     }
 
     /// The provider URL every request goes to.
@@ -92,46 +135,22 @@ impl Requests {
         &self.url
     }
 
-    fn at(&self, i: usize) -> (&Chunk, usize) {
-        (&self.chunks[i / CHUNK], i % CHUNK)
-    }
-
     pub fn status(&self, i: usize) -> Status {
-        let (c, j) = self.at(i);
-        c.entries[j].0
+        self.decided.status(i)
     }
 
-    /// How many messages recipient `i` gets; `None` when its messages are invalid.
     pub fn count(&self, i: usize) -> Option<u32> {
-        let (c, j) = self.at(i);
-        match c.entries[j].0 {
-            Status::Invalid => None,
-            _ => Some(c.items_of(j).len() as u32),
-        }
-    }
-
-    /// Requests of every recipient that is not invalid (repeated and suppressed included).
-    pub fn total(&self) -> u64 {
-        (0..self.len())
-            .filter_map(|i| self.count(i))
-            .map(u64::from)
-            .sum()
+        self.decided.count(i)
     }
 
     /// Recipient `i`'s rendered messages, in message order (none when it is invalid).
     pub fn rendered(&self, c: &Campaign, i: usize) -> Vec<Rendered> {
-        let (chunk, j) = self.at(i);
-        if chunk.entries[j].0 == Status::Invalid {
-            return Vec::new();
-        }
-        let first = j.checked_sub(1).map_or(0, |p| chunk.entries[p].1 as usize);
-        let items = chunk.items_of(j);
-        items
-            .iter()
-            .enumerate()
-            .map(|(k, item)| {
-                let m = &c.messages[item.message as usize];
-                let mut values = chunk.values_of(first + k);
+        let (chunk, j) = (&self.chunks[i / CHUNK], i % CHUNK);
+        chunk
+            .items_of(j)
+            .map(|k| {
+                let m = &c.messages[chunk.items[k].message as usize];
+                let mut values = chunk.values_of(k);
                 let mut fields: Vec<&str> = values.by_ref().take(m.field_templates.len()).collect();
                 let mut message = m.message.clone();
                 message.kind_mut().visit(&mut |seg, s| {
