@@ -38,6 +38,7 @@ pub fn run(a: &RunArgs) -> CommandResult {
     // Every request this run may send, frozen once: the ledger keeps these payloads and the
     // executor sends their bodies, byte for byte.
     let frozen = state::freeze(&campaign, &requests);
+    let decided = requests.into_decided();
     let (lock, resumed) = resume(a, &campaign, &frozen, &path)?;
     let writer = Writer::start(resumed.ledger)
         .map_err(|e| Failure::runtime(format!("cannot start the ledger writer: {e}")))?;
@@ -64,12 +65,9 @@ pub fn run(a: &RunArgs) -> CommandResult {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
-        let plan = build(
-            &campaign,
-            requests.decided(),
-            jiff::Timestamp::now(),
-            &|to| state::settled_of(&settled, to),
-        );
+        let plan = build(&campaign, &decided, jiff::Timestamp::now(), &|to| {
+            state::settled_of(&settled, to)
+        });
         report_dropped(&plan);
         let client = execute::client()
             .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
@@ -112,7 +110,7 @@ pub fn run(a: &RunArgs) -> CommandResult {
     if a.state.is_none() && !a.sandbox && !a.quiet {
         eprintln!("ledger: {} (see `sessioncast status`)", path.display());
     }
-    super::release(campaign, requests);
+    super::release(campaign, decided);
     std::mem::forget(frozen);
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(summary.exit())

@@ -130,6 +130,12 @@ impl Requests {
         &self.decided
     }
 
+    /// Only the decisions, the rendered messages freed (a run no longer needs them once it has
+    /// frozen its requests; they are a few large blocks, so this is quick).
+    pub fn into_decided(self) -> Decided {
+        self.decided
+    }
+
     /// The provider URL every request goes to.
     pub fn url(&self) -> &str {
         &self.url
