@@ -85,8 +85,11 @@ pub fn freeze(c: &Campaign, requests: &Requests) -> Frozen {
             let deadline = SystemTime::from(c.deadline(r));
             let head = &head;
             requests.bodies(c, i).into_iter().map(move |(index, body)| {
-                let mut payload = head.clone();
-                payload.push_str(&body.to_string());
+                // Sized exactly: two million payloads grown by doubling held twice their text.
+                let body = body.to_string();
+                let mut payload = String::with_capacity(head.len() + body.len() + 1);
+                payload.push_str(head);
+                payload.push_str(&body);
                 payload.push('}');
                 Planned {
                     key: Key::new(to.clone(), index as u32),
