@@ -177,11 +177,29 @@ impl Pacer {
         at
     }
 
-    /// Records that a request is being sent at `at`, taking its slot.
+    /// The next send after `at` in the window log: a slot already reserved, or where the log
+    /// would place the next one (the block and the even spacing left out).
+    fn log_next_after(&self, at: Instant) -> Instant {
+        let free = self
+            .constraints()
+            .filter_map(|c| {
+                let i = self.sends.len().checked_sub(c.limit as usize)?;
+                Some(later(self.sends[i], c.window + self.margin))
+            })
+            .fold(at, Instant::max);
+        let reserved = self.sends.iter().find(|s| **s > at).copied();
+        reserved.map_or(free, |r| r.min(free))
+    }
+
+    /// Records that a request is being sent at `at` (the present), taking its slot.
     pub fn record_send(&mut self, at: Instant) {
+        self.insert_send(at);
+        self.prune(at);
+    }
+
+    pub(super) fn insert_send(&mut self, at: Instant) {
         let pos = self.sends.partition_point(|s| *s <= at);
         self.sends.insert(pos, at);
-        self.prune(at);
     }
 
     /// Feeds back one response: its rate-limit `signal` and whether it was throttled (a 429
@@ -197,11 +215,17 @@ impl Pacer {
             ));
         }
         if let (Some(0), Some(reset)) = (signal.remaining, signal.reset) {
-            // Take the earliest reading of a coarse reset: the window log already holds our
-            // own sends back, so the rounding would only add delay, and quota spent by someone
-            // else costs at most one 429, which waits for the reset as written.
-            let earliest = reset.saturating_sub(signal.reset_slack);
-            self.block_until(later(at, earliest.min(MAX_WAIT) + self.margin));
+            // The window is spent until some time in [reset − resolution, reset]. When our own
+            // log already holds the next send past the earliest of those, log and header agree
+            // and the earliest reading costs nothing (a whole-second reset written `2` for
+            // 1.7 s would otherwise hold every burst 0.3 s too long). When the log would send
+            // sooner, the server counted something the log does not (another client's
+            // requests, or one of ours arriving later than planned): wait for it as written.
+            let earliest = later(at, reset.saturating_sub(signal.reset_slack).min(MAX_WAIT));
+            let written = later(at, reset.min(MAX_WAIT));
+            let agrees = self.log_next_after(at) >= earliest;
+            let until = if agrees { earliest } else { written };
+            self.block_until(later(until, self.margin));
         }
         if !throttled {
             self.backoff_level = 0;
@@ -325,7 +349,7 @@ impl Pacer {
         }
     }
 
-    fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
+    pub(super) fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
         std::iter::once(self.primary).chain(self.server.iter().copied())
     }
 
@@ -360,9 +384,16 @@ impl Pacer {
         longest.unwrap_or(self.primary.window) + self.margin
     }
 
-    fn prune(&mut self, now: Instant) {
+    /// Forgets sends no constraint can need at `now`, the present (not a reserved slot's
+    /// instant). Reserved slots are kept on top of the L sends each constraint needs: they may
+    /// still be withdrawn, and the sends behind them must then be there. (Pruning from a slot's
+    /// instant a window ahead dropped the window's real sends; when a block then withdrew the
+    /// reserved slots, the next one was placed as if the window were empty, and went into a
+    /// 429. Only a block as long as the rounded-up reset hid it.)
+    pub(super) fn prune(&mut self, now: Instant) {
         let memory = self.memory();
-        let keep = self.constraints().map(|c| c.limit).max().unwrap_or(1) as usize;
+        let keep =
+            self.constraints().map(|c| c.limit).max().unwrap_or(1) as usize + self.pending.len();
         while let Some(&front) = self.sends.front() {
             if self.sends.len() > keep || later(front, memory) <= now {
                 self.sends.pop_front();
@@ -388,7 +419,11 @@ impl Pacer {
         if self.smooth {
             base = base.min(self.even_interval() * 2);
         }
-        let cap = (self.primary.window + self.margin).max(base).min(MAX_WAIT);
+        // Not capped at the window: a server that counts refused requests too (HAProxy's
+        // rate estimate over several windows) keeps refusing while it is fed, and a backoff
+        // held at one declared window fed it once a window until the learned pace fell far
+        // below its rate. Any acceptance resets the doubling.
+        let cap = MAX_WAIT.max(base);
         let nominal = base
             .saturating_mul(1u32 << self.backoff_level.min(20))
             .min(cap);
@@ -411,3 +446,7 @@ mod tests;
 #[cfg(test)]
 #[path = "pacer_sim_tests.rs"]
 mod sim_tests;
+
+#[cfg(test)]
+#[path = "pacer_late_tests.rs"]
+mod late_tests;

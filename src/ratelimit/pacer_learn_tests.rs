@@ -388,7 +388,8 @@ fn the_learned_spacing_may_grow_past_the_declared_window() {
         pace.window >= Duration::from_millis(1300),
         "near 1.5 s, or a probe below: {pace}"
     );
-    // 8 decreases from 102 ms past 1.5 s, the refusals while each settles, failed probes
-    // (measured 24); before, the 429s had no end.
-    assert!(refused.get() <= 30, "{} 429s", refused.get());
+    // 8 decreases from 102 ms past 1.5 s, each followed by the refusals while it settles (the
+    // backoff doubles from two spacings until one is accepted: up to four here), and failed
+    // probes (measured 32); before the spacing could grow past the window, they had no end.
+    assert!(refused.get() <= 36, "{} 429s", refused.get());
 }

@@ -37,10 +37,11 @@ impl Pacer {
     /// Takes the earliest free slot at or after `now` and records it as a send.
     pub fn reserve(&mut self, now: Instant) -> Slot {
         let at = self.next_at(now);
-        self.record_send(at);
+        self.insert_send(at);
         let id = self.next_slot;
         self.next_slot += 1;
         self.pending.push((id, at));
+        self.prune(now);
         Slot {
             at,
             tightenings: self.tightenings,
@@ -77,6 +78,7 @@ impl Pacer {
     /// network jitter, and at most half of it is spent that way.
     pub fn confirm(&mut self, slot: Slot, now: Instant) -> bool {
         let valid = slot.tightenings == self.tightenings
+            && self.pending.iter().any(|(id, _)| *id == slot.id)
             && self.blocked_until.is_none_or(|b| slot.at >= b)
             && now.saturating_duration_since(slot.at) <= self.margin / 2;
         if valid {
@@ -85,6 +87,49 @@ impl Pacer {
             self.release(slot);
         }
         valid
+    }
+
+    /// The request confirmed in a slot at `slot_at` leaves at `now`. Lateness up to half the
+    /// margin is what the margin keeps for it; beyond that (a timer firing late on a loaded
+    /// machine, a slow ledger commit) the log takes the departure less that half, so the
+    /// sends after it are measured from when it really left, and reserved slots it now
+    /// crowds are withdrawn. (Counting the slot's instant let a burst start before the
+    /// server's window, measured from the late arrival, had ended.)
+    pub fn departed(&mut self, slot_at: Instant, now: Instant) {
+        let Some(moved) = now.checked_sub(self.margin / 2).filter(|m| *m > slot_at) else {
+            return;
+        };
+        let Some(i) = self.sends.iter().rposition(|s| *s == slot_at) else {
+            return;
+        };
+        self.sends.remove(i);
+        self.insert_send(moved);
+        while let Some(crowded) = self.crowded_by(moved) {
+            self.withdraw_reserved(|at| at == crowded);
+        }
+    }
+
+    /// A reserved slot that the send at `at` leaves too close: in a run of L + 1 sends shorter
+    /// than a constraint's window plus margin, or (once spacing evenly for a server that
+    /// smooths) the next send, closer than the spacing.
+    fn crowded_by(&self, at: Instant) -> Option<Instant> {
+        let k = self.sends.iter().position(|s| *s == at)?;
+        let len = self.sends.len();
+        let reserved = |i: usize| self.pending.iter().any(|(_, p)| *p == self.sends[i]);
+        let gap = |a: usize, b: usize| self.sends[b].saturating_duration_since(self.sends[a]);
+        for c in self.constraints() {
+            let l = c.limit as usize;
+            for j in k.saturating_sub(l)..=k {
+                if j + l < len && gap(j, j + l) < c.window + self.margin {
+                    if let Some(i) = (j..=j + l).rev().find(|i| reserved(*i)) {
+                        return Some(self.sends[i]);
+                    }
+                }
+            }
+        }
+        let next = k + 1;
+        (self.smooth && next < len && gap(k, next) < self.even_interval() && reserved(next))
+            .then(|| self.sends[next])
     }
 
     /// Gives back a slot that will not be used (the run stopped, or the slot was withdrawn).
