@@ -233,13 +233,15 @@ impl Pacer {
             return;
         }
         self.throttled.push_back(at);
-        // A policy for another window explains the 429 by itself; one for this window only
-        // if our accepted sends reached it (checked in `learn_down`).
-        let slowed = match (signal.limit, signal.window) {
-            (Some(limit), Some(w)) if w != self.primary.window => {
-                self.learn_against_policy(at, sent, limit, w)
+        // An announced policy explains the 429 when our accepted sends reached it (a window
+        // the server anchored a little later than our log: wait for its reset, keep the
+        // bursts); otherwise the headers do not describe the real limiter and it is learned.
+        let slowed = match signal.limit {
+            Some(limit) => {
+                let window = signal.window.unwrap_or(self.primary.window);
+                self.learn_against_policy(at, sent, limit, window)
             }
-            _ => self.learn_down(at, sent),
+            None => self.learn_down(at, sent),
         };
         // A slower pace learned from this 429 holds the next send back by itself; a backoff
         // on top cost a leaky bucket half a second per 429.
@@ -296,6 +298,16 @@ impl Pacer {
         let measured = self.spread * 2 + window / 10_000;
         let cap = (window / 20).max(self.floor);
         self.margin = measured.clamp(self.floor, cap);
+    }
+
+    /// Whether any answer time was measured yet.
+    pub(super) fn answered(&self) -> bool {
+        !self.rtts.is_empty()
+    }
+
+    /// The slowest of the recent answer times.
+    pub(super) fn slowest_answer(&self) -> Duration {
+        self.rtts.iter().copied().max().unwrap_or(Duration::ZERO)
     }
 
     /// Why the pace changed since the last call, oldest first.

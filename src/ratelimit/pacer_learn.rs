@@ -310,7 +310,10 @@ impl Pacer {
         limit: u32,
         window: Duration,
     ) -> bool {
-        let Some(accepted) = self.accepted_within(at, window) else {
+        // The server's window may have opened up to an answer time after our first send in
+        // it (a cold server handling it late), and a margin later than our log's.
+        let span = window + self.margin + self.slowest_answer();
+        let Some(accepted) = self.accepted_within(at, span) else {
             return false;
         };
         if accepted >= limit || !self.learn_down(at, sent) {
