@@ -383,7 +383,7 @@ async fn attempt(shared: &Shared, request: &Request, slot_at: Instant) -> Attemp
     let body = serde_json::to_vec(&request.body).unwrap_or_default();
     let started = Instant::now();
     // The ledger commit and a late timer may have delayed it past its slot.
-    lock_pacer(shared).departed(slot_at, started);
+    let entry = lock_pacer(shared).departed(slot_at, started);
     let url = crate::log::redact_url(&request.url);
     tracing::debug!(target: crate::log::HTTP, body = %String::from_utf8_lossy(&body), "POST {url} (Authorization: Bearer ***)");
     let response = match builder.body(body).send().await {
@@ -412,6 +412,7 @@ async fn attempt(shared: &Shared, request: &Request, slot_at: Instant) -> Attemp
     let (notes, rate) = {
         let mut pacer = lock_pacer(shared);
         pacer.observe_rtt(at - started);
+        pacer.answered(entry, at);
         pacer.observe(at, &signal, throttled);
         (pacer.take_notes(), pacer.effective_rate())
     };

@@ -301,13 +301,21 @@ impl Pacer {
     }
 
     /// Whether any answer time was measured yet.
-    pub(super) fn answered(&self) -> bool {
+    pub(super) fn has_answers(&self) -> bool {
         !self.rtts.is_empty()
     }
 
     /// The slowest of the recent answer times.
     pub(super) fn slowest_answer(&self) -> Duration {
         self.rtts.iter().copied().max().unwrap_or(Duration::ZERO)
+    }
+
+    /// The fastest of the recent answer times; zero while there is only one (the first
+    /// answer, which also paid for the connection, says nothing about the fastest).
+    pub(super) fn fastest_answer(&self) -> Duration {
+        let min = self.rtts.iter().copied().min();
+        min.filter(|_| self.rtts.len() > 1)
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Why the pace changed since the last call, oldest first.

@@ -84,9 +84,11 @@ fn drive(
                 }
                 let left = now + late(left_count);
                 left_count += 1;
-                if report {
-                    pacer.departed(slot.at, left);
-                }
+                let entry = if report {
+                    pacer.departed(slot.at, left)
+                } else {
+                    slot.at
+                };
                 in_flight += 1;
                 let response = server.handle(left);
                 if response.ok {
@@ -100,6 +102,9 @@ fn drive(
                     .map(|(k, v)| (k.as_str(), v.as_str()));
                 let answered = left + ms(3);
                 pacer.observe_rtt(ms(3));
+                if report {
+                    pacer.answered(entry, answered);
+                }
                 pacer.observe(
                     answered,
                     &parse_signal(headers, server.wall(answered)),
@@ -269,4 +274,33 @@ fn a_reset_the_log_does_not_explain_is_waited_out_as_written() {
         now + ms(2_020),
         "the log agrees with the earliest reading (1.323 s): it decides"
     );
+}
+
+/// A cold server answers the first request after 175 ms, the next ones after 4 ms, and may
+/// open its window (`4/2s`, anchored) as late as it answers: the next burst is planned from
+/// then, not from the departure (which met a 429 at express-rate-limit).
+#[test]
+fn a_slow_first_answer_holds_the_next_burst_back_to_when_the_server_may_have_counted_it() {
+    let t0 = Instant::now();
+    let mut p = Pacer::new(rate("4/2s"), ms(20));
+    let answer = |p: &mut Pacer, now: Instant, rtt: Duration| {
+        let slot = p.reserve(now);
+        assert!(p.confirm(slot, slot.at));
+        let entry = p.departed(slot.at, slot.at);
+        p.observe_rtt(rtt);
+        p.answered(entry, slot.at + rtt);
+        slot.at + rtt
+    };
+    let mut now = answer(&mut p, t0, ms(175));
+    for _ in 0..3 {
+        now = answer(&mut p, now, ms(4));
+    }
+    assert_eq!(p.next_at(now), t0 + ms(175 - 10 + 2_020));
+    // Fast answers leave the log as it was.
+    let mut p = Pacer::new(rate("4/2s"), ms(20));
+    let mut now = t0;
+    for _ in 0..4 {
+        now = answer(&mut p, now, ms(4));
+    }
+    assert_eq!(p.next_at(now), t0 + ms(2_020));
 }

@@ -94,21 +94,22 @@ impl Pacer {
     /// machine, a slow ledger commit) the log takes the departure less that half, so the
     /// sends after it are measured from when it really left, and reserved slots it now
     /// crowds are withdrawn with those after them. (Counting the slot's instant let a burst
-    /// start before the server's window, measured from the late arrival, had ended.)
-    pub fn departed(&mut self, slot_at: Instant, now: Instant) {
+    /// start before the server's window, measured from the late arrival, had ended.) Returns
+    /// the request's instant in the log, for [`Pacer::answered`].
+    pub fn departed(&mut self, slot_at: Instant, now: Instant) -> Instant {
         // Only for bursts (a window longer than the even spacing), or before the first answer
         // says whether the server has such a window: an even schedule measured from each late
         // departure drifts by every lateness (a debug build on a loaded machine paced `2/1s`
         // at 0.96 and a leaky bucket at 0.8), where its margin already covers it.
-        let bursts = self.mode() == Mode::Window || !self.server.is_empty() || !self.answered();
+        let bursts = self.mode() == Mode::Window || !self.server.is_empty() || !self.has_answers();
         if !bursts || self.smooth {
-            return;
+            return slot_at;
         }
         let Some(moved) = now.checked_sub(self.margin / 2).filter(|m| *m > slot_at) else {
-            return;
+            return slot_at;
         };
         let Some(i) = self.sends.iter().rposition(|s| *s == slot_at) else {
-            return;
+            return slot_at;
         };
         self.sends.remove(i);
         self.insert_send(moved);
@@ -118,6 +119,17 @@ impl Pacer {
         while let Some(crowded) = self.crowded_by(moved) {
             self.withdraw_reserved(|at| at >= crowded);
         }
+        moved
+    }
+
+    /// The request logged at `entry` (see [`Pacer::departed`]) was answered at `at`, after
+    /// its answer time was fed to [`Pacer::observe_rtt`]. The server counted it somewhere
+    /// between its departure and `at` less the fastest answer time; a server that was slow to
+    /// answer (a cold start: 175 ms against 4 ms after) may have opened its window that late,
+    /// so for bursts the log takes the latest reading, as for a late departure.
+    pub fn answered(&mut self, entry: Instant, at: Instant) -> Instant {
+        let fastest = self.fastest_answer();
+        self.departed(entry, at.checked_sub(fastest).unwrap_or(at))
     }
 
     /// A reserved slot that the send at `at` leaves too close: in a run of L + 1 sends shorter
