@@ -14,6 +14,7 @@
 #   bash bench/pacing.sh                 # release build
 #   PROFILE=debug bash bench/pacing.sh   # the debug build (pacing does not depend on CPU speed)
 #   ONLY=leaky bash bench/pacing.sh      # one kind
+#   BIN=path/to/sessioncast PORT=18776 bash bench/pacing.sh   # a given binary, another port
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-release}
@@ -21,8 +22,10 @@ PORT=${PORT:-18775}
 SECS=${SECS:-12}
 OUT=bench/out/pacing
 mkdir -p "$OUT"
-if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/sessioncast
+if [ -z "${BIN:-}" ]; then
+  if [ "$PROFILE" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
+  BIN=${CARGO_TARGET_DIR:-target}/$PROFILE/sessioncast
+fi
 export BENCH_TOKEN=bench-token-not-secret
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
