@@ -15,12 +15,16 @@
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
 //!   limit without a window is read against the declared window.
-//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. An absolute
-//!   reset in whole seconds (`X-RateLimit-Reset` as an epoch, measured from `Date`) may be up
-//!   to 2 s late; its earliest reading is used, and the window log keeps the rest.
+//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. A reset is
+//!   only as exact as it is written: whole delta seconds (`t=2`) mean anything in (1, 2] s, an
+//!   epoch second measured from `Date` may be up to 2 s late (`Signal::reset_slack`). The
+//!   earliest reading is used while the window log already holds the next send past it (the
+//!   log keeps the rest); when the log would send sooner, the server counted something the log
+//!   does not, and the reset is waited out as written.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
-//!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
+//!   `min(1 s, W)` (two spacings once spaced evenly), doubling until a request is accepted (at
+//!   most 15 min; a server that counts refused requests is not fed while it decays).
 //! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
 //!   headers do not describe the real limiter) slows the pace to a learned spacing between
 //!   sends, which the pacer then searches up and down to the server's real rate; see
@@ -33,6 +37,9 @@
 //! (a send's arrival may shift by up to the one-way spread, and a slot may be used up to half
 //! the margin late; the slowest of the last 64 answers is left out, as the first one also paid
 //! for the connection) plus 100 ppm of the window for clock drift, at most 5 % of the window.
+//! For bursts, a request that leaves (or is answered) later than half the margin allows is
+//! logged when the server may have counted it (`Pacer::departed`, `Pacer::answered`); an even
+//! schedule keeps its slots' instants, and its lateness is not yet part of the margin.
 //!
 //! # Bound on 429s without headers
 //! See `pacer_learn`: logarithmic in how far the declared rate is above the real one, plus a
