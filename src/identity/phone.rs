@@ -12,18 +12,85 @@ pub struct Phone(u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Country(phonenumber::country::Id);
 
-impl std::str::FromStr for Country {
-    type Err = String;
+/// Text that is not an ISO 3166 two-letter country code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{input}` is not a country code; write a two-letter ISO 3166 code such as US, GB or MX")]
+pub struct CountryError {
+    pub input: String,
+}
 
-    fn from_str(s: &str) -> Result<Country, String> {
+impl std::str::FromStr for Country {
+    type Err = CountryError;
+
+    fn from_str(s: &str) -> Result<Country, CountryError> {
         let code = s.trim().to_ascii_uppercase();
         code.parse::<phonenumber::country::Id>()
             .ok()
             .filter(|_| code.len() == 2)
             .map(Country)
-            .ok_or_else(|| {
-                format!("`{s}` is not a country code; write a two-letter ISO 3166 code such as US, GB or MX")
-            })
+            .ok_or_else(|| CountryError { input: s.into() })
+    }
+}
+
+impl fmt::Display for Country {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_ref())
+    }
+}
+
+/// Why text is not a phone number; each says what would be right.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("the phone number is empty; write it in international form, e.g. +14155550123")]
+    Empty,
+    /// National digits with no country to read them in.
+    #[error("`{input}` has no country code; write it in international form (e.g. +14155550123), or say the country of national numbers: `default_country: US` under `recipients:` or a `country` column")]
+    NoCountryCode { input: String },
+    /// Read with its country code, but no number of that country has these digits.
+    #[error("`{input}` is not a valid number for country code +{code}; check the digits ({})", invalid_hint(*.written_with_code))]
+    Invalid {
+        input: String,
+        code: u16,
+        written_with_code: bool,
+    },
+    /// The parser could not read it as a number at all.
+    #[error("`{input}` is not a phone number ({reason}); write it in international form with the country code, e.g. +14155550123")]
+    Unreadable { input: String, reason: Unreadable },
+    /// A national form (`(415) …`, `020 …`) that is not a number of the country given.
+    #[error("`{input}` is not a valid number in {country}; check the digits, or write it in international form, e.g. +14155550123")]
+    NotIn { input: String, country: Country },
+    #[error("`{input}` is too long for E.164")]
+    TooLong { input: String },
+}
+
+/// What the number parser could not read (its own words, shown in parentheses).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unreadable {
+    #[error("not a number")]
+    NoNumber,
+    #[error("invalid country code")]
+    InvalidCountryCode,
+    #[error("the number is too short after IDD")]
+    TooShortAfterIdd,
+    #[error("the number is too short after the country code")]
+    TooShortNsn,
+    #[error("the number is too long")]
+    TooLong,
+    #[error("malformed integer part in phone number: {0}")]
+    MalformedInteger(std::num::ParseIntError),
+}
+
+impl From<phonenumber::ParseError> for Unreadable {
+    fn from(e: phonenumber::ParseError) -> Unreadable {
+        use phonenumber::ParseError as P;
+        match e {
+            P::NoNumber => Unreadable::NoNumber,
+            P::InvalidCountryCode => Unreadable::InvalidCountryCode,
+            P::TooShortAfterIdd => Unreadable::TooShortAfterIdd,
+            P::TooShortNsn => Unreadable::TooShortNsn,
+            P::TooLong => Unreadable::TooLong,
+            P::MalformedInteger(e) => Unreadable::MalformedInteger(e),
+        }
     }
 }
 
@@ -31,7 +98,7 @@ impl Phone {
     /// Parse a number written in international form (`+14155550123`, `+1 (415) 555-0123`,
     /// `0044 20 7946 0958`, or the digits alone as WhatsApp ids are written: `14155550123`).
     /// Returns what would be right on failure. See `parse_in` for national numbers.
-    pub fn parse(input: &str) -> Result<Phone, String> {
+    pub fn parse(input: &str) -> Result<Phone, PhoneError> {
         Phone::parse_in(input, None)
     }
 
@@ -41,13 +108,10 @@ impl Phone {
     /// Mexican mobiles as WhatsApp gives them (`521` + 10 digits, the old mobile prefix that
     /// numbering plans dropped in 2019) are normalized to E.164 `+52` + 10 digits, so both forms
     /// are one recipient.
-    pub fn parse_in(input: &str, country: Option<Country>) -> Result<Phone, String> {
+    pub fn parse_in(input: &str, country: Option<Country>) -> Result<Phone, PhoneError> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
-            return Err(
-                "the phone number is empty; write it in international form, e.g. +14155550123"
-                    .into(),
-            );
+            return Err(PhoneError::Empty);
         }
         // Borrowed in the common case (`+…`): a million rows need no allocation here.
         let international: Option<Cow<str>> = if let Some(rest) = trimmed.strip_prefix("00") {
@@ -72,24 +136,37 @@ impl Phone {
                 Ok(n) => match mexican_wa_id(&intl) {
                     Some(p) => return Ok(p),
                     None if written_with_code || country.is_some() => {
-                        return Err(invalid(input, n.code().value(), written_with_code))
+                        return Err(PhoneError::Invalid {
+                            input: input.into(),
+                            code: n.code().value(),
+                            written_with_code,
+                        })
                     }
                     None => return Err(no_country_code(input)),
                 },
                 Err(_) if !written_with_code && looks_national(trimmed) => {
                     return Err(no_country_code(input))
                 }
-                Err(e) => return Err(format!("`{input}` is not a phone number ({e}); write it in international form with the country code, e.g. +14155550123")),
+                Err(e) => {
+                    return Err(PhoneError::Unreadable {
+                        input: input.into(),
+                        reason: e.into(),
+                    })
+                }
             },
             (None, None) => match country {
-                Some(c) => return Err(format!(
-                    "`{input}` is not a valid number in {}; check the digits, or write it in international form, e.g. +14155550123",
-                    c.0.as_ref()
-                )),
+                Some(country) => {
+                    return Err(PhoneError::NotIn {
+                        input: input.into(),
+                        country,
+                    })
+                }
                 None => return Err(no_country_code(input)),
             },
         };
-        e164(&number).ok_or_else(|| format!("`{input}` is too long for E.164"))
+        e164(&number).ok_or_else(|| PhoneError::TooLong {
+            input: input.into(),
+        })
     }
 
     /// The number as one integer (E.164 digits), for `UserId`'s packing.
@@ -130,14 +207,14 @@ fn mexican_wa_id(international: &str) -> Option<Phone> {
     phonenumber::is_valid(&n).then(|| e164(&n)).flatten()
 }
 
-fn invalid(input: &str, code: u16, written_with_code: bool) -> String {
-    let hint = match written_with_code {
+/// What `PhoneError::Invalid` suggests: national numbers need a `default_country` to be read.
+fn invalid_hint(written_with_code: bool) -> &'static str {
+    match written_with_code {
         true => "international form, e.g. +14155550123",
         false => {
             "international form, e.g. +14155550123; a `default_country` reads national numbers"
         }
-    };
-    format!("`{input}` is not a valid number for country code +{code}; check the digits ({hint})")
+    }
 }
 
 /// Digits with the usual separators, enough for a national number: `415-555-0123`.
@@ -147,10 +224,10 @@ fn looks_national(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || " -.()/".contains(c))
 }
 
-fn no_country_code(input: &str) -> String {
-    format!(
-        "`{input}` has no country code; write it in international form (e.g. +14155550123), or say the country of national numbers: `default_country: US` under `recipients:` or a `country` column"
-    )
+fn no_country_code(input: &str) -> PhoneError {
+    PhoneError::NoCountryCode {
+        input: input.into(),
+    }
 }
 
 impl fmt::Display for Phone {
@@ -221,13 +298,20 @@ mod tests {
         );
         for national in ["4155550123", "415-555-0123", "415 555 0123"] {
             let e = Phone::parse(national).unwrap_err();
-            assert!(e.contains("has no country code"), "{national}: {e}");
+            assert!(
+                matches!(e, PhoneError::NoCountryCode { .. }),
+                "{national}: {e}"
+            );
         }
-        let e = Phone::parse("(415) 555-0123").unwrap_err();
+        let e = Phone::parse("(415) 555-0123").unwrap_err().to_string();
         assert!(e.contains("has no country code"), "{e}");
         assert!(e.contains("default_country"), "{e}");
         assert!(!e.contains("+41"), "{e}");
-        assert!("XX".parse::<Country>().unwrap_err().contains("ISO 3166"));
+        assert!("XX"
+            .parse::<Country>()
+            .unwrap_err()
+            .to_string()
+            .contains("ISO 3166"));
         assert!("USA".parse::<Country>().is_err());
     }
 
@@ -244,7 +328,7 @@ mod tests {
     #[test]
     fn rejects_garbage_with_guidance() {
         for bad in ["", "hello", "+1 415", "+999 1234"] {
-            let e = Phone::parse(bad).unwrap_err();
+            let e = Phone::parse(bad).unwrap_err().to_string();
             assert!(e.contains("e.g. +14155550123"), "{bad}: {e}");
         }
     }
