@@ -326,6 +326,25 @@ mod tests {
     }
 
     #[test]
+    fn errors_say_what_they_said_as_text() {
+        let gb: Country = "GB".parse().unwrap();
+        for (input, country, text) in [
+            ("", None, "the phone number is empty; write it in international form, e.g. +14155550123"),
+            ("020 1", Some(gb), "`020 1` is not a valid number in GB; check the digits, or write it in international form, e.g. +14155550123"),
+            ("44 20 7946 095", Some(gb), "`44 20 7946 095` is not a valid number for country code +44; check the digits (international form, e.g. +14155550123; a `default_country` reads national numbers)"),
+            ("+1 415", None, "`+1 415` is not a valid number for country code +1; check the digits (international form, e.g. +14155550123)"),
+            ("hello", None, "`hello` is not a phone number (not a number); write it in international form with the country code, e.g. +14155550123"),
+        ] {
+            let e = Phone::parse_in(input, country).unwrap_err();
+            assert_eq!(e.to_string(), text, "{input}");
+        }
+        assert_eq!(
+            "XX".parse::<Country>().unwrap_err().to_string(),
+            "`XX` is not a country code; write a two-letter ISO 3166 code such as US, GB or MX"
+        );
+    }
+
+    #[test]
     fn rejects_garbage_with_guidance() {
         for bad in ["", "hello", "+1 415", "+999 1234"] {
             let e = Phone::parse(bad).unwrap_err().to_string();
