@@ -248,10 +248,10 @@ impl CachedRegexBuilder {
 	/// pattern given to `new` verbatim. Notably, it will not incorporate any
 	/// of the flags set on this builder.
 	pub fn build(&self) -> Result<CachedRegex, Error> {
-		if let Err(err) = syntax::Parser::new().parse(&self.source) {
-			return Err(Error::Syntax(err.to_string()));
-		}
-
+		// sessioncast patch: no syntax check here. `phonenumber` builds every pattern of its
+		// metadata this way when it loads (a fifth of a second of parsing at every start) and
+		// unwraps the result, so a bad pattern was already a panic; it now panics when first
+		// compiled instead. The patterns are the metadata bundled with the pinned release.
 		Ok(CachedRegex::from(self.clone()))
 	}
 
