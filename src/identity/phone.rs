@@ -1,5 +1,7 @@
-//! Phone numbers: parsed with the `phonenumber` crate and kept as validated E.164.
+//! Phone numbers: parsed and validated with `rlibphonenumber` (a port of Google's libphonenumber)
+//! and kept as E.164.
 
+use rlibphonenumber::{ParseError, PhoneNumber, Region, PHONE_NUMBER_UTIL};
 use std::borrow::Cow;
 use std::fmt;
 
@@ -10,7 +12,7 @@ pub struct Phone(u64);
 
 /// A country for numbers written without their country code: an ISO 3166 two-letter code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Country(phonenumber::country::Id);
+pub struct Country(Region);
 
 /// Text that is not an ISO 3166 two-letter country code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,9 +26,12 @@ impl std::str::FromStr for Country {
 
     fn from_str(s: &str) -> Result<Country, CountryError> {
         let code = s.trim().to_ascii_uppercase();
-        code.parse::<phonenumber::country::Id>()
+        // Any two letters make a `Region`; only those with numbering metadata are countries here.
+        Region::from_code(&code)
             .ok()
-            .filter(|_| code.len() == 2)
+            .filter(|r| {
+                code.len() == 2 && PHONE_NUMBER_UTIL.get_country_code_for_region(*r).is_some()
+            })
             .map(Country)
             .ok_or_else(|| CountryError { input: s.into() })
     }
@@ -34,7 +39,7 @@ impl std::str::FromStr for Country {
 
 impl fmt::Display for Country {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0.as_ref())
+        self.0.fmt(f)
     }
 }
 
@@ -80,16 +85,18 @@ pub enum Unreadable {
     MalformedInteger(std::num::ParseIntError),
 }
 
-impl From<phonenumber::ParseError> for Unreadable {
-    fn from(e: phonenumber::ParseError) -> Unreadable {
-        use phonenumber::ParseError as P;
+impl From<ParseError> for Unreadable {
+    fn from(e: ParseError) -> Unreadable {
+        use rlibphonenumber::NotANumberError;
         match e {
-            P::NoNumber => Unreadable::NoNumber,
-            P::InvalidCountryCode => Unreadable::InvalidCountryCode,
-            P::TooShortAfterIdd => Unreadable::TooShortAfterIdd,
-            P::TooShortNsn => Unreadable::TooShortNsn,
-            P::TooLong => Unreadable::TooLong,
-            P::MalformedInteger(e) => Unreadable::MalformedInteger(e),
+            ParseError::NotANumber(NotANumberError::FailedToParseNumberAsInt(e)) => {
+                Unreadable::MalformedInteger(e)
+            }
+            ParseError::NotANumber(_) => Unreadable::NoNumber,
+            ParseError::InvalidCountryCode => Unreadable::InvalidCountryCode,
+            ParseError::TooShortAfterIdd => Unreadable::TooShortAfterIdd,
+            ParseError::TooShortNsn => Unreadable::TooShortNsn,
+            ParseError::TooLongNsn => Unreadable::TooLong,
         }
     }
 }
@@ -127,18 +134,18 @@ impl Phone {
         let written_with_code = trimmed.starts_with('+') || trimmed.starts_with("00");
         let national = country
             .filter(|_| !written_with_code)
-            .and_then(|c| phonenumber::parse(Some(c.0), trimmed).ok())
-            .filter(phonenumber::is_valid);
+            .and_then(|c| PhoneNumber::parse(trimmed, Some(c.0)).ok())
+            .filter(PhoneNumber::is_valid);
         let number = match (national, international) {
             (Some(n), _) => n,
-            (None, Some(intl)) => match phonenumber::parse(None, intl.as_ref()) {
-                Ok(n) if phonenumber::is_valid(&n) => n,
+            (None, Some(intl)) => match PhoneNumber::parse(intl.as_ref(), None) {
+                Ok(n) if n.is_valid() => n,
                 Ok(n) => match mexican_wa_id(&intl) {
                     Some(p) => return Ok(p),
                     None if written_with_code || country.is_some() => {
                         return Err(PhoneError::Invalid {
                             input: input.into(),
-                            code: n.code().value(),
+                            code: u16::try_from(n.country_code).unwrap_or_default(),
                             written_with_code,
                         })
                     }
@@ -187,14 +194,20 @@ impl Phone {
 
 /// E.164 is the country code followed by the national number with its leading zeros; built
 /// arithmetically, as the formatter would only say the same thing more slowly.
-fn e164(number: &phonenumber::PhoneNumber) -> Option<Phone> {
-    let national = number.national();
+fn e164(number: &PhoneNumber) -> Option<Phone> {
+    let national = number.national_number;
+    // Leading zeros count only when the number has them (Italian fixed lines: `+39 06…`).
+    let zeros = match number.italian_leading_zero() {
+        true => u32::try_from(number.number_of_leading_zeros()).ok()?,
+        false => 0,
+    };
     let digits = |n: u64| n.checked_ilog10().map_or(1, |d| d + 1);
-    let width = u32::from(national.zeros()) + digits(national.value());
+    let width = zeros.checked_add(digits(national))?;
+    let code = u64::try_from(number.country_code).ok()?;
     10u64
         .checked_pow(width)
-        .and_then(|scale| u64::from(number.code().value()).checked_mul(scale))
-        .and_then(|head| head.checked_add(national.value()))
+        .and_then(|scale| code.checked_mul(scale))
+        .and_then(|head| head.checked_add(national))
         .filter(|&d| digits(d) <= 15)
         .map(Phone)
 }
@@ -203,8 +216,8 @@ fn e164(number: &phonenumber::PhoneNumber) -> Option<Phone> {
 fn mexican_wa_id(international: &str) -> Option<Phone> {
     let digits: String = international.chars().filter(char::is_ascii_digit).collect();
     let rest = digits.strip_prefix("521").filter(|r| r.len() == 10)?;
-    let n = phonenumber::parse(None, format!("+52{rest}")).ok()?;
-    phonenumber::is_valid(&n).then(|| e164(&n)).flatten()
+    let n = PhoneNumber::parse(format!("+52{rest}"), None).ok()?;
+    n.is_valid().then(|| e164(&n)).flatten()
 }
 
 /// What `PhoneError::Invalid` suggests: national numbers need a `default_country` to be read.
