@@ -14,7 +14,7 @@ use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
 use super::{Campaign, Country, FieldTemplate, Msg, Phone, Positions, UserId, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
 use crate::message::Message;
-use crate::provider::{check_base_url, Provider, ProviderSpec, Wire};
+use crate::provider::{check_base_url, Account, Provider, ProviderSpec, Wire};
 use crate::ratelimit::Rate;
 use crate::template::{Templates, Vars, BUILTIN_VARS};
 use jiff::{SignedDuration, Timestamp};
@@ -172,7 +172,7 @@ impl Loader {
         let mut raw = raw?;
         if provider
             .as_ref()
-            .is_some_and(|p| matches!(p.wire, Wire::Messangi { .. }))
+            .is_some_and(|p| p.wire() == Wire::Messangi)
         {
             recipients::refuse_bsuids(self, &mut raw);
         }
@@ -284,7 +284,7 @@ impl Loader {
                 (
                     m.base_url,
                     m.token_env,
-                    from.map(|from| Wire::Messangi {
+                    from.map(|from| Account::Messangi {
                         from,
                         callbacks: m.callbacks,
                     }),
@@ -313,7 +313,7 @@ impl Loader {
                 (
                     c.base_url,
                     c.token_env,
-                    Some(Wire::CloudApi {
+                    Some(Account::CloudApi {
                         api_version,
                         phone_number_id: c.phone_number_id,
                     }),
@@ -336,7 +336,7 @@ impl Loader {
             );
         }
         Some(Provider {
-            wire: wire?,
+            account: wire?,
             base_url: base_url?,
             token_env,
         })

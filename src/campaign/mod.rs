@@ -12,7 +12,7 @@ mod spec;
 
 pub use crate::identity::{Bsuid, Country, Phone, UserId};
 pub(crate) use csvfile::CsvFile;
-pub use inbound::parse_inbound;
+pub use inbound::{parse_inbound, InboundError};
 pub use load::load;
 pub use positions::Positions;
 pub use recipients::Rejected;

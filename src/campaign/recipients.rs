@@ -2,11 +2,12 @@
 //! with rejected rows and duplicates (after E.164 normalization) reported by row.
 
 use super::csvfile::CsvFile;
-use super::inbound::parse_inbound;
+use super::inbound::{parse_inbound, InboundError};
 use super::load::Loader;
 use super::spec::InlineRecipient;
 use super::{Country, Origin, Recipient, UserId};
 use crate::diag::{Place, Problem};
+use crate::identity::{CountryError, IdError};
 use crate::template::Vars;
 use jiff::Timestamp;
 use rayon::prelude::*;
@@ -40,7 +41,18 @@ pub struct Rejected {
 }
 
 /// A bad CSV row: line, the raw `to`, the column at fault, what is wrong.
-type RowError = (u64, String, &'static str, String);
+type RowError = (u64, String, &'static str, FieldError);
+
+/// What is wrong with one field of a recipient.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error(transparent)]
+    Country(#[from] CountryError),
+    #[error(transparent)]
+    To(#[from] IdError),
+    #[error(transparent)]
+    LastInboundAt(#[from] InboundError),
+}
 
 /// Rows are parsed in parallel chunks: phone validation dominates loading time.
 const CHUNK: usize = 1 << 15;
@@ -55,13 +67,14 @@ pub(super) fn inline(
     for (i, item) in parsed.into_iter().enumerate() {
         let Some((r, vars)) = item else { continue };
         let path = format!("recipients[{i}]");
+        let at_to = |e: IdError| (format!("{path}.to"), FieldError::from(e));
         let to = match r.country.as_deref().map(str::parse::<Country>) {
-            Some(Err(e)) => Err((format!("{path}.country"), e)),
-            Some(Ok(c)) => UserId::parse_in(&r.to, Some(c)).map_err(|e| (format!("{path}.to"), e)),
-            None => UserId::parse_in(&r.to, None).map_err(|e| (format!("{path}.to"), e)),
+            Some(Err(e)) => Err((format!("{path}.country"), e.into())),
+            Some(Ok(c)) => UserId::parse_in(&r.to, Some(c)).map_err(at_to),
+            None => UserId::parse_in(&r.to, None).map_err(at_to),
         };
         let at = parse_inbound(&r.last_inbound_at, now)
-            .map_err(|e| (format!("{path}.last_inbound_at"), e));
+            .map_err(|e| (format!("{path}.last_inbound_at"), FieldError::from(e)));
         match (to, at, vars) {
             (Ok(to), Ok(last_inbound_at), Some(vars)) => {
                 names.extend(vars.names.iter().cloned());
@@ -74,13 +87,14 @@ pub(super) fn inline(
             }
             (to, at, _) => {
                 for (p, e) in [to.err(), at.err()].into_iter().flatten() {
-                    let mut problem = Problem::new(l.place(&p), e.clone());
+                    let reason = e.to_string();
+                    let mut problem = Problem::new(l.place(&p), reason.clone());
                     problem.per_recipient = true;
                     l.problems.push(problem);
                     raw.rejected.push(Rejected {
                         origin: Origin::Inline(i),
                         to: r.to.clone(),
-                        reason: e,
+                        reason,
                     });
                 }
             }
@@ -233,13 +247,14 @@ fn parse_row(
     {
         Some(c) => Some(
             c.parse::<Country>()
-                .map_err(|e| (line, to_raw.to_string(), "country", e))?,
+                .map_err(|e| (line, to_raw.to_string(), "country", e.into()))?,
         ),
         None => cols.default_country,
     };
-    let to = UserId::parse_in(to_raw, country).map_err(|e| (line, to_raw.to_string(), "to", e))?;
+    let to = UserId::parse_in(to_raw, country)
+        .map_err(|e| (line, to_raw.to_string(), "to", e.into()))?;
     let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
-        .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e))?;
+        .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e.into()))?;
     let values = cols
         .vars
         .iter()
@@ -267,13 +282,14 @@ fn keep(l: &mut Loader, raw: &mut Raw, path: &Path, row: Result<Recipient, RowEr
                 line,
                 column: Some(column.to_string()),
             };
-            let mut p = Problem::new(place, e.clone());
+            let reason = e.to_string();
+            let mut p = Problem::new(place, reason.clone());
             p.per_recipient = true;
             l.problems.push(p);
             raw.rejected.push(Rejected {
                 origin: Origin::Csv(line),
                 to,
-                reason: e,
+                reason,
             });
         }
     }
@@ -413,17 +429,27 @@ pub enum Keep {
     Latest,
 }
 
-impl std::str::FromStr for Keep {
-    type Err = String;
+/// `duplicates:` names no row to keep.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a choice of row; write first, last or latest")]
+pub struct KeepError(String);
 
-    fn from_str(s: &str) -> Result<Keep, String> {
+/// The text a `Problem` shows.
+impl From<KeepError> for String {
+    fn from(e: KeepError) -> String {
+        e.to_string()
+    }
+}
+
+impl std::str::FromStr for Keep {
+    type Err = KeepError;
+
+    fn from_str(s: &str) -> Result<Keep, KeepError> {
         match s.trim() {
             "first" => Ok(Keep::First),
             "last" => Ok(Keep::Last),
             "latest" => Ok(Keep::Latest),
-            _ => Err(format!(
-                "`{s}` is not a choice of row; write first, last or latest"
-            )),
+            _ => Err(KeepError(s.into())),
         }
     }
 }
@@ -564,7 +590,7 @@ pub(super) fn suppress_list(
                 let e = if value.is_empty() {
                     format!("no number in column {}", col + 1)
                 } else {
-                    e
+                    e.to_string()
                 };
                 l.problems
                     .push(Problem::new(place(line, name), e).hint(hint));

@@ -36,46 +36,61 @@ pub fn display_path(path: &Path) -> PathBuf {
     }
 }
 
+/// Why the campaign text could not be read; each says what would be right.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read the campaign from stdin: {0}")]
+    Stdin(std::io::Error),
+    #[error("more than {mib} MiB on stdin; a campaign is a few KB", mib = MAX_BYTES / (1024 * 1024))]
+    StdinTooBig,
+    #[error("cannot read the campaign file: {0}")]
+    File(std::io::Error),
+    #[error(
+        "the campaign file is {0} bytes, over the {mib} MiB limit; a campaign is a few KB — \
+         put recipients in a CSV file (`recipients: {{ file: … }}`)",
+        mib = MAX_BYTES / (1024 * 1024)
+    )]
+    TooBig(u64),
+    /// `at` is the offset of the first byte that is not UTF-8.
+    #[error("the campaign is not UTF-8 text (invalid byte at offset {at}); save it as UTF-8")]
+    NotUtf8 { at: usize },
+}
+
+/// The text a `Problem` shows.
+impl From<ReadError> for String {
+    fn from(e: ReadError) -> String {
+        e.to_string()
+    }
+}
+
 /// Read the campaign text; the error says what is wrong and what would be right.
-pub fn read(path: &Path) -> Result<String, String> {
-    let too_big = |n: u64| {
-        format!(
-            "the campaign file is {n} bytes, over the {} MiB limit; a campaign is a few KB — \
-             put recipients in a CSV file (`recipients: {{ file: … }}`)",
-            MAX_BYTES / (1024 * 1024)
-        )
-    };
+pub fn read(path: &Path) -> Result<String, ReadError> {
     let mut bytes = Vec::new();
     if is_stdin(path) {
         std::io::stdin()
             .lock()
             .take(MAX_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read the campaign from stdin: {e}"))?;
+            .map_err(ReadError::Stdin)?;
         if bytes.len() as u64 > MAX_BYTES {
-            return Err(format!(
-                "more than {} MiB on stdin; a campaign is a few KB",
-                MAX_BYTES / (1024 * 1024)
-            ));
+            return Err(ReadError::StdinTooBig);
         }
     } else {
-        let file =
-            std::fs::File::open(path).map_err(|e| format!("cannot read the campaign file: {e}"))?;
+        let file = std::fs::File::open(path).map_err(ReadError::File)?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len > MAX_BYTES {
-            return Err(too_big(len));
+            return Err(ReadError::TooBig(len));
         }
         // `take` also guards a file that grows while it is read (or a pipe given by name).
         file.take(MAX_BYTES + 1)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read the campaign file: {e}"))?;
+            .map_err(ReadError::File)?;
         if bytes.len() as u64 > MAX_BYTES {
-            return Err(too_big(bytes.len() as u64));
+            return Err(ReadError::TooBig(bytes.len() as u64));
         }
     }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        format!("the campaign is not UTF-8 text (invalid byte at offset {at}); save it as UTF-8")
+    String::from_utf8(bytes).map_err(|e| ReadError::NotUtf8 {
+        at: e.utf8_error().valid_up_to(),
     })
 }
 

@@ -7,7 +7,7 @@ use crate::exit::Exit;
 use crate::sandbox::{config_from_args, Sandbox, SandboxArgs};
 
 pub fn run(a: &SandboxArgs) -> CommandResult {
-    let mut config = config_from_args(a).map_err(Failure::usage)?;
+    let mut config = config_from_args(a).map_err(|e| Failure::usage(e.to_string()))?;
     // Bodies are checked with the same rules as `sessioncast check`.
     config.validator = Some(crate::provider::parse::validator());
     let runtime = tokio::runtime::Builder::new_multi_thread()

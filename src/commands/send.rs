@@ -214,10 +214,7 @@ async fn start_sandbox(c: &mut Campaign, a: &RunArgs) -> Result<(Sandbox, String
         validator: Some(crate::provider::parse::validator()),
         // The platform's feedback on the rehearsal, for `sessioncast ingest`.
         webhook_log: a.sandbox_webhook_log.clone(),
-        webhook_provider: match c.provider.wire {
-            crate::provider::Wire::Messangi { .. } => crate::sandbox::Wire::Messangi,
-            crate::provider::Wire::CloudApi { .. } => crate::sandbox::Wire::CloudApi,
-        },
+        webhook_provider: c.provider.wire(),
         names: c
             .recipients
             .iter()

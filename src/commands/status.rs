@@ -129,7 +129,7 @@ pub(super) fn campaign_name(file: &Path) -> Result<String, Failure> {
         exit: Exit::Invalid,
         message: format!("{}: {why}", file.display()),
     };
-    let text = crate::campaign::source::read(file).map_err(invalid)?;
+    let text = crate::campaign::source::read(file).map_err(|e| invalid(e.to_string()))?;
     if let Some((line, col)) = crate::campaign::source::too_deep(&text) {
         return Err(invalid(format!("{line}:{col}: brackets nested too deep")));
     }

@@ -9,6 +9,26 @@ use std::sync::Arc;
 /// Longest id part accepted after the country code (providers document up to 128 characters).
 const MAX_ID: usize = 128;
 
+/// What the errors show as the right form.
+const EXAMPLE: &str = "a business-scoped user id is a country code, a period and the id, as WhatsApp gives it, e.g. US.13491208655302741918";
+
+/// Why text is not a BSUID; each names the right form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BsuidError {
+    #[error("`{0}` is not a business-scoped user id; {EXAMPLE}")]
+    NotAnId(String),
+    #[error("`{0}` does not start with a two-letter country code in capitals; {EXAMPLE}")]
+    NoCountryCode(String),
+    #[error("`{input}` has characters other than letters, digits and single periods after `{cc}.`; {EXAMPLE}")]
+    Characters { input: String, cc: String },
+    #[error("`{input}` is {len} characters long after `{cc}.`; a business-scoped user id has at most {MAX_ID}")]
+    TooLong {
+        input: String,
+        cc: String,
+        len: usize,
+    },
+}
+
 /// A validated BSUID.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Bsuid(Arc<String>);
@@ -24,32 +44,30 @@ impl Bsuid {
     }
 
     /// Parse a BSUID; the error says what is wrong and what would be right.
-    pub fn parse(input: &str) -> Result<Bsuid, String> {
+    pub fn parse(input: &str) -> Result<Bsuid, BsuidError> {
         let s = input.trim();
-        let example = "a business-scoped user id is a country code, a period and the id, as WhatsApp gives it, e.g. US.13491208655302741918";
+        let at = |kind: fn(String) -> BsuidError| Err(kind(input.into()));
         let Some((cc, id)) = s.split_once('.') else {
-            return Err(format!(
-                "`{input}` is not a business-scoped user id; {example}"
-            ));
+            return at(BsuidError::NotAnId);
         };
         if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_uppercase()) {
-            return Err(format!(
-                "`{input}` does not start with a two-letter country code in capitals; {example}"
-            ));
+            return at(BsuidError::NoCountryCode);
         }
         let segments_ok = id
             .split('.')
             .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric()));
         if id.is_empty() || !segments_ok {
-            return Err(format!(
-                "`{input}` has characters other than letters, digits and single periods after `{cc}.`; {example}"
-            ));
+            return Err(BsuidError::Characters {
+                input: input.into(),
+                cc: cc.into(),
+            });
         }
         if id.len() > MAX_ID {
-            return Err(format!(
-                "`{input}` is {} characters long after `{cc}.`; a business-scoped user id has at most {MAX_ID}",
-                id.len()
-            ));
+            return Err(BsuidError::TooLong {
+                input: input.into(),
+                cc: cc.into(),
+                len: id.len(),
+            });
         }
         Ok(Bsuid(Arc::new(s.to_string())))
     }
@@ -93,12 +111,15 @@ mod tests {
             ("US..1349", "characters other than"),
             ("US", "is not a business-scoped user id"),
         ] {
-            let e = Bsuid::parse(bad).unwrap_err();
+            let e = Bsuid::parse(bad).unwrap_err().to_string();
             assert!(e.contains(why), "{bad}: {e}");
             assert!(e.contains("US.13491208655302741918"), "{bad}: {e}");
         }
         let long = format!("US.{}", "1".repeat(129));
-        assert!(Bsuid::parse(&long).unwrap_err().contains("at most 128"));
+        assert!(Bsuid::parse(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("at most 128"));
     }
 
     #[test]

@@ -5,12 +5,33 @@
 mod bsuid;
 mod phone;
 
-pub use bsuid::Bsuid;
-pub use phone::{Country, Phone};
+pub use bsuid::{Bsuid, BsuidError};
+pub use phone::{Country, CountryError, Phone, PhoneError, Unreadable};
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{OnceLock, RwLock};
+
+/// Why text is neither a phone number nor a business-scoped user id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error(transparent)]
+    Phone(#[from] PhoneError),
+    #[error(transparent)]
+    Bsuid(#[from] BsuidError),
+}
+
+/// The text a diagnostic shows: these errors become `Problem` messages as they are.
+macro_rules! message_text {
+    ($($e:ty),*) => {$(
+        impl From<$e> for String {
+            fn from(e: $e) -> String {
+                e.to_string()
+            }
+        }
+    )*};
+}
+message_text!(IdError, PhoneError, BsuidError, CountryError);
 
 /// A recipient as the provider addresses it: 8 bytes and `Copy`, exactly what `Phone` cost, so
 /// the phone path (a million CSV rows) pays nothing for ids. A phone number is its E.164 digits
@@ -36,11 +57,11 @@ fn table() -> &'static RwLock<Table> {
 impl UserId {
     /// Parse what a user or a webhook wrote: a BSUID (`US.13491208655302741918`) when it has the
     /// `CC.` form, else a phone number (national ones read in `country`).
-    pub fn parse_in(input: &str, country: Option<Country>) -> Result<UserId, String> {
+    pub fn parse_in(input: &str, country: Option<Country>) -> Result<UserId, IdError> {
         if Bsuid::looks_like(input) {
-            return Bsuid::parse(input).map(UserId::from);
+            return Ok(Bsuid::parse(input)?.into());
         }
-        Phone::parse_in(input, country).map(UserId::from)
+        Ok(Phone::parse_in(input, country)?.into())
     }
 
     /// The phone number, when this identity is one.
@@ -116,7 +137,7 @@ mod tests {
         assert_eq!(p.to_string(), "+525512345678");
         assert_eq!(p.key_text(), "525512345678");
         assert!(p.phone().is_some() && p.bsuid().is_none());
-        let e = UserId::parse_in("us.1349", None).unwrap_err();
+        let e = UserId::parse_in("us.1349", None).unwrap_err().to_string();
         assert!(e.contains("US.13491208655302741918"), "{e}");
     }
 

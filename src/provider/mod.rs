@@ -6,6 +6,7 @@ mod cloud_api;
 mod messangi;
 pub mod parse;
 mod send_key;
+mod wire;
 
 use crate::identity::UserId;
 use crate::message::{Limits, Message};
@@ -16,6 +17,7 @@ pub use classify::{classify, Class};
 pub use cloud_api::{CloudApiSpec, DEFAULT_API_VERSION};
 pub use messangi::MessangiSpec;
 pub use send_key::send_key;
+pub use wire::Wire;
 
 /// `provider:` in the campaign file; `kind` selects the wire format.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -30,15 +32,16 @@ pub enum ProviderSpec {
 /// A checked provider, ready to build requests.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Provider {
-    pub wire: Wire,
+    pub account: Account,
     /// Where requests go, without a trailing slash. `--sandbox` replaces it.
     pub base_url: String,
     /// Name of the environment variable holding the bearer token.
     pub token_env: String,
 }
 
+/// Who sends, in the terms of the provider's wire format.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Wire {
+pub enum Account {
     Messangi {
         from: String,
         callbacks: Option<String>,
@@ -72,33 +75,33 @@ impl Request {
     }
 }
 
-impl Provider {
-    pub fn name(&self) -> &'static str {
-        match self.wire {
-            Wire::Messangi { .. } => "messangi",
-            Wire::CloudApi { .. } => "cloud_api",
+impl Account {
+    /// The wire format this account sends in.
+    pub fn wire(&self) -> Wire {
+        match self {
+            Account::Messangi { .. } => Wire::Messangi,
+            Account::CloudApi { .. } => Wire::CloudApi,
         }
+    }
+}
+
+impl Provider {
+    pub fn wire(&self) -> Wire {
+        self.account.wire()
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.wire().name()
     }
 
     pub fn limits(&self) -> Limits {
-        match self.wire {
-            Wire::Messangi { .. } => Limits {
-                provider: "Messangi",
-                text_body: 1024,
-                media_ids: false,
-            },
-            Wire::CloudApi { .. } => Limits {
-                provider: "the Cloud API",
-                text_body: 4096,
-                media_ids: true,
-            },
-        }
+        self.wire().limits()
     }
 
     pub fn url(&self) -> String {
-        match &self.wire {
-            Wire::Messangi { .. } => format!("{}/notification", self.base_url),
-            Wire::CloudApi {
+        match &self.account {
+            Account::Messangi { .. } => format!("{}/notification", self.base_url),
+            Account::CloudApi {
                 api_version,
                 phone_number_id,
             } => {
@@ -117,26 +120,52 @@ impl Provider {
         message: &Message,
         reply_to: Option<&str>,
     ) -> serde_json::Value {
-        match &self.wire {
-            Wire::Messangi { from, callbacks } => {
+        match &self.account {
+            Account::Messangi { from, callbacks } => {
                 messangi::body(from, callbacks.as_deref(), key, to, message, reply_to)
             }
-            Wire::CloudApi { .. } => cloud_api::body(key, to, message, reply_to),
+            Account::CloudApi { .. } => cloud_api::body(key, to, message, reply_to),
         }
     }
 }
 
+/// Why a base URL is refused. `shown` is the address without what may be a secret (user
+/// info, a query), so the error can be printed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaseUrlError {
+    #[error("`{shown}` is not a URL ({reason}); write the provider's address, e.g. https://api.example.com")]
+    NotAUrl {
+        shown: String,
+        reason: url::ParseError,
+    },
+    #[error("`{0}` carries a user name or password; credentials come only from the environment (`token_env`), never from the campaign file")]
+    Credentials(String),
+    #[error("`{0}` uses plain http; use https (plain http is allowed only to loopback)")]
+    PlainHttp(String),
+    #[error("`{shown}` has scheme `{scheme}`; use https://")]
+    Scheme { shown: String, scheme: String },
+    #[error("`{0}` has a query or fragment; give just the base address")]
+    QueryOrFragment(String),
+}
+
+/// The text a `Problem` shows.
+impl From<BaseUrlError> for String {
+    fn from(e: BaseUrlError) -> String {
+        e.to_string()
+    }
+}
+
 /// Check a base URL: absolute http(s); plain http only to loopback, so tokens never cross a
-/// network in clear text.
-pub fn check_base_url(raw: &str) -> Result<String, String> {
+/// network in clear text. Returns it without a trailing slash.
+pub fn check_base_url(raw: &str) -> Result<String, BaseUrlError> {
     // Messages show the address without what may be a secret: user info or a query.
     let shown = redact(raw);
-    let url = reqwest::Url::parse(raw)
-        .map_err(|e| format!("`{shown}` is not a URL ({e}); write the provider's address, e.g. https://api.example.com"))?;
+    let url = reqwest::Url::parse(raw).map_err(|reason| BaseUrlError::NotAUrl {
+        shown: shown.clone(),
+        reason,
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "`{shown}` carries a user name or password; credentials come only from the environment (`token_env`), never from the campaign file"
-        ));
+        return Err(BaseUrlError::Credentials(shown));
     }
     let loopback = match url.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -147,17 +176,16 @@ pub fn check_base_url(raw: &str) -> Result<String, String> {
     match url.scheme() {
         "https" => {}
         "http" if loopback => {}
-        "http" => {
-            return Err(format!(
-                "`{shown}` uses plain http; use https (plain http is allowed only to loopback)"
-            ))
+        "http" => return Err(BaseUrlError::PlainHttp(shown)),
+        other => {
+            return Err(BaseUrlError::Scheme {
+                shown,
+                scheme: other.into(),
+            })
         }
-        other => return Err(format!("`{shown}` has scheme `{other}`; use https://")),
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!(
-            "`{shown}` has a query or fragment; give just the base address"
-        ));
+        return Err(BaseUrlError::QueryOrFragment(shown));
     }
     Ok(raw.trim_end_matches('/').to_string())
 }
@@ -194,12 +222,12 @@ mod tests {
             "https://user:hunter2@exa mple.com",
             "https://graph.facebook.com/?access_token=hunter2",
         ] {
-            let e = check_base_url(raw).unwrap_err();
+            let e = check_base_url(raw).unwrap_err().to_string();
             assert!(!e.contains("hunter2"), "{raw}: {e}");
             assert!(e.contains("***"), "{raw}: {e}");
         }
         let e = check_base_url("https://user:pw@graph.facebook.com").unwrap_err();
-        assert!(e.contains("environment"), "{e}");
+        assert!(matches!(e, BaseUrlError::Credentials(_)), "{e}");
         assert_eq!(
             check_base_url("https://graph.facebook.com/").unwrap(),
             "https://graph.facebook.com"

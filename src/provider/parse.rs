@@ -2,41 +2,46 @@
 //! same limits `check` applies. The sandbox validates what it receives with this, so a request
 //! the tool would refuse to send is also refused when something else sends it.
 
-use crate::message::{Check, Limits, Message};
-use crate::sandbox::{Validator, Wire};
+use super::Wire;
+use crate::message::{Check, Issue, Message};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 
-/// The limits each wire format's provider applies.
-pub fn limits(wire: Wire) -> Limits {
-    match wire {
-        Wire::Messangi => Limits {
-            provider: "Messangi",
-            text_body: 1024,
-            media_ids: false,
-        },
-        Wire::CloudApi => Limits {
-            provider: "the Cloud API",
-            text_body: 4096,
-            media_ids: true,
-        },
-    }
+/// Why a body is refused: it does not read back as a message, or the message breaks a limit.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// A field the format requires is absent (its path in the body).
+    #[error("missing `{0}`")]
+    Missing(&'static str),
+    #[error("missing the `{0}` object")]
+    MissingObject(String),
+    #[error("`{0}` is not a session message type")]
+    NotSessionType(String),
+    #[error("interactive `{0}` is not reply buttons or a list")]
+    NotInteractive(String),
+    /// The fields read back do not make a message of the campaign file's shape.
+    #[error("not a valid message: {0}")]
+    NotAMessage(serde_json::Error),
+    /// The first limit the message breaks, at its path inside the message type.
+    #[error("{kind}.{} {}", .issue.path, .issue.message)]
+    Limit { kind: &'static str, issue: Issue },
 }
 
+/// The sandbox's hook for the full per-kind rules: `Err` becomes a 400 with its text.
+pub type Validator = Arc<dyn Fn(Wire, &Value) -> Result<(), BodyError> + Send + Sync>;
+
 /// Check a body: it must read back as a message and pass every limit.
-pub fn check_body(wire: Wire, body: &Value) -> Result<(), String> {
+pub fn check_body(wire: Wire, body: &Value) -> Result<(), BodyError> {
     let message = read(wire, body)?;
-    let limits = limits(wire);
+    let limits = wire.limits();
     let mut check = Check::new(&limits);
     message.kind().check(&mut check);
-    match check.issues.first() {
+    match check.issues.into_iter().next() {
         None => Ok(()),
-        Some(issue) => Err(format!(
-            "{}.{} {}",
-            message.type_name(),
-            issue.path,
-            issue.message
-        )),
+        Some(issue) => Err(BodyError::Limit {
+            kind: message.type_name(),
+            issue,
+        }),
     }
 }
 
@@ -46,26 +51,26 @@ pub fn validator() -> Validator {
 }
 
 /// The message a body carries, in the campaign file's shape.
-pub fn read(wire: Wire, body: &Value) -> Result<Message, String> {
+pub fn read(wire: Wire, body: &Value) -> Result<Message, BodyError> {
     let spec = match wire {
         Wire::CloudApi => cloud(body)?,
-        Wire::Messangi => messangi(body.get("request").ok_or("missing `request`")?)?,
+        Wire::Messangi => messangi(body.get("request").ok_or(BodyError::Missing("request"))?)?,
     };
-    serde_json::from_value(spec).map_err(|e| format!("not a valid message: {e}"))
+    serde_json::from_value(spec).map_err(BodyError::NotAMessage)
 }
 
 fn text(v: &Value, key: &str) -> Option<Value> {
     v.get(key).cloned()
 }
 
-fn cloud(body: &Value) -> Result<Value, String> {
+fn cloud(body: &Value) -> Result<Value, BodyError> {
     let kind = body
         .get("type")
         .and_then(Value::as_str)
-        .ok_or("missing `type`")?;
+        .ok_or(BodyError::Missing("type"))?;
     let object = body
         .get(kind)
-        .ok_or_else(|| format!("missing the `{kind}` object"))?;
+        .ok_or_else(|| BodyError::MissingObject(kind.into()))?;
     Ok(match kind {
         "text" => {
             json!({"type": "text", "body": text(object, "body"), "preview_url": text(object, "preview_url")})
@@ -74,15 +79,15 @@ fn cloud(body: &Value) -> Result<Value, String> {
         "contacts" => json!({"type": "contacts", "contacts": object}),
         "location" => location(object),
         "interactive" => json!({"type": "interactive", "interactive": interactive(object)?}),
-        other => return Err(format!("`{other}` is not a session message type")),
+        other => return Err(BodyError::NotSessionType(other.into())),
     })
 }
 
-fn messangi(r: &Value) -> Result<Value, String> {
+fn messangi(r: &Value) -> Result<Value, BodyError> {
     let kind = r
         .get("type")
         .and_then(Value::as_str)
-        .ok_or("missing `request.type`")?;
+        .ok_or(BodyError::Missing("request.type"))?;
     let message = text(r, "message");
     Ok(match kind {
         "text" => json!({"type": "text", "body": message}),
@@ -91,14 +96,17 @@ fn messangi(r: &Value) -> Result<Value, String> {
             media(kind, &object)
         }
         "contacts" => json!({"type": "contacts", "contacts": text(r, "contacts")}),
-        "location" => location(r.get("location").ok_or("missing `request.location`")?),
+        "location" => location(
+            r.get("location")
+                .ok_or(BodyError::Missing("request.location"))?,
+        ),
         "interactive" => {
             let object = r
                 .get("interactive")
-                .ok_or("missing `request.interactive`")?;
+                .ok_or(BodyError::Missing("request.interactive"))?;
             json!({"type": "interactive", "interactive": interactive(object)?})
         }
-        other => return Err(format!("`{other}` is not a session message type")),
+        other => return Err(BodyError::NotSessionType(other.into())),
     })
 }
 
@@ -127,11 +135,11 @@ fn location(object: &Value) -> Value {
 }
 
 /// The wire's interactive object → the campaign file's `interactive:` shape.
-fn interactive(object: &Value) -> Result<Value, String> {
+fn interactive(object: &Value) -> Result<Value, BodyError> {
     let kind = object
         .get("type")
         .and_then(Value::as_str)
-        .ok_or("missing `interactive.type`")?;
+        .ok_or(BodyError::Missing("interactive.type"))?;
     let nested_text = |key: &str| object.get(key).and_then(|v| v.get("text")).cloned();
     let mut m = Map::new();
     m.insert("type".into(), json!(kind));
@@ -142,13 +150,15 @@ fn interactive(object: &Value) -> Result<Value, String> {
     if let Some(f) = nested_text("footer") {
         m.insert("footer".into(), f);
     }
-    let action = object.get("action").ok_or("missing `interactive.action`")?;
+    let action = object
+        .get("action")
+        .ok_or(BodyError::Missing("interactive.action"))?;
     match kind {
         "button" => {
             let buttons = action
                 .get("buttons")
                 .and_then(Value::as_array)
-                .ok_or("missing `action.buttons`")?;
+                .ok_or(BodyError::Missing("action.buttons"))?;
             let buttons: Vec<Value> = buttons
                 .iter()
                 .map(|b| b.get("reply").cloned().unwrap_or(Value::Null))
@@ -165,11 +175,7 @@ fn interactive(object: &Value) -> Result<Value, String> {
                 action.get("sections").cloned().unwrap_or(Value::Null),
             );
         }
-        other => {
-            return Err(format!(
-                "interactive `{other}` is not reply buttons or a list"
-            ))
-        }
+        other => return Err(BodyError::NotInteractive(other.into())),
     }
     Ok(Value::Object(m))
 }
@@ -197,10 +203,10 @@ mod tests {
         let mut body = json!({"messaging_product": "whatsapp", "to": "+14155550101", "type": "interactive",
             "interactive": {"type": "button", "body": {"text": "Pick"},
                 "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "Yes"}}]}}});
-        assert_eq!(check_body(Wire::CloudApi, &body), Ok(()));
+        check_body(Wire::CloudApi, &body).unwrap();
         body["interactive"]["action"]["buttons"][0]["reply"]["title"] =
             json!("This title is 21 char");
-        let err = check_body(Wire::CloudApi, &body).unwrap_err();
+        let err = check_body(Wire::CloudApi, &body).unwrap_err().to_string();
         assert!(
             err.contains("buttons[0].title is 21 characters long"),
             "{err}"
@@ -213,11 +219,13 @@ mod tests {
             "type": "text", "message": "x".repeat(1025)}});
         assert!(check_body(Wire::Messangi, &body)
             .unwrap_err()
+            .to_string()
             .contains("at most 1024"));
         let media = json!({"channel": "WHATSAPP", "request": {"from": "1", "to": "+14155550101",
             "type": "audio", "message": "https://cdn.example.com/a.mp3", "caption": "no captions on audio"}});
         assert!(check_body(Wire::Messangi, &media)
             .unwrap_err()
+            .to_string()
             .contains("caption"));
     }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::config::{HeaderDialect, SandboxConfig, WindowMode, Wire};
-use crate::campaign::{parse_inbound, CsvFile};
+use crate::campaign::{parse_inbound, CsvFile, InboundError};
 use crate::ratelimit::Rate;
 
 /// Run a local stand-in for the messaging provider, to rehearse campaigns without sending anything real.
@@ -136,15 +136,67 @@ impl SandboxArgs {
     }
 }
 
+/// Why the options do not make a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable named by `flag` (`--token-env`, `--app-secret-env`) holds nothing.
+    #[error("{flag} {name}: the environment variable `{name}` is not set or empty")]
+    Unset { flag: &'static str, name: String },
+    /// Not repeated: its path may hold a shared token.
+    #[error("--webhook-url is not an http:// or https:// URL, e.g. http://127.0.0.1:8090/webhook")]
+    WebhookUrl,
+    #[error(transparent)]
+    Inbound(#[from] InboundFileError),
+}
+
+/// Why the `--inbound` CSV cannot be used; every bad row is reported, each as `file:line`.
+#[derive(Debug, thiserror::Error)]
+pub enum InboundFileError {
+    #[error("{}: {error}", .file.display())]
+    Open {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{}: {error}", .file.display())]
+    Header { file: PathBuf, error: csv::Error },
+    #[error("{}: the header row must name the columns `to` and `last_inbound_at`", .file.display())]
+    Columns { file: PathBuf },
+    #[error("{}", rows_text(.file, .rows))]
+    Rows {
+        file: PathBuf,
+        rows: Vec<(u64, RowError)>,
+    },
+}
+
+/// What is wrong with one row of the `--inbound` CSV.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
+    #[error("`to` is empty")]
+    NoTo,
+    #[error("last_inbound_at {0}")]
+    LastInboundAt(#[from] InboundError),
+}
+
+fn rows_text(file: &Path, rows: &[(u64, RowError)]) -> String {
+    let lines: Vec<String> = rows
+        .iter()
+        .map(|(line, e)| format!("{}:{line}: {e}", file.display()))
+        .collect();
+    lines.join("\n")
+}
+
 /// Builds the server configuration: reads the token from its variable and loads the inbound CSV.
-pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
+pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, ConfigError> {
     let token = match &args.token_env {
         Some(name) => match std::env::var(name) {
             Ok(value) if !value.trim().is_empty() => Some(value.trim().to_string()),
             _ => {
-                return Err(format!(
-                    "--token-env {name}: the environment variable `{name}` is not set or empty"
-                ))
+                return Err(ConfigError::Unset {
+                    flag: "--token-env",
+                    name: name.clone(),
+                })
             }
         },
         None => None,
@@ -156,20 +208,17 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     if let Some(u) = &args.webhook_url {
         let ok = url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"));
         if !ok {
-            // Not repeated: its path may hold a shared token.
-            return Err(
-                "--webhook-url is not an http:// or https:// URL, e.g. http://127.0.0.1:8090/webhook"
-                    .to_string(),
-            );
+            return Err(ConfigError::WebhookUrl);
         }
     }
     let app_secret = match &args.app_secret_env {
         Some(name) => match std::env::var(name) {
             Ok(value) if !value.is_empty() => Some(value),
             _ => {
-                return Err(format!(
-                    "--app-secret-env {name}: the environment variable `{name}` is not set or empty"
-                ))
+                return Err(ConfigError::Unset {
+                    flag: "--app-secret-env",
+                    name: name.clone(),
+                })
             }
         },
         None => None,
@@ -201,12 +250,15 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, String> {
     })
 }
 
-fn probability(s: &str) -> Result<f64, String> {
+/// A `--…-rate` value that is not a number from 0 to 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a probability: use a number from 0 to 1, e.g. 0.05")]
+pub struct ProbabilityError(String);
+
+fn probability(s: &str) -> Result<f64, ProbabilityError> {
     match s.trim().parse::<f64>() {
         Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!(
-            "`{s}` is not a probability: use a number from 0 to 1, e.g. 0.05"
-        )),
+        _ => Err(ProbabilityError(s.into())),
     }
 }
 
@@ -214,15 +266,19 @@ fn probability(s: &str) -> Result<f64, String> {
 /// seconds, or relative to now such as `1h 0m ago`); rows with an empty time are skipped (window
 /// treated as open). An optional `name` column gives the users' profile names (for the inbound
 /// webhooks). All bad rows are reported together, each as `file:line`.
-fn load_inbound(path: &Path) -> Result<(Inbound, HashMap<String, String>), String> {
-    let shown = path.display();
-    let mut reader = CsvFile::open(path, true).map_err(|e| format!("{shown}: {e}"))?;
-    let header = reader.headers().map_err(|e| format!("{shown}: {e}"))?;
+fn load_inbound(path: &Path) -> Result<(Inbound, HashMap<String, String>), InboundFileError> {
+    let file = || path.to_path_buf();
+    let mut reader = CsvFile::open(path, true).map_err(|error| InboundFileError::Open {
+        file: file(),
+        error,
+    })?;
+    let header = reader.headers().map_err(|error| InboundFileError::Header {
+        file: file(),
+        error,
+    })?;
     let column = |name: &str| header.iter().position(|h| h == name);
     let (Some(to_col), Some(at_col)) = (column("to"), column("last_inbound_at")) else {
-        return Err(format!(
-            "{shown}: the header row must name the columns `to` and `last_inbound_at`"
-        ));
+        return Err(InboundFileError::Columns { file: file() });
     };
     let name_col = column("name");
     let now = jiff::Timestamp::now();
@@ -237,20 +293,23 @@ fn load_inbound(path: &Path) -> Result<(Inbound, HashMap<String, String>), Strin
             }
         }
         let row = record
-            .map_err(|e| e.to_string())
+            .map_err(RowError::from)
             .and_then(|r| inbound_row(&r, to_col, at_col, now));
         match row {
             Ok(Some((to, at))) => {
                 inbound.insert(to, at);
             }
             Ok(None) => {}
-            Err(e) => errors.push(format!("{shown}:{line}: {e}")),
+            Err(e) => errors.push((line, e)),
         }
     }
     if errors.is_empty() {
         Ok((inbound, names))
     } else {
-        Err(errors.join("\n"))
+        Err(InboundFileError::Rows {
+            file: file(),
+            rows: errors,
+        })
     }
 }
 
@@ -262,16 +321,16 @@ fn inbound_row(
     to_col: usize,
     at_col: usize,
     now: jiff::Timestamp,
-) -> Result<Option<(String, SystemTime)>, String> {
+) -> Result<Option<(String, SystemTime)>, RowError> {
     let to = record.get(to_col).unwrap_or("");
     let at = record.get(at_col).unwrap_or("");
     if to.is_empty() {
-        return Err("`to` is empty".into());
+        return Err(RowError::NoTo);
     }
     if at.is_empty() {
         return Ok(None);
     }
-    let t = parse_inbound(at, now).map_err(|e| format!("last_inbound_at {e}"))?;
+    let t = parse_inbound(at, now)?;
     Ok(Some((to.to_string(), SystemTime::from(t))))
 }
 
@@ -374,11 +433,11 @@ mod tests {
             "SESSIONCAST_SANDBOX_TEST_SECRET_UNSET",
         ])
         .unwrap();
-        let e = config_from_args(&a).unwrap_err();
+        let e = config_from_args(&a).unwrap_err().to_string();
         assert!(e.contains("SESSIONCAST_SANDBOX_TEST_SECRET_UNSET"), "{e}");
         assert!(parse(&["--read-rate", "2"]).is_err());
         let a = parse(&["--webhook-url", "ftp://x/tok-123"]).unwrap();
-        let e = config_from_args(&a).unwrap_err();
+        let e = config_from_args(&a).unwrap_err().to_string();
         assert!(e.contains("--webhook-url") && !e.contains("tok-123"), "{e}");
     }
 
@@ -394,8 +453,8 @@ mod tests {
     #[test]
     fn token_comes_from_the_named_variable_and_is_required() {
         let a = parse(&["--token-env", "SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET"]).unwrap();
-        let e = config_from_args(&a).unwrap_err();
-        assert!(e.contains("SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET"), "{e}");
+        let e = config_from_args(&a).unwrap_err().to_string();
+        assert_eq!(e, "--token-env SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET: the environment variable `SESSIONCAST_SANDBOX_TEST_TOKEN_UNSET` is not set or empty");
         std::env::set_var("SESSIONCAST_SANDBOX_TEST_TOKEN", "tok-123");
         let a = parse(&["--token-env", "SESSIONCAST_SANDBOX_TEST_TOKEN"]).unwrap();
         assert_eq!(
@@ -461,13 +520,14 @@ mod tests {
     #[test]
     fn reports_every_bad_inbound_row_with_its_line() {
         let f = csv_file("to,last_inbound_at\r\n+1555,yesterday\r\n,2025-06-01T00:00:00Z\r\n+1556,2025-13-01T00:00:00Z\r\n");
-        let e = load_inbound(f.path()).unwrap_err();
+        let e = load_inbound(f.path()).unwrap_err().to_string();
         assert!(e.contains(":2: last_inbound_at `yesterday`"), "{e}");
         assert!(e.contains(":3: `to` is empty"), "{e}");
         assert!(e.contains(":4: last_inbound_at"), "{e}");
         let f = csv_file("phone,when\n+1555,2025-06-01T00:00:00Z\n");
         assert!(load_inbound(f.path())
             .unwrap_err()
+            .to_string()
             .contains("`to` and `last_inbound_at`"));
     }
 }

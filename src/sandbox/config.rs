@@ -3,21 +3,12 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+// The wire format a request arrived in is the provider's, so a validator applies its rules.
+pub use crate::provider::parse::Validator;
+pub use crate::provider::Wire;
 use crate::ratelimit::Rate;
-
-/// Which wire format a request arrived in, so a validator can apply the right rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Wire {
-    /// Messangi `POST /notification` with the `{channel, request}` envelope.
-    #[value(name = "messangi")]
-    Messangi,
-    /// WhatsApp Cloud API `POST /{version}/{phone_number_id}/messages`.
-    #[value(name = "cloud_api")]
-    CloudApi,
-}
 
 /// How the quota window is laid over time. Real providers differ, so clients must cope with all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, clap::ValueEnum)]
@@ -78,9 +69,6 @@ pub enum HeaderDialect {
     #[value(name = "none")]
     None,
 }
-
-/// Full payload rule check supplied by the campaign core; `Err(text)` becomes a 400 with that text.
-pub type Validator = Arc<dyn Fn(Wire, &serde_json::Value) -> Result<(), String> + Send + Sync>;
 
 /// Everything the sandbox enforces. Build it directly in tests or with `config_from_args` in the CLI.
 #[derive(Clone)]

@@ -73,7 +73,7 @@ fn handle(app: &App, wire: Wire, headers: &HeaderMap, body: &[u8]) -> Response {
     let response = match parsed {
         Err(details) => {
             inner.stats.rejected_invalid += 1;
-            responses::invalid(&details, &trace_id(&mut inner))
+            responses::invalid(&details.to_string(), &trace_id(&mut inner))
         }
         Ok(_) if over => {
             inner.stats.rejected_rate += 1;

@@ -6,6 +6,43 @@
 use serde_json::Value;
 
 use super::config::{Validator, Wire};
+use crate::identity::BsuidError;
+use crate::provider::parse::BodyError;
+
+/// Why a request is refused: its text is the 400's `error.message`. `got` fields are the value
+/// received, already shortened for the answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("request body is not valid JSON: {0}")]
+    NotJson(serde_json::Error),
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    #[error("`channel` must be \"WHATSAPP\", got {got}")]
+    Channel { got: String },
+    #[error("`channel` is required and must be \"WHATSAPP\"")]
+    NoChannel,
+    #[error("`request` is required and must be an object")]
+    NoRequest,
+    #[error("`messaging_product` must be \"whatsapp\", got {got}")]
+    Product { got: String },
+    #[error("`messaging_product` is required and must be \"whatsapp\"")]
+    NoProduct,
+    #[error("`{prefix}recipient`: {error}; got {got}")]
+    Recipient {
+        prefix: &'static str,
+        error: BsuidError,
+        got: String,
+    },
+    #[error("`{prefix}to` is required: the recipient in E.164 form, e.g. +15551234567")]
+    NoTo { prefix: &'static str },
+    #[error("`{prefix}to` must be a phone number in E.164 form, e.g. +15551234567; got {got}")]
+    To { prefix: &'static str, got: String },
+    #[error("`{prefix}type` is required (text, image, interactive, ...)")]
+    NoType { prefix: &'static str },
+    /// The supplied validator's verdict, as it gives it.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+}
 
 /// A send request that passed the checks.
 #[derive(Debug, Clone)]
@@ -19,11 +56,10 @@ pub(crate) fn check(
     wire: Wire,
     raw: &[u8],
     validator: Option<&Validator>,
-) -> Result<Message, String> {
-    let body: Value =
-        serde_json::from_slice(raw).map_err(|e| format!("request body is not valid JSON: {e}"))?;
+) -> Result<Message, Refusal> {
+    let body: Value = serde_json::from_slice(raw).map_err(Refusal::NotJson)?;
     if !body.is_object() {
-        return Err("request body must be a JSON object".to_string());
+        return Err(Refusal::NotAnObject);
     }
     let (fields, prefix) = match wire {
         Wire::Messangi => (messangi_request(&body)?, "request."),
@@ -32,11 +68,7 @@ pub(crate) fn check(
     let to = recipient(fields, prefix)?;
     match fields.get("type").and_then(Value::as_str) {
         Some(t) if !t.trim().is_empty() => {}
-        _ => {
-            return Err(format!(
-                "`{prefix}type` is required (text, image, interactive, ...)"
-            ))
-        }
+        _ => return Err(Refusal::NoType { prefix }),
     }
     if let Some(validate) = validator {
         validate(wire, &body)?;
@@ -45,54 +77,56 @@ pub(crate) fn check(
 }
 
 /// The `request` object of a Messangi envelope whose channel is WhatsApp.
-fn messangi_request(body: &Value) -> Result<&serde_json::Map<String, Value>, String> {
+fn messangi_request(body: &Value) -> Result<&serde_json::Map<String, Value>, Refusal> {
     match body.get("channel") {
         Some(Value::String(c)) if c == "WHATSAPP" => {}
         Some(other) => {
-            return Err(format!(
-                "`channel` must be \"WHATSAPP\", got {}",
-                shorten(other)
-            ))
+            return Err(Refusal::Channel {
+                got: shorten(other),
+            })
         }
-        None => return Err("`channel` is required and must be \"WHATSAPP\"".to_string()),
+        None => return Err(Refusal::NoChannel),
     }
     body.get("request")
         .and_then(Value::as_object)
-        .ok_or_else(|| "`request` is required and must be an object".to_string())
+        .ok_or(Refusal::NoRequest)
 }
 
-fn cloud_api_fields(body: &Value) -> Result<&serde_json::Map<String, Value>, String> {
+fn cloud_api_fields(body: &Value) -> Result<&serde_json::Map<String, Value>, Refusal> {
     match body.get("messaging_product") {
         Some(Value::String(p)) if p == "whatsapp" => {}
         Some(other) => {
-            return Err(format!(
-                "`messaging_product` must be \"whatsapp\", got {}",
-                shorten(other)
-            ))
+            return Err(Refusal::Product {
+                got: shorten(other),
+            })
         }
-        None => return Err("`messaging_product` is required and must be \"whatsapp\"".to_string()),
+        None => return Err(Refusal::NoProduct),
     }
-    body.as_object()
-        .ok_or_else(|| "request body must be a JSON object".to_string())
+    body.as_object().ok_or(Refusal::NotAnObject)
 }
 
-fn recipient(fields: &serde_json::Map<String, Value>, prefix: &str) -> Result<String, String> {
+fn recipient(
+    fields: &serde_json::Map<String, Value>,
+    prefix: &'static str,
+) -> Result<String, Refusal> {
     // The Cloud API addresses a user known only by a business-scoped id with `recipient`.
     if let (None, Some(id)) = (fields.get("to"), fields.get("recipient")) {
         let text = id.as_str().unwrap_or_default();
         return crate::identity::Bsuid::parse(text)
             .map(|b| b.as_str().to_string())
-            .map_err(|e| format!("`{prefix}recipient`: {e}; got {}", shorten(id)));
+            .map_err(|error| Refusal::Recipient {
+                prefix,
+                error,
+                got: shorten(id),
+            });
     }
-    let to = fields.get("to").ok_or_else(|| {
-        format!("`{prefix}to` is required: the recipient in E.164 form, e.g. +15551234567")
-    })?;
+    let to = fields.get("to").ok_or(Refusal::NoTo { prefix })?;
     match to.as_str() {
         Some(s) if is_e164ish(s) => Ok(s.to_string()),
-        _ => Err(format!(
-            "`{prefix}to` must be a phone number in E.164 form, e.g. +15551234567; got {}",
-            shorten(to)
-        )),
+        _ => Err(Refusal::To {
+            prefix,
+            got: shorten(to),
+        }),
     }
 }
 
@@ -120,7 +154,7 @@ mod tests {
     use std::sync::Arc;
 
     fn run(wire: Wire, body: Value) -> Result<Message, String> {
-        check(wire, body.to_string().as_bytes(), None)
+        check(wire, body.to_string().as_bytes(), None).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -181,19 +215,22 @@ mod tests {
             assert!(err.contains(needle), "{body}: {err}");
         }
         let err = check(Wire::CloudApi, b"{not json", None).unwrap_err();
-        assert!(err.contains("not valid JSON"), "{err}");
+        assert!(matches!(err, Refusal::NotJson(_)), "{err}");
     }
 
     #[test]
     fn runs_the_supplied_validator_last() {
         let v: Validator = Arc::new(|wire, body| match (wire, body.pointer("/text/body")) {
             (Wire::CloudApi, Some(b)) if b.as_str().is_some_and(|s| s.len() > 5) => {
-                Err("text.body too long".into())
+                Err(BodyError::NotSessionType("long".into()))
             }
             _ => Ok(()),
         });
         let long = json!({"messaging_product":"whatsapp","to":"+15551234567","type":"text","text":{"body":"toolong"}});
         let err = check(Wire::CloudApi, long.to_string().as_bytes(), Some(&v)).unwrap_err();
-        assert_eq!(err, "text.body too long");
+        assert_eq!(err.to_string(), "`long` is not a session message type");
+        // The envelope is checked first: a broken one never reaches the validator.
+        let err = check(Wire::CloudApi, b"[1]", Some(&v)).unwrap_err();
+        assert!(matches!(err, Refusal::NotAnObject), "{err}");
     }
 }

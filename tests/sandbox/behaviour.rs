@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
+use sessioncast::message::Issue;
+use sessioncast::provider::parse::BodyError;
 use sessioncast::sandbox::{Sandbox, SandboxConfig, Stats, Validator, Wire};
 
 use crate::common::{client, cloud_body, header, messangi_body, post, post_cloud, start};
@@ -23,7 +25,14 @@ async fn malformed_requests_get_code_100_and_still_take_quota() {
         Arc::new(
             |wire, body: &Value| match body.pointer("/request/message") {
                 Some(Value::String(s)) if wire == Wire::Messangi && s.chars().count() > 10 => {
-                    Err("request.message: at most 10 characters".into())
+                    Err(BodyError::Limit {
+                        kind: "text",
+                        issue: Issue {
+                            path: "body".into(),
+                            message: "is at most 10 characters".into(),
+                            hint: None,
+                        },
+                    })
                 }
                 _ => Ok(()),
             },
@@ -53,7 +62,7 @@ async fn malformed_requests_get_code_100_and_still_take_quota() {
     assert_eq!(r.status(), 400);
     assert_eq!(
         error_body(r).await["error"]["error_data"]["details"],
-        "request.message: at most 10 characters"
+        "text.body is at most 10 characters"
     );
     assert_eq!(
         post(&sb, &messangi_body("+15551234567", "ok"))

@@ -89,11 +89,16 @@ pub(super) fn join(
         };
         let row_country = match country.and_then(|c| rec.get(c)).filter(|c| !c.is_empty()) {
             None => Ok(default_country),
-            Some(c) => c.parse::<Country>().map(Some).map_err(|e| (e, "country")),
+            Some(c) => c
+                .parse::<Country>()
+                .map(Some)
+                .map_err(|e| (String::from(e), "country")),
         };
         // A row naming a linked id joins the phone number the inbox knows for it.
         let number = row_country
-            .and_then(|c| UserId::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (e, "to")))
+            .and_then(|c| {
+                UserId::parse_in(rec.get(to).unwrap_or(""), c).map_err(|e| (String::from(e), "to"))
+            })
             .map(|id| {
                 id.bsuid()
                     .and_then(|b| links.get(&b))

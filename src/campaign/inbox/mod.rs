@@ -10,6 +10,7 @@ use super::load::Loader;
 use super::recipients::{find_duplicates, find_future, Keep, Raw, Rejected};
 use super::{Bsuid, Country, Origin, Phone, Recipient, UserId};
 use crate::diag::{did_you_mean, Place, Problem};
+use crate::identity::IdError;
 use crate::template::Vars;
 use crate::webhook::Inbound;
 use jiff::{SignedDuration, Timestamp};
@@ -235,13 +236,18 @@ fn identity(
     links: &FxHashMap<Bsuid, Phone>,
 ) -> Option<UserId> {
     let (written, parsed) = match (m.from.as_deref(), m.from_user_id.as_deref()) {
-        (Some(from), _) => (from, Phone::parse(from).map(UserId::from)),
+        (Some(from), _) => (
+            from,
+            Phone::parse(from).map(UserId::from).map_err(IdError::from),
+        ),
         (None, Some(id)) => (
             id,
-            Bsuid::parse(id).map(|b| match links.get(&b) {
-                Some(p) => UserId::from(*p),
-                None => UserId::from(b),
-            }),
+            Bsuid::parse(id)
+                .map_err(IdError::from)
+                .map(|b| match links.get(&b) {
+                    Some(p) => UserId::from(*p),
+                    None => UserId::from(b),
+                }),
         ),
         // The parser refuses a message without a sender.
         (None, None) => return None,
@@ -263,7 +269,7 @@ fn identity(
             raw.rejected.push(Rejected {
                 origin: Origin::Inbox(line),
                 to: written.to_string(),
-                reason: e,
+                reason: e.to_string(),
             });
             None
         }
