@@ -3,7 +3,8 @@
 
 usage: measure.py LABEL OUTFILE -- CMD...   (OUTFILE receives the command's stdout; '-' discards)
 
-RUNS (default 3) repeats the command; the figures are the median run's, with the range of wall
+OK_EXITS (default "0") lists the exit codes that count as success, comma-separated (a run stopped
+by --max-duration exits 5). RUNS (default 3) repeats the command; the figures are the median run's, with the range of wall
 times, because a shared 2-core machine varies by a quarter from run to run.
 """
 import os, statistics
@@ -12,13 +13,14 @@ import json, resource, subprocess, sys, time
 label, outfile = sys.argv[1], sys.argv[2]
 cmd = sys.argv[sys.argv.index("--") + 1:]
 runs = []
+ok_exits = {int(x) for x in os.environ.get("OK_EXITS", "0").split(",")}
 for _ in range(int(os.environ.get("RUNS", "3"))):
     out = subprocess.DEVNULL if outfile == "-" else open(outfile, "wb")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.monotonic()
     proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE)
     wall = time.monotonic() - start
-    if proc.returncode != 0:
+    if proc.returncode not in ok_exits:
         sys.stderr.write(proc.stderr.decode(errors="replace")[-2000:])
         sys.exit(f"{label}: exit {proc.returncode}")
     runs.append((wall, proc.stderr.decode(errors="replace")))

@@ -195,17 +195,40 @@ impl Problems {
     }
 }
 
-impl fmt::Display for Problems {
+impl Problems {
+    /// Every problem, then how many were found and what happens because of them (`then`).
+    pub fn then<'a>(&'a self, then: &'a str) -> Then<'a> {
+        Then {
+            problems: self,
+            then,
+        }
+    }
+}
+
+/// Problems followed by their consequence (see [`Problems::then`]).
+pub struct Then<'a> {
+    problems: &'a Problems,
+    then: &'a str,
+}
+
+impl fmt::Display for Then<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for p in &self.0 {
+        for p in &self.problems.0 {
             writeln!(f, "{p}\n")?;
         }
-        let n = self.0.len();
+        let n = self.problems.0.len();
         write!(
             f,
-            "{n} problem{} found; nothing was sent",
-            if n == 1 { "" } else { "s" }
+            "{n} problem{} found; {}",
+            if n == 1 { "" } else { "s" },
+            self.then
         )
+    }
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.then("nothing was sent").fmt(f)
     }
 }
 

@@ -1,10 +1,14 @@
 //! sessioncast: WhatsApp session-message campaigns from declarative YAML files.
 //!
 //! ```text
-//! campaign.yaml ─load─▶ Campaign ─plan(now)─▶ Plan ─render─▶ Requests ─┬─▶ preview (dry run)
-//!  (+ recipients CSV,    validated,   who, in what order,  exact HTTP    └─▶ execute (paced sends) ─▶ Ledger
-//!   templates/)          typed        when; who is dropped bodies
+//! campaign.yaml ─load─▶ Campaign ─render─▶ Requests ─plan(now)─▶ Plan ─┬─▶ preview (dry run)
+//!  (+ recipients CSV,    validated,  per recipient:   who, in what   └─▶ freeze ─▶ Ledger
+//!   templates/)          typed       status, rendered order, when;          └─▶ execute (paced
+//!                                    messages, bodies who is dropped            sends of the
+//!                                                                              frozen bodies)
 //! ```
+//!
+//! Each stage is a function from one type to the next; see ARCHITECTURE.md.
 
 pub mod campaign;
 pub mod cli;

@@ -1,4 +1,4 @@
-//! Planning: validated recipients + `now` → who is sent, in what order and at about what time,
+//! Planning: validated recipients and their rendered requests + `now` → who is sent, in what order and at about what time,
 //! and who is dropped and why.
 //!
 //! Slots: the declared rate as a fixed window anchored at the first request — L requests back to
@@ -20,7 +20,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::fmt;
 
-pub use build::{build, Plan};
+pub use build::{build, Plan, Settled};
 pub use order::{select, Job};
 
 /// Why a recipient is not scheduled.
@@ -125,12 +125,14 @@ pub struct Planned {
     /// Index into the campaign's recipients.
     pub recipient: usize,
     pub deadline: Timestamp,
+    /// Messages it has left to send.
     pub messages: u32,
-    pub outcome: Outcome,
+    pub decision: Decision,
 }
 
+/// What the plan decided for one recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Decision {
     /// First message in slot `slot`; its time is `Plan::eta`, its order the entry's position.
     Scheduled {
         slot: u64,

@@ -1,10 +1,11 @@
-//! Preview (dry run): the plan's requests, printed exactly as a real run would send them, with
-//! the token shown as `***`. Built by the same rendering code as the real send path.
+//! Preview (dry run): `Requests` + `Plan` → the plan's requests, printed exactly as a real run
+//! would send them, with the token shown as `***`. The bodies come from the same `Requests` the
+//! real run freezes and sends, built in plan order a chunk at a time (never all at once).
 
 use crate::campaign::Campaign;
 use crate::plan::Plan;
 use crate::provider::Request;
-use crate::render::Renderer;
+use crate::render::Requests;
 use rayon::prelude::*;
 use std::io::{self, Write};
 
@@ -22,11 +23,12 @@ const CHUNK: usize = 2048;
 /// Write every scheduled request of `plan`, in plan order. Returns how many were written.
 pub fn write_requests(
     campaign: &Campaign,
+    requests: &Requests,
     plan: &Plan,
     format: PreviewFormat,
     out: &mut impl Write,
 ) -> io::Result<u64> {
-    let renderer = Renderer::new(campaign);
+    let url = requests.url();
     let headers = headers_json();
     let scheduled: Vec<_> = plan.scheduled().collect();
     let total = plan.requests();
@@ -39,19 +41,14 @@ pub fn write_requests(
                 let mut n = 0;
                 for entry in part {
                     let r = &campaign.recipients[entry.recipient];
-                    let Ok(requests) = renderer.requests(r) else {
-                        continue;
-                    };
                     let eta = plan.eta(entry).map(|t| t.to_string()).unwrap_or_default();
-                    for (index, req) in requests {
+                    let to = r.to.to_string();
+                    for (index, body) in requests.bodies(campaign, entry.recipient) {
                         n += 1;
+                        let req = (url, &body);
                         let _ = match format {
-                            PreviewFormat::Json => {
-                                write_json(&mut buf, &headers, &r.to.to_string(), index, &req)
-                            }
-                            PreviewFormat::Pretty => {
-                                write_pretty(&mut buf, &r.to.to_string(), index, &req, &eta)
-                            }
+                            PreviewFormat::Json => write_json(&mut buf, &headers, &to, index, req),
+                            PreviewFormat::Pretty => write_pretty(&mut buf, &to, index, req, &eta),
                         };
                     }
                 }
@@ -83,7 +80,7 @@ fn write_json(
     headers: &str,
     to: &str,
     index: usize,
-    req: &Request,
+    (url, body): (&str, &serde_json::Value),
 ) -> io::Result<()> {
     buf.extend_from_slice(b"{\"to\":");
     serde_json::to_writer(&mut *buf, to)?;
@@ -92,9 +89,9 @@ fn write_json(
         ",\"message_index\":{index},\"method\":\"{}\",\"url\":",
         Request::METHOD
     )?;
-    serde_json::to_writer(&mut *buf, &req.url)?;
+    serde_json::to_writer(&mut *buf, url)?;
     write!(buf, ",\"headers\":{headers},\"body\":")?;
-    serde_json::to_writer(&mut *buf, &req.body)?;
+    serde_json::to_writer(&mut *buf, body)?;
     buf.extend_from_slice(b"}\n");
     Ok(())
 }
@@ -103,16 +100,16 @@ fn write_pretty(
     buf: &mut Vec<u8>,
     to: &str,
     index: usize,
-    req: &Request,
+    (url, body): (&str, &serde_json::Value),
     eta: &str,
 ) -> io::Result<()> {
     writeln!(buf, "# {to} · messages[{index}] · planned {eta}")?;
-    writeln!(buf, "{} {}", Request::METHOD, req.url)?;
+    writeln!(buf, "{} {url}", Request::METHOD)?;
     for (k, v) in Request::headers(None) {
         writeln!(buf, "{k}: {v}")?;
     }
     writeln!(buf)?;
-    serde_json::to_writer_pretty(&mut *buf, &req.body)?;
+    serde_json::to_writer_pretty(&mut *buf, body)?;
     writeln!(buf, "\n")?;
     Ok(())
 }

@@ -1,14 +1,21 @@
-//! Rendering: one recipient × the campaign's messages → rendered, limit-checked messages and the
-//! exact requests they cause. The same code serves `check`, the dry run and the real run.
+//! Rendering: `Campaign` → `(Requests, Problems)`, once per command. Every recipient's messages
+//! are rendered (`when:` evaluated, templates filled in) and checked against the provider's
+//! limits; what a recipient gets is kept in `Requests`, which the planner, the preview, the
+//! ledger's frozen payloads and the executor all read.
+
+mod problems;
+mod requests;
 
 use crate::campaign::{Campaign, Recipient};
-use crate::diag::{Place, Problem, Problems};
+use crate::diag::Problems;
 use crate::message::{Check, Limits, Message};
-use crate::provider::Request;
 use crate::template::Scope;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use requests::{Chunk, Item, CHUNK};
+use std::collections::HashSet;
 use std::sync::Arc;
+
+pub use requests::{Decided, Requests, Status};
 
 /// One problem with one recipient's messages; `path` is the full YAML path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -26,7 +33,7 @@ pub struct RenderIssue {
 /// Message ids are opaque; this bounds what a template could produce by mistake.
 const REPLY_TO_MAX: usize = 256;
 
-/// One message rendered for one recipient.
+/// One message rendered for one recipient, as the provider turns it into a wire body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     /// Position in the file's `messages:` list.
@@ -42,13 +49,13 @@ pub struct Renderer<'c> {
     /// Each message's `when:` condition, compiled once (`None`: no condition, or it failed to
     /// compile, which load already reported).
     conditions: Vec<Option<minijinja::Expression<'c, 'c>>>,
-    /// Each message's string-field templates in `Kind::visit` order, fetched once (`None`:
-    /// plain text, or a template that failed to compile, which load already reported).
+    /// Each message's field templates, in the order of its `field_templates` (the binding to
+    /// fields is by path, kept there), fetched once (`None`: failed to compile, which load
+    /// already reported).
     fields: Vec<Vec<Option<minijinja::Template<'c, 'c>>>>,
     /// Each message's `reply_to` template, when it is one.
     replies: Vec<Option<minijinja::Template<'c, 'c>>>,
     limits: Limits,
-    url: String,
 }
 
 impl<'c> Renderer<'c> {
@@ -68,7 +75,7 @@ impl<'c> Renderer<'c> {
             .map(|m| {
                 let names = m.field_templates.iter();
                 names
-                    .map(|n| n.as_deref().and_then(|n| campaign.templates.get(n).ok()))
+                    .map(|f| campaign.templates.get(&f.name).ok())
                     .collect()
             })
             .collect();
@@ -87,18 +94,12 @@ impl<'c> Renderer<'c> {
             fields,
             replies,
             limits: campaign.provider.limits(),
-            url: campaign.provider.url(),
         }
     }
 
-    /// The messages this recipient gets (after `when:`), rendered and checked.
-    pub fn messages(&self, r: &Recipient) -> Result<Vec<Rendered>, Vec<RenderIssue>> {
-        self.render(r, true)
-    }
-
-    /// Render, checking limits only when asked: requests are built for recipients that
-    /// `validate_all` has already checked, so the send and preview paths skip the second check.
-    fn render(&self, r: &Recipient, check_limits: bool) -> Result<Vec<Rendered>, Vec<RenderIssue>> {
+    /// Render and check one recipient's messages into `out`. On failure nothing of it is
+    /// kept and every problem found is returned.
+    fn render(&self, r: &Recipient, out: &mut Chunk) -> Result<(), Vec<RenderIssue>> {
         let c = self.campaign;
         let ctx = minijinja::Value::from_object(Scope {
             campaign: Arc::clone(&c.vars),
@@ -106,7 +107,7 @@ impl<'c> Renderer<'c> {
             to: r.to,
         });
         let mut issues = Vec::new();
-        let mut out = Vec::with_capacity(c.messages.len());
+        let items = out.items.len();
         for (n, m) in c.messages.iter().enumerate() {
             if let Some(cond) = &self.conditions[n] {
                 match cond.eval(&ctx).map(|v| v.is_true()) {
@@ -118,101 +119,102 @@ impl<'c> Renderer<'c> {
                     }
                 }
             }
-            if let Some(rendered) = self.render_message(n, &ctx, check_limits, &mut issues) {
-                out.push(rendered);
+            if self.render_message(n, &ctx, out, &mut issues) {
+                out.items.push(Item {
+                    message: n as u32,
+                    values_end: out.ends.len() as u32,
+                });
             }
         }
         if issues.is_empty() {
-            Ok(out)
+            Ok(())
         } else {
+            out.truncate_to(items);
             Err(issues)
         }
     }
 
-    /// Render message `n` for one recipient's context; `None` when a template failed.
+    /// Render message `n` for one recipient's context, its values appended to `out`; `false`
+    /// when a template failed.
     fn render_message(
         &self,
         n: usize,
         ctx: &minijinja::Value,
-        check_limits: bool,
+        out: &mut Chunk,
         issues: &mut Vec<RenderIssue>,
-    ) -> Option<Rendered> {
+    ) -> bool {
         let m = &self.campaign.messages[n];
         let i = m.index;
-        let mut message = m.message.clone();
         // Fields whose template failed: their own limit checks would judge the template text,
         // so they are skipped; every other field is still checked.
         let mut failed: Vec<String> = Vec::new();
-        let mut field = 0;
-        message.kind_mut().visit(&mut |seg, s| {
-            let template = self.fields[n].get(field).and_then(Option::as_ref);
-            field += 1;
+        let first = out.ends.len();
+        for (f, template) in m.field_templates.iter().zip(&self.fields[n]) {
             if let Some(template) = template {
                 match template.render(ctx) {
-                    Ok(v) => *s = v,
+                    Ok(v) => out.text.push_str(&v),
                     Err(e) => {
-                        let field = crate::message::path_string(seg);
+                        let field = crate::message::path_string(&f.path);
                         issues.push(template_issue(format!("messages[{i}].{field}"), &e));
                         failed.push(field);
                     }
                 }
             }
-        });
+            out.ends.push(out.text.len());
+        }
         let reply_to = match (&self.replies[n], &m.reply_to) {
             (Some(t), _) => match t.render(ctx) {
-                Ok(v) => Some(v),
+                Ok(v) => {
+                    out.text.push_str(&v);
+                    out.ends.push(out.text.len());
+                    Some(v)
+                }
                 Err(e) => {
                     issues.push(template_issue(format!("messages[{i}].reply_to"), &e));
                     failed.push("reply_to".into());
+                    out.ends.push(out.text.len());
                     None
                 }
             },
             (None, literal) => literal.clone(),
         };
-        if check_limits {
-            let mut check = Check::new(&self.limits);
-            message.kind().check(&mut check);
-            if let Some(id) = &reply_to {
-                check.required(&[crate::message::Seg::K("reply_to")], id, REPLY_TO_MAX);
+        // The message as it will be sent, for its limit checks: each templated field takes its
+        // rendered value, found by the field's path.
+        let mut message = m.message.clone();
+        let text = &out.text;
+        let ends = &out.ends;
+        message.kind_mut().visit(&mut |seg, s| {
+            if let Some(f) = m.field_templates.iter().position(|t| t.is_at(seg)) {
+                let k = first + f;
+                let from = k.checked_sub(1).map_or(0, |p| ends[p]);
+                s.clear();
+                s.push_str(&text[from..ends[k]]);
             }
-            let found = check
-                .issues
-                .into_iter()
-                .filter(|x| !failed.contains(&x.path));
-            issues.extend(found.map(|issue| {
-                let path = if issue.path.is_empty() {
-                    format!("messages[{i}]")
-                } else {
-                    format!("messages[{i}].{}", issue.path)
-                };
-                RenderIssue {
-                    own_data: self.campaign.recipient_fields.contains(&path),
-                    path,
-                    message: issue.message,
-                    hint: issue.hint,
-                    template: None,
-                }
-            }));
+        });
+        let mut check = Check::new(&self.limits);
+        message.kind().check(&mut check);
+        if let Some(id) = &reply_to {
+            check.required(&[crate::message::Seg::K("reply_to")], id, REPLY_TO_MAX);
         }
-        failed.is_empty().then_some(Rendered {
-            index: i,
-            message,
-            reply_to,
-        })
-    }
-
-    /// The requests for one recipient, in message order. The recipient must have passed
-    /// `validate_all`: limits are not checked again.
-    pub fn requests(&self, r: &Recipient) -> Result<Vec<(usize, Request)>, Vec<RenderIssue>> {
-        let messages = self.render(r, false)?;
-        let provider = &self.campaign.provider;
-        Ok(messages
-            .iter()
-            .map(|m| {
-                let key = crate::provider::send_key(&self.campaign.name, &r.to, m.index);
-                (m.index, provider.request(&self.url, &key, &r.to, m))
-            })
-            .collect())
+        let found = check
+            .issues
+            .into_iter()
+            .filter(|x| !failed.contains(&x.path));
+        issues.extend(found.map(|issue| {
+            let path = if issue.path.is_empty() {
+                format!("messages[{i}]")
+            } else {
+                format!("messages[{i}].{}", issue.path)
+            };
+            RenderIssue {
+                own_data: self.campaign.recipient_fields.contains(&path),
+                path,
+                message: issue.message,
+                hint: issue.hint,
+                template: None,
+            }
+        }));
+        failed.is_empty()
     }
 }
 
@@ -256,100 +258,111 @@ fn template_issue(path: String, e: &minijinja::Error) -> RenderIssue {
     }
 }
 
-/// The result of rendering every recipient: how many messages each gets (`None` when its
-/// messages are invalid) and the problems, each reported once with how many recipients it hit.
-pub struct Validation {
-    pub counts: Vec<Option<u32>>,
-    pub problems: Problems,
+/// Render and check every recipient's messages, in parallel, keeping input order. Problems are
+/// reported once each, with how many recipients they hit.
+pub fn render(campaign: &Campaign) -> (Requests, Problems) {
+    let (decided, chunks, problems) = run(campaign, true);
+    let requests = Requests {
+        decided,
+        chunks,
+        url: campaign.provider.url(),
+    };
+    (requests, problems)
 }
 
-/// Per chunk: message counts, and issues with the recipient index they hit.
-type ChunkResult = (Vec<Option<u32>>, Vec<(usize, RenderIssue)>);
+/// The same rendering and checks, keeping only what was decided for each recipient and how many
+/// messages it gets: for `check` and `plan`, which never build a request body.
+pub fn decide(campaign: &Campaign) -> (Decided, Problems) {
+    let (decided, _, problems) = run(campaign, false);
+    (decided, problems)
+}
 
-/// Render and check every recipient's messages, in parallel, keeping input order.
-pub fn validate_all(campaign: &Campaign) -> Validation {
+/// Render every recipient; keep the rendered values when `keep`.
+fn run(campaign: &Campaign, keep: bool) -> (Decided, Vec<Chunk>, Problems) {
     let renderer = Renderer::new(campaign);
-    let chunks: Vec<ChunkResult> = campaign
+    let duplicates: HashSet<usize> = campaign.duplicates.iter().copied().collect();
+    type Part = (Vec<(Status, u32)>, Chunk, Vec<(usize, RenderIssue)>);
+    let parts: Vec<Part> = campaign
         .recipients
-        .par_chunks(4096)
+        .par_chunks(CHUNK)
         .enumerate()
         .map(|(n, chunk)| {
-            let mut counts = Vec::with_capacity(chunk.len());
+            let mut decided = Vec::with_capacity(chunk.len());
+            let mut out = Chunk::default();
             let mut issues = Vec::new();
             for (j, r) in chunk.iter().enumerate() {
-                match renderer.messages(r) {
-                    Ok(m) => counts.push(Some(m.len() as u32)),
+                let i = n * CHUNK + j;
+                let before = out.items.len();
+                let status = match renderer.render(r, &mut out) {
                     Err(found) => {
-                        counts.push(None);
-                        issues.extend(found.into_iter().map(|i| (n * 4096 + j, i)));
+                        issues.extend(found.into_iter().map(|x| (i, x)));
+                        Status::Invalid
                     }
+                    // Rendered all the same: their problems are reported like anyone's.
+                    Ok(()) if duplicates.contains(&i) => Status::Duplicate,
+                    Ok(()) if campaign.suppress.contains(&r.to) => Status::Suppressed,
+                    Ok(()) => Status::Ready,
+                };
+                decided.push((status, (out.items.len() - before) as u32));
+                if keep {
+                    out.firsts.push(out.items.len() as u32);
+                } else {
+                    out.clear();
                 }
             }
-            (counts, issues)
+            (decided, out, issues)
         })
         .collect();
-    let mut counts = Vec::with_capacity(campaign.recipients.len());
-    let mut groups: HashMap<RenderIssue, usize> = HashMap::new();
-    let mut problems = Problems::default();
-    for (chunk_counts, issues) in chunks {
-        counts.extend(chunk_counts);
-        for (idx, issue) in issues {
-            if campaign.reported.contains(&issue.path) {
-                continue; // already reported once, at load
-            }
-            if let Some(&at) = groups.get(&issue) {
-                let p: &mut Problem = &mut problems.0[at];
-                if let Some((n, _)) = &mut p.recipients {
-                    *n += 1;
-                }
-                continue;
-            }
-            let r = &campaign.recipients[idx];
-            let place = match &issue.template {
-                Some((name, line)) => match campaign.templates.file_of(name) {
-                    Some(file) => Place::Template { file, line: *line },
-                    None => yaml_place(campaign, &issue.path),
-                },
-                None => yaml_place(campaign, &issue.path),
-            };
-            let mut p = Problem::new(
-                place,
-                format!("{} {}", last_segment(&issue.path), issue.message),
-            );
-            if issue.template.is_some() {
-                p.message = format!("{} (used by {})", issue.message, issue.path);
-            }
-            p.hint = issue.hint.clone();
-            p.recipients = Some((1, campaign.origin(r)));
-            p.per_recipient = issue.own_data;
-            groups.insert(issue, problems.len());
-            problems.push(p);
+    let mut decided = Decided {
+        chunks: Vec::with_capacity(parts.len()),
+    };
+    let mut chunks = Vec::with_capacity(if keep { parts.len() } else { 0 });
+    let mut issues = Vec::new();
+    for (d, chunk, found) in parts {
+        decided.chunks.push(d);
+        if keep {
+            chunks.push(chunk);
         }
+        issues.extend(found);
     }
-    // A problem every recipient has is the campaign's, not any one recipient's: skipping
-    // recipients cannot fix it.
-    let everyone = campaign.recipients.len();
-    for p in &mut problems.0 {
-        if p.recipients
-            .as_ref()
-            .is_some_and(|(n, _)| *n == everyone && everyone > 1)
-        {
-            p.per_recipient = false;
-        }
-    }
-    Validation { counts, problems }
+    (decided, chunks, problems::group(campaign, issues))
 }
 
-fn yaml_place(c: &Campaign, path: &str) -> Place {
-    Place::Yaml {
-        file: c.file.clone(),
-        path: path.to_string(),
-        line: c.positions.find(path),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// `messages[1].interactive.buttons[2].title` → `title`, to start a sentence.
-fn last_segment(path: &str) -> String {
-    let tail = path.rsplit('.').next().unwrap_or(path);
-    format!("`{tail}`")
+    #[test]
+    fn field_templates_are_found_by_path_not_by_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            r#"version: 1
+name: t
+provider: { kind: cloud_api, base_url: "https://h.example.com", token_env: T, phone_number_id: "1" }
+rate: 2/300s
+recipients: [{ to: "+14155550101", last_inbound_at: 1h ago, vars: { a: "A", b: "B" } }]
+messages:
+  - type: interactive
+    interactive:
+      type: button
+      body: "body {{ a }}"
+      buttons: [{ id: x, title: "one {{ a }}" }, { id: y, title: "two {{ b }}" }]
+"#,
+        )
+        .unwrap();
+        let (c, problems) = crate::campaign::load(&file, jiff::Timestamp::now());
+        let mut c = c.unwrap_or_else(|| panic!("{problems}"));
+        let body = |c: &Campaign| {
+            let (requests, problems) = render(c);
+            assert!(problems.is_empty(), "{problems}");
+            requests.bodies(c, 0)[0].1.to_string()
+        };
+        let before = body(&c);
+        assert!(before.contains("one A") && before.contains("two B") && before.contains("body A"));
+        // Another walking order must not move a template to another field.
+        c.messages[0].field_templates.reverse();
+        assert_eq!(body(&c), before);
+    }
 }

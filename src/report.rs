@@ -1,7 +1,7 @@
 //! Reports: the plan as a table, JSON or CSV, written to any `impl Write`.
 
 use crate::campaign::Campaign;
-use crate::plan::{DropReason, Outcome, Plan, Planned};
+use crate::plan::{Decision, DropReason, Plan, Planned};
 use jiff::{SignedDuration, Timestamp};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -89,14 +89,14 @@ pub fn summary(c: &Campaign, plan: &Plan) -> Summary {
 /// Entry `order` of the plan as a row (scheduled entries come first, so the position is the
 /// send order).
 fn row(c: &Campaign, plan: &Plan, order: usize, e: &Planned) -> Row {
-    let (status, reason, eta, order) = match e.outcome {
-        Outcome::Scheduled { .. } => (
+    let (status, reason, eta, order) = match e.decision {
+        Decision::Scheduled { .. } => (
             "scheduled",
             None,
             plan.eta(e).map(|t| t.to_string()),
             Some(order),
         ),
-        Outcome::Dropped(r) => ("dropped", Some(r.as_str()), None, None),
+        Decision::Dropped(r) => ("dropped", Some(r.as_str()), None, None),
     };
     Row {
         to: c.recipients[e.recipient].to.to_string(),
@@ -252,8 +252,8 @@ fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> 
     )?;
     for (order, e) in plan.entries.iter().enumerate() {
         let to = c.recipients[e.recipient].to.to_string();
-        match e.outcome {
-            Outcome::Scheduled { slot } => {
+        match e.decision {
+            Decision::Scheduled { slot } => {
                 let eta = plan.slots.at(slot);
                 writeln!(
                     out,
@@ -265,7 +265,7 @@ fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> 
                     e.messages
                 )?
             }
-            Outcome::Dropped(reason) => writeln!(
+            Decision::Dropped(reason) => writeln!(
                 out,
                 "{dim}{:>6}  {to:<16} {:<21} {red}dropped: {reason}{reset}",
                 "-",

@@ -2,7 +2,7 @@
 //! per recipient with strict undefined variables. Files are loaded only from the campaign's
 //! `templates/` folder (`{% include "greeting.txt" %}`).
 
-use crate::campaign::UserId;
+use crate::identity::UserId;
 use minijinja::value::{Enumerator, Object};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use std::collections::{BTreeSet, HashMap};

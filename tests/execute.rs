@@ -5,7 +5,7 @@ use sessioncast::campaign::{self, Campaign};
 use sessioncast::execute::{self, Event, Setup, Summary};
 use sessioncast::plan::build;
 use sessioncast::ratelimit::{default_margin, Pacer};
-use sessioncast::render::validate_all;
+use sessioncast::render::render;
 use sessioncast::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -48,8 +48,13 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
         .await
         .unwrap();
     let campaign = campaign_file(dir.path(), &sandbox.base_url(), rate, n);
-    let counts = validate_all(&campaign).counts;
-    let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|_| None);
+    let (requests, _) = render(&campaign);
+    let plan = build(
+        &campaign,
+        requests.decided(),
+        jiff::Timestamp::now(),
+        &|_| None,
+    );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let setup = Setup {
@@ -61,7 +66,7 @@ async fn scenario(mut config: SandboxConfig, rate: &str, n: usize) -> Outcome {
         max_duration: None,
         ledger: None,
     };
-    let summary = execute::execute(&campaign, &plan, setup).await;
+    let summary = execute::execute(&campaign, &plan, &requests, setup).await;
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
         events.push(e);

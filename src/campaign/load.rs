@@ -11,7 +11,7 @@
 
 use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
-use super::{Campaign, Country, Msg, Phone, Positions, UserId, Window};
+use super::{Campaign, Country, FieldTemplate, Msg, Phone, Positions, UserId, Window};
 use crate::diag::{did_you_mean, Place, Problem, Problems};
 use crate::message::Message;
 use crate::provider::{check_base_url, Provider, ProviderSpec, Wire};
@@ -600,7 +600,7 @@ impl Loader {
         templates: &mut Templates,
         known: &BTreeSet<String>,
         own: &BTreeSet<String>,
-    ) -> (Vec<Option<String>>, Option<String>) {
+    ) -> (Vec<FieldTemplate>, Option<String>) {
         let mut found = Vec::new();
         if let Some(w) = &spec.when {
             found.push((format!("{path}.when"), templates.add_condition(w)));
@@ -621,9 +621,14 @@ impl Loader {
             if crate::template::is_template(s) {
                 let p = format!("{path}.{}", crate::message::path_string(seg));
                 found.push((p.clone(), templates.add(&p, s)));
-                fields.push(templates.name_of(s));
-            } else {
-                fields.push(None);
+                // Bound by the field's path: rendering looks the field up by it, so no field can
+                // receive another's template whatever order `visit` walks them in.
+                if let Some(name) = templates.name_of(s) {
+                    fields.push(FieldTemplate {
+                        path: seg.to_vec(),
+                        name,
+                    });
+                }
             }
         });
         for (p, result) in found {

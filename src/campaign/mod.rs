@@ -70,11 +70,33 @@ pub struct Msg {
     /// reference.
     pub reply_to: Option<String>,
     pub message: Message,
-    /// Registered template names of the string fields, in `Kind::visit` order (`None` = plain
-    /// text), found once at load so rendering needs no lookup by source.
-    pub field_templates: Vec<Option<String>>,
+    /// The string fields that are templates, each bound to its field by its path in the message
+    /// (not by position), with the name it was compiled under.
+    pub field_templates: Vec<FieldTemplate>,
     /// Registered template name of `reply_to`, when it is a template.
     pub reply_template: Option<String>,
+}
+
+/// One templated string field of a message.
+#[derive(Debug, Clone)]
+pub struct FieldTemplate {
+    /// The field's path inside the message, as `Kind::visit` names it (`buttons[2].title`).
+    pub path: Vec<crate::message::Seg>,
+    /// The registered template name (its YAML path at first use).
+    pub name: String,
+}
+
+impl FieldTemplate {
+    /// Is this the field at `path`?
+    pub fn is_at(&self, path: &[crate::message::Seg]) -> bool {
+        use crate::message::Seg;
+        self.path.len() == path.len()
+            && self.path.iter().zip(path).all(|(a, b)| match (a, b) {
+                (Seg::K(x), Seg::K(y)) => x == y,
+                (Seg::I(x), Seg::I(y)) => x == y,
+                _ => false,
+            })
+    }
 }
 
 /// The customer-service window.

@@ -1,19 +1,24 @@
 //! `sessioncast check`: validate and render everything; print a short summary, or every problem
 //! with its place as JSON.
 
-use super::{now, prepare, Outcome};
+use super::{now, prepare, release, CommandResult};
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::diag::Level;
 use crate::exit::Exit;
 use std::io::Write;
 
-pub fn run(a: &CheckArgs) -> Outcome {
+pub fn run(a: &CheckArgs) -> CommandResult {
     if a.format == CheckFormat::Json {
         return json(a);
     }
-    let p = prepare(&a.campaign, now(a.now.as_deref())?, false)?;
-    let c = &p.campaign;
-    let requests: u64 = p.counts.iter().flatten().map(|&n| u64::from(n)).sum();
+    let (campaign, rendered) = prepare(
+        &a.campaign,
+        now(a.now.as_deref())?,
+        false,
+        crate::render::decide,
+    )?;
+    let c = &campaign;
+    let requests = rendered.total();
     println!(
         "{}: valid — campaign `{}`, {} recipients ({} repeated), {} message{}, {} requests rendered and checked for {} at {}",
         crate::campaign::source::display_path(&a.campaign).display(),
@@ -26,17 +31,17 @@ pub fn run(a: &CheckArgs) -> Outcome {
         c.provider.name(),
         c.rate,
     );
-    p.release();
+    release(campaign, rendered);
     Ok(Exit::Ok)
 }
 
 /// Every problem and warning as one JSON object on stdout; nothing on stderr.
-fn json(a: &CheckArgs) -> Outcome {
+fn json(a: &CheckArgs) -> CommandResult {
     let (campaign, mut problems) = crate::campaign::load(&a.campaign, now(a.now.as_deref())?);
     let mut all = Vec::new();
     if let Some(c) = &campaign {
         all.extend(c.warnings.iter().cloned());
-        problems.extend(crate::render::validate_all(c).problems);
+        problems.extend(crate::render::decide(c).1);
     }
     all.extend(problems.0);
     let errors = all.iter().filter(|p| p.level == Level::Error).count();

@@ -1,13 +1,13 @@
 //! `sessioncast completions SHELL` and `sessioncast man`: generated from the same clap definition
 //! as `--help`, so they never drift from the real flags.
 
-use super::{Failure, Outcome};
+use super::{CommandResult, Failure};
 use crate::cli::{Cli, CompletionsArgs, ManArgs};
 use crate::exit::Exit;
 use clap::CommandFactory;
 use std::io::Write;
 
-pub fn completions(a: &CompletionsArgs) -> Outcome {
+pub fn completions(a: &CompletionsArgs) -> CommandResult {
     let mut cmd = Cli::command();
     let mut out = std::io::stdout().lock();
     clap_complete::generate(a.shell, &mut cmd, "sessioncast", &mut out);
@@ -15,7 +15,7 @@ pub fn completions(a: &CompletionsArgs) -> Outcome {
     Ok(Exit::Ok)
 }
 
-pub fn man(a: &ManArgs) -> Outcome {
+pub fn man(a: &ManArgs) -> CommandResult {
     let cmd = Cli::command();
     match &a.out {
         None => {

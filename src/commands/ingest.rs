@@ -5,7 +5,7 @@
 //! transaction each: a million events cost a hundred commits, not a million, and a run starting
 //! meanwhile waits at most one batch for the ledger.
 
-use super::{state, status, Failure, Outcome};
+use super::{state, status, CommandResult, Failure};
 use crate::campaign::Phone;
 use crate::cli::{IngestArgs, IngestFormat};
 use crate::exit::Exit;
@@ -40,7 +40,7 @@ struct Summary {
     tally: Tally,
 }
 
-pub fn run(a: &IngestArgs) -> Outcome {
+pub fn run(a: &IngestArgs) -> CommandResult {
     let name = status::campaign_name(&a.campaign)?;
     let path = state::locate(a.state.as_deref(), &a.campaign, || Ok(name.clone()))?;
     let Some(mut ledger) = state::open_at(&path)? else {

@@ -17,7 +17,7 @@ use crate::campaign::{self, Campaign};
 use crate::cli::{Cli, Command};
 use crate::diag::{Level, Problems};
 use crate::exit::Exit;
-use crate::render::validate_all;
+use crate::render::Decided;
 use jiff::Timestamp;
 use std::io::Write;
 use std::path::Path;
@@ -77,7 +77,8 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-pub type Outcome = Result<Exit, Failure>;
+/// What a command handler returns: its exit code, or the failure that ended it.
+pub type CommandResult = Result<Exit, Failure>;
 
 /// `--now` or the clock.
 pub fn now(arg: Option<&str>) -> Result<Timestamp, Failure> {
@@ -95,22 +96,22 @@ pub fn now(arg: Option<&str>) -> Result<Timestamp, Failure> {
     }
 }
 
-/// A loaded campaign whose every recipient was rendered and checked.
-pub struct Prepared {
-    pub campaign: Campaign,
-    /// Messages per recipient; `None` for recipients dropped as invalid.
-    pub counts: Vec<Option<u32>>,
-}
-
-/// Load, render and check everything. Problems go to stderr, all of them; the command fails
-/// with exit 3 unless the only problems are recipients' own and `skip_invalid` is set.
-pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepared, Failure> {
+/// Load, then render and check everything with `render` (`render::render`, or
+/// `render::decide` when no request body is needed). Problems go to stderr, all of them; the
+/// command fails with exit 3 unless the only problems are recipients' own and `skip_invalid` is
+/// set.
+pub fn prepare<T>(
+    path: &Path,
+    now: Timestamp,
+    skip_invalid: bool,
+    render: fn(&Campaign) -> (T, Problems),
+) -> Result<(Campaign, T), Failure> {
     let (campaign, mut problems) = campaign::load(path, now);
-    let mut counts = Vec::new();
+    let mut requests = None;
     if let Some(c) = &campaign {
-        let v = validate_all(c);
-        problems.extend(v.problems);
-        counts = v.counts;
+        let (r, found) = render(c);
+        problems.extend(found);
+        requests = Some(r);
     }
     let stderr = std::io::stderr();
     let mut err = stderr.lock();
@@ -123,16 +124,13 @@ pub fn prepare(path: &Path, now: Timestamp, skip_invalid: bool) -> Result<Prepar
         .0
         .iter()
         .any(|p| p.level == Level::Error && !(skip_invalid && p.per_recipient));
-    match campaign {
-        Some(campaign) if !fatal => {
+    match (campaign, requests) {
+        (Some(campaign), Some(requests)) if !fatal => {
             if !problems.is_empty() {
-                let text = problems.to_string().replace(
-                    "nothing was sent",
-                    "these recipients are dropped as `invalid`",
-                );
+                let text = problems.then("these recipients are dropped as `invalid`");
                 let _ = writeln!(err, "{text}");
             }
-            Ok(Prepared { campaign, counts })
+            Ok((campaign, requests))
         }
         _ => {
             let _ = writeln!(err, "{}", with_skip_hint(&problems, skip_invalid));
@@ -165,28 +163,27 @@ fn with_skip_hint(problems: &Problems, skip_invalid: bool) -> String {
     s
 }
 
-impl Prepared {
-    /// The plan at `now`, leaving out what the ledger (at `state`, or the campaign's default
-    /// place) says earlier runs handled. Reads the ledger without locking it: a preview.
-    pub fn plan(
-        &self,
-        now: Timestamp,
-        state: Option<&Path>,
-        file: &Path,
-    ) -> Result<crate::plan::Plan, Failure> {
-        let at = state::locate(state, file, || Ok(self.campaign.name.clone()))?;
-        let settled = state::peek_settled(&at)?;
-        let (counts, done) = state::pending_counts(&self.campaign, &self.counts, &settled);
-        Ok(crate::plan::build(&self.campaign, &counts, now, &|to| {
-            done.get(&to).copied()
-        }))
-    }
+/// The plan at `now`, leaving out what the ledger (at `state`, or the campaign's default
+/// place) says earlier runs handled. Reads the ledger without locking it: a preview.
+pub fn plan_at(
+    campaign: &Campaign,
+    requests: &Decided,
+    now: Timestamp,
+    state: Option<&Path>,
+    file: &Path,
+) -> Result<crate::plan::Plan, Failure> {
+    let at = state::locate(state, file, || Ok(campaign.name.clone()))?;
+    let settled = state::by_recipient(&state::peek_settled(&at)?);
+    Ok(crate::plan::build(campaign, requests, now, &|to| {
+        state::settled_of(&settled, to)
+    }))
+}
 
-    /// End of a command: the process exits next, so the campaign is not freed recipient by
-    /// recipient (a million small allocations cost a noticeable part of a second).
-    pub fn release(self) {
-        std::mem::forget(self);
-    }
+/// End of a command: the process exits next, so the campaign and what render made of it are
+/// not freed piece by piece (a million small allocations cost a noticeable part of a second).
+pub fn release<T>(campaign: Campaign, requests: T) {
+    std::mem::forget(campaign);
+    std::mem::forget(requests);
 }
 
 /// Colour only on a terminal, and never when NO_COLOR is set.

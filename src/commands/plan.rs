@@ -2,19 +2,19 @@
 //! (including `already_sent`/`already_failed`/`already_expired`/`already_unknown`, from the
 //! campaign's ledger when it has one).
 
-use super::{color_stdout, now, prepare, Outcome};
+use super::{color_stdout, now, plan_at, prepare, release, CommandResult};
 use crate::cli::PlanArgs;
 use crate::exit::Exit;
 use crate::report::write_plan;
 use std::io::{BufWriter, Write};
 
-pub fn run(a: &PlanArgs) -> Outcome {
+pub fn run(a: &PlanArgs) -> CommandResult {
     let now = now(a.now.as_deref())?;
-    let p = prepare(&a.campaign, now, a.skip_invalid)?;
-    let plan = p.plan(now, a.state.as_deref(), &a.campaign)?;
+    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::decide)?;
+    let plan = plan_at(&campaign, &requests, now, a.state.as_deref(), &a.campaign)?;
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    write_plan(&p.campaign, &plan, a.format, color_stdout(), &mut out)?;
+    write_plan(&campaign, &plan, a.format, color_stdout(), &mut out)?;
     out.flush()?;
-    p.release();
+    release(campaign, requests);
     Ok(Exit::Ok)
 }

@@ -3,7 +3,7 @@
 //! step times, as a table, JSON or CSV.
 
 use super::status::time;
-use super::{state, status, Failure, Outcome};
+use super::{state, status, CommandResult, Failure};
 use crate::cli::ReportArgs;
 use crate::exit::Exit;
 use crate::ledger::{RowView, State};
@@ -65,7 +65,7 @@ pub fn funnel(rows: &[RowView]) -> Vec<Funnel> {
     by.into_values().collect()
 }
 
-pub fn run(a: &ReportArgs) -> Outcome {
+pub fn run(a: &ReportArgs) -> CommandResult {
     let path = state::locate(a.state.as_deref(), &a.campaign, || {
         status::campaign_name(&a.campaign)
     })?;

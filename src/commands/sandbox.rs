@@ -2,11 +2,11 @@
 //! Ctrl-C, then its counters.
 
 use super::send::stats_line;
-use super::{Failure, Outcome};
+use super::{CommandResult, Failure};
 use crate::exit::Exit;
 use crate::sandbox::{config_from_args, Sandbox, SandboxArgs};
 
-pub fn run(a: &SandboxArgs) -> Outcome {
+pub fn run(a: &SandboxArgs) -> CommandResult {
     let mut config = config_from_args(a).map_err(Failure::usage)?;
     // Bodies are checked with the same rules as `sessioncast check`.
     config.validator = Some(crate::provider::parse::validator());

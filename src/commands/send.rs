@@ -3,40 +3,44 @@
 //! exit code.
 
 use super::state::Location;
-use super::{prepare, state, Failure, Outcome, Prepared};
-use crate::campaign::{Campaign, UserId};
+use super::{prepare, state, CommandResult, Failure};
+use crate::campaign::Campaign;
 use crate::cli::RunArgs;
 use crate::execute::{self, Event, Record, Setup, Summary};
 use crate::exit::Exit;
 use crate::ledger::pg::lease::Lease;
 use crate::ledger::{Asked, Key, Ledger, RunLock, State, Writer};
-use crate::plan::{build, DropReason, Plan};
+use crate::plan::{build, Plan, Settled};
 use crate::preview::PreviewFormat;
 use crate::progress::{self, Style};
 use crate::ratelimit::{default_margin, Pacer};
 use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc::UnboundedSender, watch};
 
-pub fn run(a: &RunArgs) -> Outcome {
+pub fn run(a: &RunArgs) -> CommandResult {
     if a.now.is_some() {
         return Err(Failure::usage(
             "--now is for --dry-run only: a real run sends at the real time",
         ));
     }
     let now = super::now(None)?;
-    let p = prepare(&a.campaign, now, a.skip_invalid)?;
-    if let Some(n) = p.campaign.not_after.filter(|n| jiff::Timestamp::now() > *n) {
+    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::render)?;
+    if let Some(n) = campaign.not_after.filter(|n| jiff::Timestamp::now() > *n) {
         eprintln!("the campaign's not_after ({n}) has passed: nothing is sent");
         return Ok(Exit::Ok);
     }
     let token = match a.sandbox {
         true => None,
-        false => Some(token(&p.campaign)?),
+        false => Some(token(&campaign)?),
     };
-    let (path, _rehearsal) = ledger_path(a, &p.campaign)?;
-    let (lock, resumed) = resume(a, &p, &path)?;
+    let (path, _rehearsal) = ledger_path(a, &campaign)?;
+    // Every request this run may send, frozen once: the ledger keeps these payloads and the
+    // executor sends their bodies, byte for byte.
+    let frozen = state::freeze(&campaign, &requests);
+    let decided = requests.into_decided();
+    let (lock, resumed) = resume(a, &campaign, &frozen, &path)?;
     let sender = match &lock {
         Hold::Lease(lease) => Some(lease.sender().to_string()),
         Hold::Lock(_) => None,
@@ -47,7 +51,7 @@ pub fn run(a: &RunArgs) -> Outcome {
         writer: writer.handle(),
         settled: resumed.settled,
     };
-    let (counts, done, pacer) = (resumed.counts, resumed.done, resumed.pacer);
+    let (settled, pacer) = (resumed.by_recipient, resumed.pacer);
     let recovered = resumed.recovered;
     // One thread for all the async work (the ledger writer has its own): sending is waiting on
     // sockets and the ledger, and a multi-thread runtime spent more CPU handing each recipient
@@ -56,7 +60,7 @@ pub fn run(a: &RunArgs) -> Outcome {
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
-    let mut campaign = p.campaign;
+    let mut campaign = campaign;
     let result = runtime.block_on(async {
         let sandbox = match token {
             Some(_) => None,
@@ -66,13 +70,13 @@ pub fn run(a: &RunArgs) -> Outcome {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
-        let plan = build(&campaign, &counts, jiff::Timestamp::now(), &|to| {
-            done.get(&to).copied()
+        let plan = build(&campaign, &decided, jiff::Timestamp::now(), &|to| {
+            state::settled_of(&settled, to)
         });
-        report_dropped(&campaign, &plan);
+        report_dropped(&plan);
         let client = execute::client()
             .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
-        let summary = send(&campaign, &plan, a, |events, stop| Setup {
+        let summary = send(&campaign, &plan, &frozen, a, |events, stop| Setup {
             client,
             token,
             pacer,
@@ -112,7 +116,8 @@ pub fn run(a: &RunArgs) -> Outcome {
     if a.state.is_none() && !a.sandbox && !a.quiet {
         eprintln!("ledger: {path} (see `sessioncast status`)");
     }
-    std::mem::forget(campaign);
+    super::release(campaign, decided);
+    std::mem::forget(frozen);
     runtime.shutdown_timeout(Duration::from_secs(1));
     if lost {
         return Err(Failure {
@@ -161,10 +166,8 @@ enum Hold {
 struct Resumed {
     ledger: Ledger,
     settled: HashMap<Key, State>,
-    /// Messages left per recipient.
-    counts: Vec<Option<u32>>,
-    /// Recipients earlier runs finished, with the `already_*` reason the plan gives them.
-    done: HashMap<UserId, DropReason>,
+    /// The same, per recipient number, as the plan reads it.
+    by_recipient: HashMap<String, Settled>,
     pacer: Pacer,
     /// Requests an earlier, killed run left in flight, now `unknown`.
     recovered: u64,
@@ -172,15 +175,23 @@ struct Resumed {
 
 /// Takes the campaign's lock (SQLite) or its sender's lease (PostgreSQL) and reconciles its
 /// ledger with this run (see `state::reconcile`).
-fn resume(a: &RunArgs, p: &Prepared, at: &Location) -> Result<(Hold, Resumed), Failure> {
+fn resume(
+    a: &RunArgs,
+    campaign: &Campaign,
+    frozen: &state::Frozen,
+    at: &Location,
+) -> Result<(Hold, Resumed), Failure> {
     let (lock, mut ledger) = match at {
         Location::File(path) => {
             let (lock, ledger) = state::lock_and_open(path)?;
             (Hold::Lock(lock), ledger)
         }
-        Location::Postgres { target, campaign } => {
-            let sender = state::sender_key(&p.campaign);
-            let (lease, ledger) = state::lease_and_open(target, campaign, &sender, a.standby)?;
+        Location::Postgres {
+            target,
+            campaign: name,
+        } => {
+            let sender = state::sender_key(campaign);
+            let (lease, ledger) = state::lease_and_open(target, name, &sender, a.standby)?;
             eprintln!("sender {sender}: this runner holds its lease (ledger {target})");
             (Hold::Lease(Box::new(lease)), ledger)
         }
@@ -190,17 +201,14 @@ fn resume(a: &RunArgs, p: &Prepared, at: &Location) -> Result<(Hold, Resumed), F
         retry_failed: a.retry_failed,
         rerender: a.rerender,
     };
-    let rows = state::planned_rows(&p.campaign, &p.counts);
-    let (settled, recovered) = state::reconcile(&mut ledger, &rows, asked, &a.campaign)?;
-    drop(rows);
-    let (counts, done) = state::pending_counts(&p.campaign, &p.counts, &settled);
-    let mut pacer = Pacer::new(p.campaign.rate, default_margin(p.campaign.rate));
+    let (settled, recovered) = state::reconcile(&mut ledger, &frozen.rows, asked, &a.campaign)?;
+    let by_recipient = state::by_recipient(&settled);
+    let mut pacer = Pacer::new(campaign.rate, default_margin(campaign.rate));
     state::restore_pacer(&ledger, &mut pacer)?;
     let resumed = Resumed {
         ledger,
         settled,
-        counts,
-        done,
+        by_recipient,
         pacer,
         recovered,
     };
@@ -208,14 +216,8 @@ fn resume(a: &RunArgs, p: &Prepared, at: &Location) -> Result<(Hold, Resumed), F
 }
 
 /// One line for the recipients this run leaves out, by reason.
-fn report_dropped(c: &Campaign, plan: &Plan) {
-    let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
-    for (_, reason) in plan.dropped() {
-        *by_reason.entry(reason.as_str()).or_default() += 1;
-    }
-    if !c.rejected.is_empty() {
-        *by_reason.entry("invalid").or_default() += c.rejected.len();
-    }
+fn report_dropped(plan: &Plan) {
+    let by_reason = plan.skipped();
     if by_reason.is_empty() {
         return;
     }
@@ -285,6 +287,7 @@ async fn start_sandbox(c: &mut Campaign, a: &RunArgs) -> Result<(Sandbox, String
 async fn send(
     c: &Campaign,
     plan: &Plan,
+    bodies: &state::Frozen,
     a: &RunArgs,
     setup: impl FnOnce(UnboundedSender<Event>, watch::Receiver<bool>) -> Setup,
 ) -> Summary {
@@ -296,7 +299,7 @@ async fn send(
     });
     let (name, style) = (c.name.clone(), Style::detect(a.quiet));
     let shower = tokio::spawn(async move { progress::show(rx, style, &name).await });
-    let summary = execute::execute(c, plan, setup(events, stop)).await;
+    let summary = execute::execute(c, plan, bodies, setup(events, stop)).await;
     signals.abort();
     let _ = shower.await;
     summary

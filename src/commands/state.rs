@@ -7,12 +7,12 @@ use crate::execute::PACER_META;
 use crate::exit::Exit;
 use crate::ledger::pg::{self, lease::Lease, lease::LeaseError, Target, UrlError};
 use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
-use crate::plan::DropReason;
+use crate::plan::{DropReason, Settled};
 use crate::provider::Request;
 use crate::ratelimit::{Pacer, PacerState};
-use crate::render::Renderer;
+use crate::render::{Requests, Status};
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -161,40 +161,86 @@ pub fn lock_and_open(path: &Path) -> Result<(RunLock, Ledger), Failure> {
     Ok((lock, ledger))
 }
 
-/// The request as the ledger freezes it: method, URL and body. Never the token.
-pub fn payload(request: &Request) -> String {
-    serde_json::json!({
-        "method": Request::METHOD,
-        "url": request.url,
-        "body": request.body,
-    })
-    .to_string()
+/// The start of every payload the ledger freezes for requests to `url`, up to its body: the
+/// payload is `{"method":"POST","url":…,"body":…}`, never the token.
+fn payload_head(url: &str) -> String {
+    let url = serde_json::Value::from(url).to_string();
+    format!(
+        "{{\"method\":\"{}\",\"url\":{url},\"body\":",
+        Request::METHOD
+    )
 }
 
-/// Every request this run would send, rendered: recipients that are valid, not repeats and
-/// not suppressed.
-pub fn planned_rows(c: &Campaign, counts: &[Option<u32>]) -> Vec<Planned> {
-    let renderer = Renderer::new(c);
-    let skip: HashSet<usize> = c.duplicates.iter().copied().collect();
-    c.recipients
-        .par_iter()
-        .enumerate()
-        .filter(|(i, r)| {
-            counts.get(*i).copied().flatten().is_some()
-                && !skip.contains(i)
-                && !c.suppress.contains(&r.to)
-        })
-        .flat_map_iter(|(_, r)| {
+/// The requests this run may send, frozen as the ledger keeps them: one row per message of
+/// every recipient render kept (not invalid, repeated or suppressed), in recipient order. The
+/// executor sends the bodies of these very payloads.
+pub struct Frozen {
+    pub rows: Vec<Planned>,
+    /// Per recipient, the end of its rows in `rows`.
+    ends: Vec<u32>,
+    /// Where the body starts in every payload.
+    body_at: usize,
+}
+
+/// Freezes every request of `requests` into ledger rows.
+pub fn freeze(c: &Campaign, requests: &Requests) -> Frozen {
+    let head = payload_head(requests.url());
+    let rows: Vec<Planned> = (0..c.recipients.len())
+        .into_par_iter()
+        .filter(|&i| requests.status(i) == Status::Ready)
+        .flat_map_iter(|i| {
+            let r = &c.recipients[i];
             let to = r.to.to_string();
             let deadline = SystemTime::from(c.deadline(r));
-            let requests = renderer.requests(r).unwrap_or_default();
-            requests.into_iter().map(move |(index, request)| Planned {
-                key: Key::new(to.clone(), index as u32),
-                payload: payload(&request),
-                deadline,
+            let head = &head;
+            requests.bodies(c, i).into_iter().map(move |(index, body)| {
+                // Sized exactly: two million payloads grown by doubling held twice their text.
+                let body = body.to_string();
+                let mut payload = String::with_capacity(head.len() + body.len() + 1);
+                payload.push_str(head);
+                payload.push_str(&body);
+                payload.push('}');
+                Planned {
+                    key: Key::new(to.clone(), index as u32),
+                    payload,
+                    deadline,
+                }
             })
         })
-        .collect()
+        .collect();
+    let mut ends = Vec::with_capacity(c.recipients.len());
+    let mut end = 0u32;
+    for i in 0..c.recipients.len() {
+        if requests.status(i) == Status::Ready {
+            end += requests.count(i).unwrap_or(0);
+        }
+        ends.push(end);
+    }
+    Frozen {
+        rows,
+        ends,
+        body_at: head.len(),
+    }
+}
+
+impl Frozen {
+    /// Recipient `i`'s frozen rows.
+    fn of(&self, i: usize) -> &[Planned] {
+        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
+        &self.rows[start..self.ends[i] as usize]
+    }
+}
+
+impl crate::execute::Bodies for Frozen {
+    fn bodies(&self, _: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)> {
+        self.of(recipient)
+            .iter()
+            .map(|row| {
+                let body = &row.payload[self.body_at..row.payload.len() - 1];
+                (row.key.message_index as usize, body.as_bytes().to_vec())
+            })
+            .collect()
+    }
 }
 
 /// Brings the ledger up to this run: interrupted attempts become `unknown`; then, in one
@@ -258,44 +304,30 @@ pub fn reconcile(
     Ok((settled, n as u64))
 }
 
-/// Message counts left to send per recipient, and the recipients earlier runs finished with
-/// the reason the planner drops them for: `already_unknown` when any of their messages is
-/// `unknown`, else `already_failed` when any failed, else `already_expired` when any expired,
-/// else `already_sent`. (The worst state wins: it is the one the operator has to act on.)
-pub fn pending_counts(
-    c: &Campaign,
-    counts: &[Option<u32>],
-    settled: &HashMap<Key, State>,
-) -> (Vec<Option<u32>>, HashMap<UserId, DropReason>) {
-    if settled.is_empty() {
-        return (counts.to_vec(), HashMap::new());
-    }
-    let mut by_recipient: HashMap<&str, (u32, DropReason)> = HashMap::new();
+/// What earlier runs settled, per recipient number: how many of its messages, and the reason
+/// the planner drops it for once all are settled: `already_unknown` when any of its messages
+/// is `unknown`, else `already_failed` when any failed, else `already_expired` when any
+/// expired, else `already_sent`. (The worst state wins: it is the one the operator has to act
+/// on.)
+pub fn by_recipient(settled: &HashMap<Key, State>) -> HashMap<String, Settled> {
+    let mut by: HashMap<String, Settled> = HashMap::new();
     for (key, state) in settled {
-        let entry = by_recipient
-            .entry(key.to.as_str())
-            .or_insert((0, DropReason::AlreadySent));
-        entry.0 += 1;
-        entry.1 = worse(entry.1, *state);
+        let entry = by.entry(key.to.clone()).or_insert(Settled {
+            messages: 0,
+            reason: DropReason::AlreadySent,
+        });
+        entry.messages += 1;
+        entry.reason = worse(entry.reason, *state);
     }
-    let mut done = HashMap::new();
-    let left = c
-        .recipients
-        .iter()
-        .zip(counts)
-        .map(|(r, count)| {
-            let n = (*count)?;
-            let (settled, reason) = by_recipient
-                .get(r.to.to_string().as_str())
-                .copied()
-                .unwrap_or((0, DropReason::AlreadySent));
-            if n > 0 && settled >= n {
-                done.insert(r.to, reason);
-            }
-            Some(n.saturating_sub(settled))
-        })
-        .collect();
-    (left, done)
+    by
+}
+
+/// One recipient's entry of [`by_recipient`].
+pub fn settled_of(by: &HashMap<String, Settled>, to: UserId) -> Option<Settled> {
+    if by.is_empty() {
+        return None; // never run: no number to format
+    }
+    by.get(&to.to_string()).copied()
 }
 
 /// The drop reason of a recipient whose reason so far is `so_far` and who has a row in `state`.
@@ -432,6 +464,16 @@ pub fn restore_pacer(ledger: &Ledger, pacer: &mut Pacer) -> Result<(), Failure> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn frozen_payloads_keep_the_format_earlier_ledgers_hold() {
+        // Ledgers written before hold `json!({method, url, body})`: a payload in another
+        // shape would read as changed content and refuse the next run.
+        let url = "https://h.example.com/v23.0/1/messages?\"x\"";
+        let body = serde_json::json!({"to": "+1", "text": {"body": "¡Hola \"José\" 🌷\n"}});
+        let old = serde_json::json!({"method": "POST", "url": url, "body": body}).to_string();
+        assert_eq!(format!("{}{body}}}", payload_head(url)), old);
+    }
 
     #[test]
     fn the_worst_state_names_the_drop_reason() {

@@ -1,7 +1,7 @@
 //! `sessioncast status`: a campaign's ledger → counts per state and one row per message, as a
 //! table, JSON or CSV.
 
-use super::{state, Failure, Outcome};
+use super::{state, CommandResult, Failure};
 use crate::cli::StatusArgs;
 use crate::exit::Exit;
 use crate::ledger::{Counts, RowView};
@@ -12,7 +12,7 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 use std::time::SystemTime;
 
-pub fn run(a: &StatusArgs) -> Outcome {
+pub fn run(a: &StatusArgs) -> CommandResult {
     let path = state::locate(a.state.as_deref(), &a.campaign, || {
         campaign_name(&a.campaign)
     })?;

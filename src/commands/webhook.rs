@@ -1,12 +1,12 @@
 //! `sessioncast webhook --listen ADDR --log PATH`: secrets from the environment → the webhook
 //! receiver, served until Ctrl-C or SIGTERM, then what it stored and refused.
 
-use super::{Failure, Outcome};
+use super::{CommandResult, Failure};
 use crate::cli::WebhookArgs;
 use crate::exit::Exit;
 use crate::webhook::receiver::{Receiver, ReceiverConfig};
 
-pub fn run(a: &WebhookArgs) -> Outcome {
+pub fn run(a: &WebhookArgs) -> CommandResult {
     let config = ReceiverConfig {
         log: a.log.clone(),
         verify_token: secret(&a.verify_token_env),

@@ -1,5 +1,6 @@
-//! Execution: a campaign's plan + HTTP client + token + pacer → paced sends, reported as
-//! `Event`s, ending in a `Summary` with the run's exit code.
+//! Execution: a campaign's plan + the wire bodies to send (`Bodies`: the ledger's frozen
+//! payloads on a real run) + HTTP client + token + pacer → paced sends, reported as `Event`s,
+//! ending in a `Summary` with the run's exit code.
 //!
 //! Delivery is *at most once*: only what certainly did not go out is sent again (429s and
 //! throttling codes, connections that were never established). A request that may have
@@ -15,7 +16,7 @@ use crate::exit::Exit;
 use crate::ledger::{self, Key, State};
 use crate::plan::Plan;
 use crate::ratelimit::{Pacer, Rate};
-use crate::render::Renderer;
+use crate::render::{Requests, Status};
 use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,24 @@ use tokio::sync::{mpsc::UnboundedSender, watch, Semaphore};
 use tokio::task::JoinSet;
 
 pub use send::{classify_transport, Attempt};
+
+/// What the executor sends: each recipient's wire bodies, exactly as they go out.
+pub trait Bodies: Sync {
+    /// Recipient `recipient`'s messages, in order: (message index, body bytes).
+    fn bodies(&self, campaign: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)>;
+}
+
+/// Without a ledger, the rendered requests themselves.
+impl Bodies for Requests {
+    fn bodies(&self, campaign: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)> {
+        if self.status(recipient) != Status::Ready {
+            return Vec::new();
+        }
+        let bodies = Requests::bodies(self, campaign, recipient);
+        let bytes = |b: serde_json::Value| b.to_string().into_bytes();
+        bodies.into_iter().map(|(i, b)| (i, bytes(b))).collect()
+    }
+}
 
 /// One state change of the run, in the order it happened.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,8 +242,13 @@ impl Shared {
     }
 }
 
-/// Send every scheduled recipient of `plan`, in plan order.
-pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary {
+/// Send every scheduled recipient of `plan`, in plan order, with the bodies `bodies` gives.
+pub async fn execute(
+    campaign: &Campaign,
+    plan: &Plan,
+    bodies: &dyn Bodies,
+    setup: Setup,
+) -> Summary {
     let started = tokio::time::Instant::now();
     let limit = in_flight(campaign.rate);
     let (stop_tx, _) = watch::channel(None);
@@ -272,7 +296,7 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
         })
     });
     let settled = setup.ledger.map(|r| r.settled).unwrap_or_default();
-    let mut summary = dispatch(campaign, plan, &shared, limit, &settled).await;
+    let mut summary = dispatch(campaign, plan, bodies, &shared, limit, &settled).await;
     watcher.abort();
     if let Some(t) = timer {
         t.abort();
@@ -350,11 +374,11 @@ fn humanize(d: Duration) -> String {
 async fn dispatch(
     campaign: &Campaign,
     plan: &Plan,
+    bodies: &dyn Bodies,
     shared: &Arc<Shared>,
     limit: usize,
     settled: &HashMap<Key, State>,
 ) -> Summary {
-    let renderer = Renderer::new(campaign);
     let permits = Arc::new(Semaphore::new(limit));
     let mut stop = shared.stop_tx.subscribe();
     let mut tasks = JoinSet::new();
@@ -372,10 +396,7 @@ async fn dispatch(
             summary.add(&done.unwrap_or_default());
         }
         let r = &campaign.recipients[entry.recipient];
-        let requests = renderer.requests(r).map_err(|issues| {
-            let first = issues.first().map(|i| format!("{}: {}", i.path, i.message));
-            first.unwrap_or_else(|| "cannot render".into())
-        });
+        let requests = bodies.bodies(campaign, entry.recipient);
         let job = send::Job::new(r.to, campaign.deadline(r), requests, settled);
         let shared = Arc::clone(shared);
         tasks.spawn(async move {

@@ -1,9 +1,9 @@
-//! One recipient's sends: its rendered requests → paced, classified attempts, in order.
+//! One recipient's sends: its wire bodies → paced, classified attempts, in order.
 
 use super::{Event, Shared, Tally};
 use crate::campaign::UserId;
 use crate::ledger::{Key, Outcome, State};
-use crate::provider::{classify, Class, Request};
+use crate::provider::{classify, Class};
 use crate::ratelimit::{parse_signal, Pacer, Signal};
 use jiff::Timestamp;
 use std::sync::atomic::Ordering;
@@ -21,8 +21,8 @@ const ANNOUNCE_WAIT: Duration = Duration::from_secs(1);
 pub(crate) struct Job {
     to: UserId,
     deadline: Timestamp,
-    /// The rendered requests still to send, with their message index, or why rendering failed.
-    requests: Result<Vec<(usize, Request)>, String>,
+    /// The bodies still to send, with their message index.
+    requests: Vec<(usize, Vec<u8>)>,
     /// How the messages settled by earlier runs ended, as it bears on the rest.
     start: End,
 }
@@ -33,16 +33,16 @@ impl Job {
     pub fn new(
         to: UserId,
         deadline: Timestamp,
-        requests: Result<Vec<(usize, Request)>, String>,
+        requests: Vec<(usize, Vec<u8>)>,
         settled: &std::collections::HashMap<Key, State>,
     ) -> Job {
         let mut start = End::Sent;
-        let requests = requests.map(|all| {
-            if settled.is_empty() {
-                return all;
-            }
+        let requests = if settled.is_empty() {
+            requests
+        } else {
             let number = to.to_string();
-            all.into_iter()
+            requests
+                .into_iter()
                 .filter(|(index, _)| {
                     let key = Key::new(number.clone(), *index as u32);
                     match settled.get(&key) {
@@ -54,7 +54,7 @@ impl Job {
                     }
                 })
                 .collect()
-        });
+        };
         Job {
             to,
             deadline,
@@ -124,18 +124,7 @@ impl End {
 pub(crate) async fn recipient(shared: &Shared, job: Job) -> Tally {
     let mut t = Tally::default();
     let to = job.to;
-    let requests = match job.requests {
-        Ok(r) => r,
-        Err(reason) => {
-            t.failed += 1;
-            shared.emit(Event::Failed {
-                to,
-                index: 0,
-                reason,
-            });
-            return t;
-        }
-    };
+    let requests = job.requests;
     let mut end = job.start;
     let number = to.to_string();
     for (index, request) in &requests {
@@ -175,7 +164,7 @@ struct Message<'a> {
 
 /// Sends one message until it has a final outcome (throttles and failed connects repeat it).
 /// With a ledger, `attempting` is committed before each request leaves and the outcome after.
-async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Tally) -> End {
+async fn message(shared: &Shared, m: &Message<'_>, request: &[u8], t: &mut Tally) -> End {
     let mut connect_failures = 0;
     loop {
         if shared.stopped() || past_not_after(shared) {
@@ -185,9 +174,9 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
         if let Some(reason) = too_late(m.deadline) {
             return settle(shared, t, m, Outcome::Expired { reason });
         }
-        if !wait_turn(shared).await {
+        let Some(slot_at) = wait_turn(shared).await else {
             continue;
-        }
+        };
         // The wait may have been long: the window is checked again right before sending.
         if past_not_after(shared) {
             t.not_started += 1;
@@ -204,7 +193,7 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
                 return End::Stopped;
             }
         }
-        let outcome = match attempt(shared, request).await {
+        let outcome = match attempt(shared, request, slot_at).await {
             Attempt::Answered(Class::Sent { provider_id }) => Outcome::Sent { provider_id },
             Attempt::Answered(Class::Throttled) => {
                 requeue(shared, m.key, "throttled (429); sent again after the reset");
@@ -315,10 +304,11 @@ fn past_not_after(shared: &Shared) -> bool {
 
 /// Waits for a send slot and takes it. The slot is reserved in the pacer's schedule first and
 /// slept towards, so concurrent tasks each wake once, at their own slot, and the schedule keeps
-/// its planned instants however late the timer fires (see `ratelimit::Slot`). `false` when the
-/// run stopped while waiting or the slot was withdrawn (the limits tightened meanwhile, or the
-/// wake-up came too late); the caller then checks again and waits anew.
-async fn wait_turn(shared: &Shared) -> bool {
+/// its planned instants however late the timer fires (see `ratelimit::Slot`). The slot's
+/// instant, or `None` when the run stopped while waiting or the slot was withdrawn (the limits
+/// tightened meanwhile, or the wake-up came too late); the caller then checks again and waits
+/// anew.
+async fn wait_turn(shared: &Shared) -> Option<Instant> {
     let slot = lock_pacer(shared).reserve(Instant::now());
     if slot.at.saturating_duration_since(Instant::now()) >= ANNOUNCE_WAIT {
         announce(shared, slot.at, "rate limit".into());
@@ -329,11 +319,13 @@ async fn wait_turn(shared: &Shared) -> bool {
             _ = tokio::time::sleep_until(slot.at) => {}
             _ = stop.wait_for(Option::is_some) => {
                 lock_pacer(shared).release(slot);
-                return false;
+                return None;
             }
         }
     }
-    lock_pacer(shared).confirm(slot, Instant::now())
+    lock_pacer(shared)
+        .confirm(slot, Instant::now())
+        .then_some(slot.at)
 }
 
 fn lock_pacer(shared: &Shared) -> MutexGuard<'_, Pacer> {
@@ -373,12 +365,15 @@ async fn backoff(shared: &Shared, failures: u32, reason: String) {
     }
 }
 
-/// Sends one request and feeds the answer's rate-limit signal to the pacer.
-async fn attempt(shared: &Shared, request: &Request) -> Attempt {
-    let builder = shared.target.post(&shared.client, request);
-    let body = serde_json::to_vec(&request.body).unwrap_or_default();
+/// Sends one request (its body exactly as given) in the slot at `slot_at` and feeds the
+/// answer's rate-limit signal to the pacer.
+async fn attempt(shared: &Shared, body: &[u8], slot_at: Instant) -> Attempt {
+    let builder = shared.target.post(&shared.client);
+    let body = body.to_vec();
     let started = Instant::now();
-    let url = crate::log::redact_url(&request.url);
+    // The ledger commit and a late timer may have delayed it past its slot.
+    let entry = lock_pacer(shared).departed(slot_at, started);
+    let url = crate::log::redact_url(shared.target.url());
     tracing::debug!(target: crate::log::HTTP, body = %String::from_utf8_lossy(&body), "POST {url} (Authorization: Bearer ***)");
     let response = match builder.body(body).send().await {
         Ok(r) => r,
@@ -406,6 +401,7 @@ async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     let (notes, rate) = {
         let mut pacer = lock_pacer(shared);
         pacer.observe_rtt(at - started);
+        pacer.answered(entry, at);
         pacer.observe(at, &signal, throttled);
         (pacer.take_notes(), pacer.effective_rate())
     };

@@ -9,34 +9,41 @@ use reqwest::header::{HeaderName, HeaderValue};
 
 /// The campaign's request target, prepared once per run.
 pub(crate) struct Target {
-    /// The campaign's provider URL, as rendered into each `Request`, and its parsed form.
-    url: Option<(String, reqwest::Url)>,
+    /// The campaign's provider URL.
+    raw: String,
+    /// Its parsed form, when it parses.
+    url: Option<reqwest::Url>,
     /// `Request::headers` with the token, in the order they are sent; or, when one of them is
     /// not a valid header, the token, to build them per request and fail as reqwest does.
     headers: Result<Vec<(HeaderName, HeaderValue)>, String>,
 }
 
 impl Target {
-    /// `url` is the provider URL the renderer puts into every request. A URL or token that does
+    /// `url` is the campaign's provider URL, where every request goes. A URL or token that does
     /// not parse is left to reqwest per request, so it fails exactly as before.
     pub fn new(url: String, token: &str) -> Target {
-        let parsed = reqwest::Url::parse(&url).ok().map(|u| (url, u));
+        let parsed = reqwest::Url::parse(&url).ok();
         let headers = Request::headers(Some(token))
             .into_iter()
             .map(|(name, value)| header(name, &value))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| token.to_string());
         Target {
+            raw: url,
             url: parsed,
             headers,
         }
     }
 
-    /// A POST of `request` with the campaign's headers (the body is added by the caller).
-    pub fn post(&self, client: &reqwest::Client, request: &Request) -> reqwest::RequestBuilder {
+    pub fn url(&self) -> &str {
+        &self.raw
+    }
+
+    /// A POST with the campaign's headers (the body is added by the caller).
+    pub fn post(&self, client: &reqwest::Client) -> reqwest::RequestBuilder {
         let mut builder = match &self.url {
-            Some((raw, url)) if *raw == request.url => client.post(url.clone()),
-            _ => client.post(&request.url),
+            Some(url) => client.post(url.clone()),
+            None => client.post(&self.raw),
         };
         match &self.headers {
             Ok(headers) => {

@@ -1,9 +1,10 @@
-//! Building a campaign's plan: validated recipients + message counts + `now` → `Plan`.
+//! Building a campaign's plan: `Campaign` + what render decided for each recipient + what
+//! earlier runs settled + `now` → `Plan`.
 
-use super::{schedule, DropReason, Job, Outcome, Planned, Slots};
+use super::{schedule, Decision, DropReason, Job, Planned, Slots};
 use crate::campaign::{Campaign, UserId};
+use crate::render::{Decided, Status};
 use jiff::{SignedDuration, Timestamp};
-use std::collections::HashSet;
 
 /// The plan: scheduled recipients in send order, then the dropped ones.
 #[derive(Debug, Clone)]
@@ -11,28 +12,44 @@ pub struct Plan {
     pub now: Timestamp,
     pub slots: Slots,
     pub entries: Vec<Planned>,
+    /// Recipients whose own row could not be read at load (`Campaign::rejected`): dropped as
+    /// `invalid` before they ever reached the plan.
+    pub rejected: usize,
 }
 
 impl Plan {
     pub fn scheduled(&self) -> impl Iterator<Item = &Planned> {
         self.entries
             .iter()
-            .filter(|e| matches!(e.outcome, Outcome::Scheduled { .. }))
+            .filter(|e| matches!(e.decision, Decision::Scheduled { .. }))
     }
 
     pub fn dropped(&self) -> impl Iterator<Item = (&Planned, DropReason)> {
-        self.entries.iter().filter_map(|e| match e.outcome {
-            Outcome::Dropped(r) => Some((e, r)),
-            Outcome::Scheduled { .. } => None,
+        self.entries.iter().filter_map(|e| match e.decision {
+            Decision::Dropped(r) => Some((e, r)),
+            Decision::Scheduled { .. } => None,
         })
     }
 
     /// When a scheduled entry's first message is planned to go out.
     pub fn eta(&self, e: &Planned) -> Option<Timestamp> {
-        match e.outcome {
-            Outcome::Scheduled { slot } => Some(self.slots.at(slot)),
-            Outcome::Dropped(_) => None,
+        match e.decision {
+            Decision::Scheduled { slot } => Some(self.slots.at(slot)),
+            Decision::Dropped(_) => None,
         }
+    }
+
+    /// Every recipient left out, by reason, the unreadable rows counted as `invalid`: the one
+    /// count of dropped recipients every command reports.
+    pub fn skipped(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut by_reason = std::collections::BTreeMap::new();
+        for (_, reason) in self.dropped() {
+            *by_reason.entry(reason.as_str()).or_default() += 1;
+        }
+        if self.rejected > 0 {
+            *by_reason.entry(DropReason::Invalid.as_str()).or_default() += self.rejected;
+        }
+        by_reason
     }
 
     pub fn requests(&self) -> u64 {
@@ -40,57 +57,67 @@ impl Plan {
     }
 }
 
-/// Plan `campaign` at `now`. `counts[i]` is how many messages recipient `i` gets (`None` when
-/// its messages are invalid); `done` gives the `already_*` reason of a number earlier runs
-/// settled completely (`None` when it still has messages to send).
+/// What earlier runs settled of one recipient's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// How many of its messages are no longer pending.
+    pub messages: u32,
+    /// The `already_*` reason it is dropped for once all of them are settled.
+    pub reason: DropReason,
+}
+
+/// Plan `campaign` at `now` from what render decided for each recipient (`requests`: see
+/// `Requests::decided`); `settled` says what earlier runs settled of a recipient (`None`:
+/// nothing).
 pub fn build(
     campaign: &Campaign,
-    counts: &[Option<u32>],
+    requests: &Decided,
     now: Timestamp,
-    done: &dyn Fn(UserId) -> Option<DropReason>,
+    settled: &dyn Fn(UserId) -> Option<Settled>,
 ) -> Plan {
     let slots = Slots {
         start: now,
         limit: u64::from(campaign.rate.limit),
         window: SignedDuration::try_from(campaign.rate.window).unwrap_or(SignedDuration::MAX),
     };
-    let duplicates: HashSet<usize> = campaign.duplicates.iter().copied().collect();
     let mut entries = Vec::new();
     let mut jobs = Vec::with_capacity(campaign.recipients.len());
     for (i, r) in campaign.recipients.iter().enumerate() {
         let deadline = campaign.deadline(r);
-        let count = counts.get(i).copied().flatten();
-        let reason = if duplicates.contains(&i) {
-            Some(DropReason::Duplicate)
-        } else if campaign.suppress.contains(&r.to) {
-            Some(DropReason::Suppressed)
-        } else if count.is_none() {
-            Some(DropReason::Invalid)
-        } else if let Some(reason) = done(r.to) {
-            // Rows expire when their deadline passes unsent; such a recipient was not handled by
-            // an earlier run, its window is simply closed, and it is reported as that.
-            if reason == DropReason::AlreadyExpired && deadline <= now {
-                Some(DropReason::WindowClosed)
-            } else {
-                Some(reason)
-            }
-        } else if count == Some(0) {
-            Some(DropReason::NoMessages)
-        } else {
-            None
+        let count = requests.count(i).unwrap_or(0);
+        let earlier = match requests.status(i) {
+            Status::Invalid => None,
+            _ => settled(r.to),
         };
-        let messages = count.unwrap_or(0);
+        let left = count.saturating_sub(earlier.map_or(0, |s| s.messages));
+        let reason = match (requests.status(i), earlier) {
+            (Status::Duplicate, _) => Some(DropReason::Duplicate),
+            (Status::Suppressed, _) => Some(DropReason::Suppressed),
+            (Status::Invalid, _) => Some(DropReason::Invalid),
+            (Status::Ready, Some(s)) if count > 0 && left == 0 => {
+                // Rows expire when their deadline passes unsent; such a recipient was not
+                // handled by an earlier run, its window is simply closed, and it is reported as
+                // that.
+                if s.reason == DropReason::AlreadyExpired && deadline <= now {
+                    Some(DropReason::WindowClosed)
+                } else {
+                    Some(s.reason)
+                }
+            }
+            (Status::Ready, _) if count == 0 => Some(DropReason::NoMessages),
+            (Status::Ready, _) => None,
+        };
         match reason {
             Some(reason) => entries.push(Planned {
                 recipient: i,
                 deadline,
-                messages,
-                outcome: Outcome::Dropped(reason),
+                messages: left,
+                decision: Decision::Dropped(reason),
             }),
             None => jobs.push(Job {
                 id: i,
                 deadline,
-                messages,
+                messages: left,
                 priority: priority(campaign, i),
             }),
         }
@@ -102,7 +129,7 @@ pub fn build(
             recipient: j.id,
             deadline: j.deadline,
             messages: j.messages,
-            outcome: Outcome::Scheduled { slot },
+            decision: Decision::Scheduled { slot },
         })
         .collect();
     let mut dropped: Vec<Planned> = late
@@ -111,7 +138,7 @@ pub fn build(
             recipient: j.id,
             deadline: j.deadline,
             messages: j.messages,
-            outcome: Outcome::Dropped(reason),
+            decision: Decision::Dropped(reason),
         })
         .chain(entries)
         .collect();
@@ -121,6 +148,7 @@ pub fn build(
         now,
         slots,
         entries: out,
+        rejected: campaign.rejected.len(),
     }
 }
 

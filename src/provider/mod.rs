@@ -8,8 +8,7 @@ pub mod parse;
 mod send_key;
 
 use crate::identity::UserId;
-use crate::message::Limits;
-use crate::render::Rendered;
+use crate::message::{Limits, Message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -108,22 +107,21 @@ impl Provider {
         }
     }
 
-    /// The JSON body that sends a rendered message to `to`, carrying the send `key` (see
-    /// [`send_key`]) in the field the provider echoes on its status webhooks.
-    pub fn body(&self, key: &str, to: &UserId, m: &Rendered) -> serde_json::Value {
-        let reply_to = m.reply_to.as_deref();
+    /// The JSON body that sends a rendered `message` (answering `reply_to`, a provider message
+    /// id) to `to`, carrying the send `key` (see [`send_key`]) in the field the provider echoes
+    /// on its status webhooks.
+    pub fn body(
+        &self,
+        key: &str,
+        to: &UserId,
+        message: &Message,
+        reply_to: Option<&str>,
+    ) -> serde_json::Value {
         match &self.wire {
             Wire::Messangi { from, callbacks } => {
-                messangi::body(from, callbacks.as_deref(), key, to, &m.message, reply_to)
+                messangi::body(from, callbacks.as_deref(), key, to, message, reply_to)
             }
-            Wire::CloudApi { .. } => cloud_api::body(key, to, &m.message, reply_to),
-        }
-    }
-
-    pub fn request(&self, url: &str, key: &str, to: &UserId, m: &Rendered) -> Request {
-        Request {
-            url: url.to_string(),
-            body: self.body(key, to, m),
+            Wire::CloudApi { .. } => cloud_api::body(key, to, message, reply_to),
         }
     }
 }
