@@ -166,8 +166,9 @@ pub struct PlanArgs {
     pub skip_invalid: bool,
     /// The ledger whose settled recipients are dropped as `already_sent`, `already_failed`,
     /// `already_expired` or `already_unknown` (default: `.sessioncast/<campaign name>.db` beside
-    /// the campaign file). A ledger that exists but cannot be read is an error.
-    #[arg(long, value_name = "PATH")]
+    /// the campaign file, or $SESSIONCAST_STATE when set; a `postgres://` URL names a PostgreSQL
+    /// ledger). A ledger that exists but cannot be read is an error.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
 }
 
@@ -206,10 +207,17 @@ pub struct RunArgs {
     /// While sending, print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file; with
-    /// --sandbox, a temporary file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (a database several hosts share;
+    /// the password comes from SESSIONCAST_STATE or PGPASSWORD, never from this flag). Default:
+    /// $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside the campaign file; with
+    /// --sandbox, a temporary file. On PostgreSQL the run first takes its sender's lease
+    /// (exit 6 when another runner holds it).
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
+    /// With a PostgreSQL ledger: when another runner holds the sender's lease, wait and take
+    /// over when it ends or dies, instead of exiting 6.
+    #[arg(long)]
+    pub standby: bool,
     /// Stop issuing requests after this long, e.g. `10m`, `90min` or `1h30m` (let requests in flight
     /// finish, exit 5 with work left for the next run). Keeps a cron run inside its slot.
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_positive)]
@@ -233,8 +241,10 @@ pub struct StatusArgs {
     /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
     /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (password from SESSIONCAST_STATE
+    /// or PGPASSWORD). Default: $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside
+    /// the campaign file.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
     /// Output: `table`, readable; `json`,
     /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
@@ -256,8 +266,10 @@ pub struct StatusArgs {
 pub struct ReportArgs {
     /// The campaign YAML file, or `-` to read it from stdin.
     pub campaign: PathBuf,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (password from SESSIONCAST_STATE
+    /// or PGPASSWORD). Default: $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside
+    /// the campaign file.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
     /// Output: `table`, readable; `json`, {"messages":[{"message","kind","when","planned","sent",
     /// "delivered","read","replied","failed","failed_by_code":{"CODE":N},"expired","unknown",
@@ -284,8 +296,10 @@ pub struct IngestArgs {
     pub campaign: PathBuf,
     /// The webhook log (JSON lines); `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (password from SESSIONCAST_STATE
+    /// or PGPASSWORD). Default: $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside
+    /// the campaign file.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
     /// Output: readable lines, or one JSON object {"lines","events","applied","duplicate",
     /// "unmatched","other_campaign","deferred","replies","bad_lines","bad":[{"line","path",

@@ -172,11 +172,8 @@ pub fn plan_at(
     state: Option<&Path>,
     file: &Path,
 ) -> Result<crate::plan::Plan, Failure> {
-    let path = match state {
-        Some(p) => p.to_path_buf(),
-        None => state::default_path(file, &campaign.name),
-    };
-    let settled = state::by_recipient(&state::peek_settled(&path)?);
+    let at = state::locate(state, file, || Ok(campaign.name.clone()))?;
+    let settled = state::by_recipient(&state::peek_settled(&at)?);
     Ok(crate::plan::build(campaign, requests, now, &|to| {
         state::settled_of(&settled, to)
     }))
