@@ -206,10 +206,17 @@ pub struct RunArgs {
     /// While sending, print only failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file; with
-    /// --sandbox, a temporary file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (a database several hosts share;
+    /// the password comes from SESSIONCAST_STATE or PGPASSWORD, never from this flag). Default:
+    /// $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside the campaign file; with
+    /// --sandbox, a temporary file. On PostgreSQL the run first takes its sender's lease
+    /// (exit 6 when another runner holds it).
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
+    /// With a PostgreSQL ledger: when another runner holds the sender's lease, wait and take
+    /// over when it ends or dies, instead of exiting 6.
+    #[arg(long)]
+    pub standby: bool,
     /// Stop issuing requests after this long, e.g. `10m`, `90min` or `1h30m` (let requests in flight
     /// finish, exit 5 with work left for the next run). Keeps a cron run inside its slot.
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse_positive)]

@@ -9,7 +9,7 @@ use super::{state, status, Failure, Outcome};
 use crate::campaign::Phone;
 use crate::cli::{IngestArgs, IngestFormat};
 use crate::exit::Exit;
-use crate::ledger::{Ledger, RunLock, State, Tally};
+use crate::ledger::{Ledger, State, Tally};
 use crate::webhook::{self, Event, Inbound};
 use serde::Serialize;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -42,14 +42,10 @@ struct Summary {
 
 pub fn run(a: &IngestArgs) -> Outcome {
     let name = status::campaign_name(&a.campaign)?;
-    let path = match &a.state {
-        Some(p) => p.clone(),
-        None => state::default_path(&a.campaign, &name),
-    };
-    let Some(mut ledger) = state::open_existing(&path)? else {
+    let path = state::locate(a.state.as_deref(), &a.campaign, || Ok(name.clone()))?;
+    let Some(mut ledger) = state::open_at(&path)? else {
         return Err(Failure::runtime(format!(
-            "no ledger at {}: campaign `{name}` has not been run yet, so there is nothing for webhooks to update (pass --state PATH if it lives elsewhere)",
-            path.display()
+            "no ledger at {path}: campaign `{name}` has not been run yet, so there is nothing for webhooks to update (pass --state PATH if it lives elsewhere)"
         )));
     };
     let prefix = key_prefix(&name);
@@ -64,9 +60,9 @@ pub fn run(a: &IngestArgs) -> Outcome {
         Some(p) if p != Path::new("-") => p.display().to_string(),
         _ => "<stdin>".to_string(),
     };
-    let going = || !RunLock::is_free(&path);
+    let going = || !state::idle(&path);
     let summary = ingest(BufReader::new(input), &mut ledger, &prefix, &going, &source)
-        .map_err(|e| Failure::runtime(format!("{e} (ledger {})", path.display())))?;
+        .map_err(|e| Failure::runtime(format!("{e} (ledger {path})")))?;
     let exit = if summary.bad > 0 {
         Exit::Invalid
     } else if summary.tally.deferred > 0 {
@@ -162,9 +158,9 @@ fn transitions(t: &Tally) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn text(out: &mut impl Write, s: &Summary, path: &Path) -> Result<(), Failure> {
+fn text(out: &mut impl Write, s: &Summary, path: &state::Location) -> Result<(), Failure> {
     let t = &s.tally;
-    writeln!(out, "ledger: {}", path.display())?;
+    writeln!(out, "ledger: {path}")?;
     writeln!(
         out,
         "{} lines, {} events: applied {}  duplicate {}  unmatched {}  other campaign {}  deferred {}  bad lines {}",

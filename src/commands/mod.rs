@@ -174,11 +174,8 @@ impl Prepared {
         state: Option<&Path>,
         file: &Path,
     ) -> Result<crate::plan::Plan, Failure> {
-        let path = match state {
-            Some(p) => p.to_path_buf(),
-            None => state::default_path(file, &self.campaign.name),
-        };
-        let settled = state::peek_settled(&path)?;
+        let at = state::locate(state, file, || Ok(self.campaign.name.clone()))?;
+        let settled = state::peek_settled(&at)?;
         let (counts, done) = state::pending_counts(&self.campaign, &self.counts, &settled);
         Ok(crate::plan::build(&self.campaign, &counts, now, &|to| {
             done.get(&to).copied()

@@ -66,23 +66,19 @@ pub fn funnel(rows: &[RowView]) -> Vec<Funnel> {
 }
 
 pub fn run(a: &ReportArgs) -> Outcome {
-    let path = match &a.state {
-        Some(p) => p.clone(),
-        None => state::default_path(&a.campaign, &status::campaign_name(&a.campaign)?),
-    };
+    let path = state::locate(a.state.as_deref(), &a.campaign, || {
+        status::campaign_name(&a.campaign)
+    })?;
     let db = |e: crate::ledger::LedgerError| {
-        Failure::runtime(format!("cannot read the ledger {}: {e}", path.display()))
+        Failure::runtime(format!("cannot read the ledger {path}: {e}"))
     };
-    let (rows, inbound) = match state::open_existing(&path)? {
+    let (rows, inbound) = match state::open_at(&path)? {
         Some(ledger) => (
             ledger.rows().map_err(db)?,
             ledger.latest_inbound().map_err(db)?,
         ),
         None => {
-            eprintln!(
-                "no ledger at {}: the campaign has not been run yet",
-                path.display()
-            );
+            eprintln!("no ledger at {path}: the campaign has not been run yet");
             (Vec::new(), Vec::new())
         }
     };

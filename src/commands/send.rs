@@ -2,11 +2,13 @@
 //! sends (to the provider, or to an in-process sandbox with `--sandbox`) → progress, summary and
 //! exit code.
 
+use super::state::Location;
 use super::{prepare, state, Failure, Outcome, Prepared};
 use crate::campaign::{Campaign, UserId};
 use crate::cli::RunArgs;
 use crate::execute::{self, Event, Record, Setup, Summary};
 use crate::exit::Exit;
+use crate::ledger::pg::lease::Lease;
 use crate::ledger::{Asked, Key, Ledger, RunLock, State, Writer};
 use crate::plan::{build, DropReason, Plan};
 use crate::preview::PreviewFormat;
@@ -14,7 +16,6 @@ use crate::progress::{self, Style};
 use crate::ratelimit::{default_margin, Pacer};
 use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc::UnboundedSender, watch};
 
@@ -36,6 +37,10 @@ pub fn run(a: &RunArgs) -> Outcome {
     };
     let (path, _rehearsal) = ledger_path(a, &p.campaign)?;
     let (lock, resumed) = resume(a, &p, &path)?;
+    let sender = match &lock {
+        Hold::Lease(lease) => Some(lease.sender().to_string()),
+        Hold::Lock(_) => None,
+    };
     let writer = Writer::start(resumed.ledger)
         .map_err(|e| Failure::runtime(format!("cannot start the ledger writer: {e}")))?;
     let record = Record {
@@ -93,6 +98,7 @@ pub fn run(a: &RunArgs) -> Outcome {
     drop(lock);
     let (mut summary, stats) = result?;
     summary.ledger = Some(cost);
+    let lost = cost.lease_lost;
     // The killed run could not report these; this run found them, so its summary and exit code
     // (4) carry them, once: from now on they are plain `unknown` rows.
     summary.unknown += recovered;
@@ -104,26 +110,51 @@ pub fn run(a: &RunArgs) -> Outcome {
         eprintln!("{}", stats_line(&s));
     }
     if a.state.is_none() && !a.sandbox && !a.quiet {
-        eprintln!("ledger: {} (see `sessioncast status`)", path.display());
+        eprintln!("ledger: {path} (see `sessioncast status`)");
     }
     std::mem::forget(campaign);
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if lost {
+        return Err(Failure {
+            exit: Exit::Locked,
+            message: format!(
+                "lost the lease of sender {}: another runner may have taken over; this run sent nothing after that (its rows in flight are `unknown` to the next holder)",
+                sender.unwrap_or_default()
+            ),
+        });
+    }
     Ok(summary.exit())
 }
 
-/// Where this run's ledger is: `--state`, a temporary file for a rehearsal (kept alive by the
-/// returned folder), or `.sessioncast/<name>.db` beside the campaign.
-fn ledger_path(a: &RunArgs, c: &Campaign) -> Result<(PathBuf, Option<tempfile::TempDir>), Failure> {
-    // A rehearsal keeps its own throw-away ledger: it must never mark a real recipient as sent.
-    match (&a.state, a.sandbox) {
-        (Some(path), _) => Ok((path.clone(), None)),
-        (None, true) => {
-            let dir = tempfile::tempdir()
-                .map_err(|e| Failure::runtime(format!("cannot create a temporary ledger: {e}")))?;
-            Ok((dir.path().join("sandbox.db"), Some(dir)))
+/// Where this run's ledger is: `--state` (or `$SESSIONCAST_STATE`), a temporary file for a
+/// rehearsal (kept alive by the returned folder), or `.sessioncast/<name>.db` beside the campaign.
+fn ledger_path(
+    a: &RunArgs,
+    c: &Campaign,
+) -> Result<(Location, Option<tempfile::TempDir>), Failure> {
+    // A rehearsal keeps its own throw-away ledger: it must never mark a real recipient as sent,
+    // so only an explicit --state gives it another (not the environment's production one).
+    if a.sandbox && a.state.is_none() {
+        if std::env::var_os(state::STATE_ENV).is_some() {
+            eprintln!(
+                "sandbox: {} is not used by a rehearsal, which keeps a throw-away ledger (pass --state to choose one)",
+                state::STATE_ENV
+            );
         }
-        (None, false) => Ok((state::default_path(&a.campaign, &c.name), None)),
+        let dir = tempfile::tempdir()
+            .map_err(|e| Failure::runtime(format!("cannot create a temporary ledger: {e}")))?;
+        let path = dir.path().join("sandbox.db");
+        return Ok((Location::File(path), Some(dir)));
     }
+    let at = state::locate(a.state.as_deref(), &a.campaign, || Ok(c.name.clone()))?;
+    Ok((at, None))
+}
+
+/// What keeps other runs away while this one writes: the file's run lock (SQLite) or the
+/// sender's lease (PostgreSQL). Dropped at the end of the run.
+enum Hold {
+    Lock(#[allow(dead_code)] RunLock),
+    Lease(Box<Lease>),
 }
 
 /// The ledger brought up to this run, and what it means for the plan and the pacer.
@@ -139,9 +170,21 @@ struct Resumed {
     recovered: u64,
 }
 
-/// Takes the campaign's lock and reconciles its ledger with this run (see `state::reconcile`).
-fn resume(a: &RunArgs, p: &Prepared, path: &Path) -> Result<(RunLock, Resumed), Failure> {
-    let (lock, mut ledger) = state::lock_and_open(path)?;
+/// Takes the campaign's lock (SQLite) or its sender's lease (PostgreSQL) and reconciles its
+/// ledger with this run (see `state::reconcile`).
+fn resume(a: &RunArgs, p: &Prepared, at: &Location) -> Result<(Hold, Resumed), Failure> {
+    let (lock, mut ledger) = match at {
+        Location::File(path) => {
+            let (lock, ledger) = state::lock_and_open(path)?;
+            (Hold::Lock(lock), ledger)
+        }
+        Location::Postgres { target, campaign } => {
+            let sender = state::sender_key(&p.campaign);
+            let (lease, ledger) = state::lease_and_open(target, campaign, &sender, a.standby)?;
+            eprintln!("sender {sender}: this runner holds its lease (ledger {target})");
+            (Hold::Lease(Box::new(lease)), ledger)
+        }
+    };
     let asked = Asked {
         resend_unknown: a.resend_unknown,
         retry_failed: a.retry_failed,

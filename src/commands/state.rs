@@ -5,6 +5,7 @@ use super::Failure;
 use crate::campaign::{Campaign, UserId};
 use crate::execute::PACER_META;
 use crate::exit::Exit;
+use crate::ledger::pg::{self, lease::Lease, lease::LeaseError, Target, UrlError};
 use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
 use crate::plan::DropReason;
 use crate::provider::Request;
@@ -31,6 +32,114 @@ pub fn default_path(campaign_file: &Path, name: &str) -> PathBuf {
     };
     let dir = campaign_file.parent().unwrap_or(Path::new(""));
     dir.join(".sessioncast").join(format!("{safe}.db"))
+}
+
+/// Where a campaign's ledger lives: a SQLite file, or a campaign in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub enum Location {
+    File(PathBuf),
+    Postgres {
+        target: Box<Target>,
+        campaign: String,
+    },
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Postgres { target, .. } => write!(f, "{target}"),
+        }
+    }
+}
+
+/// The variable that names the ledger when `--state` is absent (how a PostgreSQL password stays
+/// out of argv).
+pub const STATE_ENV: &str = "SESSIONCAST_STATE";
+
+/// `--state`, else `$SESSIONCAST_STATE`, else `.sessioncast/<name>.db` beside the campaign. A
+/// `postgres://` URL names a PostgreSQL ledger; a password written in `--state` is refused
+/// (exit 3). `name` is asked only when needed (the campaign's `name:` keys its rows).
+pub fn locate(
+    state: Option<&Path>,
+    campaign_file: &Path,
+    name: impl FnOnce() -> Result<String, Failure>,
+) -> Result<Location, Failure> {
+    let (text, from_argv) = match state {
+        Some(p) => (p.to_string_lossy().into_owned(), true),
+        None => match std::env::var(STATE_ENV) {
+            Ok(v) if !v.trim().is_empty() => (v.trim().to_string(), false),
+            _ => return Ok(Location::File(default_path(campaign_file, &name()?))),
+        },
+    };
+    if !pg::is_url(&text) {
+        return Ok(Location::File(match state {
+            Some(p) => p.to_path_buf(),
+            None => PathBuf::from(text),
+        }));
+    }
+    let target = Target::parse(&text, from_argv).map_err(|e| Failure {
+        exit: Exit::Invalid,
+        message: match e {
+            UrlError::PasswordInArgv => e.to_string(),
+            UrlError::Bad { .. } => format!(
+                "{e}; write postgres://USER@HOST[:PORT]/DATABASE{}",
+                if from_argv {
+                    ""
+                } else {
+                    " in SESSIONCAST_STATE"
+                }
+            ),
+        },
+    })?;
+    Ok(Location::Postgres {
+        target: Box::new(target),
+        campaign: name()?,
+    })
+}
+
+/// The sender key of a campaign: the Cloud API phone number id, or Messangi's sender number.
+/// Its rate and its lease belong to it, whichever campaign sends from it.
+pub fn sender_key(c: &Campaign) -> String {
+    match &c.provider.wire {
+        crate::provider::Wire::CloudApi {
+            phone_number_id, ..
+        } => format!("cloud_api:{phone_number_id}"),
+        crate::provider::Wire::Messangi { from, .. } => format!("messangi:{from}"),
+    }
+}
+
+/// Takes the sender's lease (exit 6 when another runner holds it, unless `standby`) and opens
+/// the campaign's PostgreSQL ledger with the lease's fence on every claim.
+pub fn lease_and_open(
+    target: &Target,
+    campaign: &str,
+    sender: &str,
+    standby: bool,
+) -> Result<(Lease, Ledger), Failure> {
+    let db = |e: crate::ledger::LedgerError| {
+        Failure::runtime(format!("cannot use the ledger {target}: {e}"))
+    };
+    // The schema first: the lease writes its row into it.
+    let mut ledger = Ledger::open_pg(target, campaign).map_err(db)?;
+    let lease = Lease::take(target, sender, campaign, standby).map_err(|e| match e {
+        LeaseError::Busy { .. } => Failure {
+            exit: Exit::Locked,
+            message: e.to_string(),
+        },
+        LeaseError::Db(e) => db(e),
+    })?;
+    if let Some(waited) = lease.waited() {
+        eprintln!(
+            "took over sender {sender} after {:.1} s",
+            waited.as_secs_f64()
+        );
+    }
+    if let Some(pg) = ledger.pg() {
+        pg.register(sender).map_err(db)?;
+        pg.set_fence(lease.fence(), lease.offset_ms());
+    }
+    Ok((lease, ledger))
 }
 
 /// Takes the campaign's run lock (exit 6 when another run holds it) and opens its ledger.
@@ -213,11 +322,45 @@ fn worse(so_far: DropReason, state: State) -> DropReason {
 
 /// The ledger's settled rows, read without taking the lock (for `plan` and `--dry-run`): empty
 /// when the campaign was never run.
-pub fn peek_settled(path: &Path) -> Result<HashMap<Key, State>, Failure> {
-    let Some(ledger) = open_existing(path)? else {
+pub fn peek_settled(at: &Location) -> Result<HashMap<Key, State>, Failure> {
+    let Some(ledger) = open_at(at)? else {
         return Ok(HashMap::new());
     };
-    ledger.settled().map_err(|e| unreadable(path, e))
+    ledger.settled().map_err(|e| match at {
+        Location::File(path) => unreadable(path, e),
+        Location::Postgres { target, .. } => {
+            Failure::runtime(format!("cannot read the ledger {target}: {e}"))
+        }
+    })
+}
+
+/// The ledger at `at` for reading, `None` when there is certainly none: no file, or no run of
+/// the campaign recorded in the database.
+pub fn open_at(at: &Location) -> Result<Option<Ledger>, Failure> {
+    match at {
+        Location::File(path) => open_existing(path),
+        Location::Postgres { target, campaign } => {
+            let db = |e: crate::ledger::LedgerError| {
+                Failure::runtime(format!("cannot read the ledger {target}: {e}"))
+            };
+            let mut ledger = Ledger::open_pg(target, campaign).map_err(db)?;
+            let exists = match ledger.pg() {
+                Some(pg) => pg.exists().map_err(db)?,
+                None => false,
+            };
+            Ok(exists.then_some(ledger))
+        }
+    }
+}
+
+/// Whether no run holds the ledger at `at`, for readers that change rows (`status`, `ingest`).
+/// On PostgreSQL the database answers this itself inside the change's transaction, so this
+/// only serves files.
+pub fn idle(at: &Location) -> bool {
+    match at {
+        Location::File(path) => RunLock::is_free(path),
+        Location::Postgres { .. } => true,
+    }
 }
 
 /// The ledger at `path` for reading, `None` only when there is certainly none (the path does
@@ -264,7 +407,14 @@ pub fn restore_pacer(ledger: &Ledger, pacer: &mut Pacer) -> Result<(), Failure> 
         .map_err(db)?
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default();
-    let now = SystemTime::now();
+    // Persisted instants are on the ledger's clock (the database's, on PostgreSQL).
+    let offset = std::time::Duration::from_millis(ledger.clock_offset_ms().unsigned_abs());
+    let local = SystemTime::now();
+    let now = match ledger.clock_offset_ms() >= 0 {
+        true => local.checked_add(offset),
+        false => local.checked_sub(offset),
+    }
+    .unwrap_or(local);
     let since = now
         .checked_sub(pacer.memory())
         .unwrap_or(SystemTime::UNIX_EPOCH);

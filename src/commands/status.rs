@@ -13,21 +13,17 @@ use std::path::Path;
 use std::time::SystemTime;
 
 pub fn run(a: &StatusArgs) -> Outcome {
-    let path = match &a.state {
-        Some(p) => p.clone(),
-        None => state::default_path(&a.campaign, &campaign_name(&a.campaign)?),
-    };
-    let (counts, rows) = if let Some(mut ledger) = state::open_existing(&path)? {
+    let path = state::locate(a.state.as_deref(), &a.campaign, || {
+        campaign_name(&a.campaign)
+    })?;
+    let (counts, rows) = if let Some(mut ledger) = state::open_at(&path)? {
         expire_passed(&mut ledger, &path);
         let db = |e: crate::ledger::LedgerError| {
-            Failure::runtime(format!("cannot read the ledger {}: {e}", path.display()))
+            Failure::runtime(format!("cannot read the ledger {path}: {e}"))
         };
         (ledger.counts().map_err(db)?, ledger.rows().map_err(db)?)
     } else {
-        eprintln!(
-            "no ledger at {}: the campaign has not been run yet",
-            path.display()
-        );
+        eprintln!("no ledger at {path}: the campaign has not been run yet");
         (Counts::default(), Vec::new())
     };
     let rows: Vec<RowView> = if a.only.is_empty() {
@@ -52,8 +48,8 @@ pub fn run(a: &StatusArgs) -> Outcome {
 /// would make its next transition illegal. The check and the update share one write transaction
 /// (see `Ledger::expire_passed_if_idle`), and the run lock is only probed, never held, so a
 /// cron run starting meanwhile is not turned away. Without write access the report is read as is.
-fn expire_passed(ledger: &mut crate::ledger::Ledger, path: &Path) {
-    let idle = || crate::ledger::RunLock::is_free(path);
+fn expire_passed(ledger: &mut crate::ledger::Ledger, path: &state::Location) {
+    let idle = || state::idle(path);
     match ledger.expire_passed_if_idle(crate::ledger::now_millis(), idle) {
         Ok(None) => {
             eprintln!(
@@ -312,8 +308,13 @@ fn csv(out: &mut impl Write, rows: &[RowView], vars: &RecipientVars) -> Result<(
     Ok(())
 }
 
-fn table(out: &mut impl Write, path: &Path, c: &Counts, rows: &[RowView]) -> Result<(), Failure> {
-    writeln!(out, "ledger: {}", path.display())?;
+fn table(
+    out: &mut impl Write,
+    path: &state::Location,
+    c: &Counts,
+    rows: &[RowView],
+) -> Result<(), Failure> {
+    writeln!(out, "ledger: {path}")?;
     writeln!(
         out,
         "pending {}  attempting {}  sent {}  failed {}  expired {}  unknown {}  (total {})",

@@ -20,6 +20,7 @@
 
 mod lock;
 mod ops;
+pub mod pg;
 mod query;
 mod schema;
 mod state;
@@ -31,6 +32,8 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use std::cell::{RefCell, RefMut};
 
 use rusqlite::Connection;
 
@@ -111,6 +114,11 @@ pub enum LedgerError {
     },
     #[error("ledger database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL error's own text names no password: the URL is never part of it.
+    #[error("ledger database error (PostgreSQL): {}", pg_text(.0))]
+    Postgres(#[from] postgres::Error),
+    #[error("lost the lease of sender {sender}: another runner may have taken over; nothing more is sent")]
+    LeaseLost { sender: String },
     #[error("the ledger could not switch to WAL journaling (got `{mode}`); is it on a network file system?")]
     NoWal { mode: String },
     #[error("{} has ledger schema version {found}, this sessioncast supports up to {supported}; use a newer sessioncast", path.display())]
@@ -128,10 +136,42 @@ pub enum LedgerError {
     Corrupt(#[from] ParseStateError),
 }
 
-/// The open ledger of one campaign. Hold a [`RunLock`] while writing to it.
+/// The open ledger of one campaign. Hold a [`RunLock`] (SQLite) or the sender's lease
+/// (PostgreSQL) while writing to it.
 #[derive(Debug)]
 pub struct Ledger {
-    conn: Connection,
+    store: Store,
+}
+
+/// The two backends. An enum rather than a trait object: the SQLite path stays direct calls, and
+/// the PostgreSQL client sits in a `RefCell` because its reads need `&mut` where SQLite's do not.
+#[derive(Debug)]
+enum Store {
+    Sqlite(Connection),
+    Postgres(Box<RefCell<pg::PgLedger>>),
+}
+
+/// A backend borrowed for a read.
+pub(crate) enum Backend<'a> {
+    Lite(&'a Connection),
+    Pg(RefMut<'a, pg::PgLedger>),
+}
+
+/// A backend borrowed for a write.
+pub(crate) enum BackendMut<'a> {
+    Lite(&'a mut Connection),
+    Pg(&'a mut pg::PgLedger),
+}
+
+/// A PostgreSQL error with the server's own message and detail when it sent one.
+fn pg_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => e.to_string(),
+    }
 }
 
 impl Ledger {
@@ -145,7 +185,57 @@ impl Ledger {
             })?;
         }
         let conn = schema::connect(path)?;
-        Ok(Ledger { conn })
+        Ok(Ledger {
+            store: Store::Sqlite(conn),
+        })
+    }
+
+    /// Opens campaign `campaign` in the PostgreSQL database at `target`, creating or migrating
+    /// the schema.
+    pub fn open_pg(target: &pg::Target, campaign: &str) -> Result<Ledger, LedgerError> {
+        let pg = pg::PgLedger::open(target, campaign)?;
+        Ok(Ledger {
+            store: Store::Postgres(Box::new(RefCell::new(pg))),
+        })
+    }
+
+    /// The PostgreSQL side, when this ledger lives there.
+    pub fn pg(&mut self) -> Option<&mut pg::PgLedger> {
+        match &mut self.store {
+            Store::Sqlite(_) => None,
+            Store::Postgres(cell) => Some(cell.get_mut()),
+        }
+    }
+
+    /// The persisted clock's offset from this host's, in ms: the database's clock minus the
+    /// local one on PostgreSQL (measured when the lease was taken), 0 on SQLite.
+    pub fn clock_offset_ms(&self) -> i64 {
+        match &self.store {
+            Store::Sqlite(_) => 0,
+            Store::Postgres(cell) => cell.borrow().offset_ms(),
+        }
+    }
+
+    pub(crate) fn backend(&self) -> Backend<'_> {
+        match &self.store {
+            Store::Sqlite(c) => Backend::Lite(c),
+            Store::Postgres(cell) => Backend::Pg(cell.borrow_mut()),
+        }
+    }
+
+    pub(crate) fn backend_mut(&mut self) -> BackendMut<'_> {
+        match &mut self.store {
+            Store::Sqlite(c) => BackendMut::Lite(c),
+            Store::Postgres(cell) => BackendMut::Pg(cell.get_mut()),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn sqlite(&self) -> &Connection {
+        match &self.store {
+            Store::Sqlite(c) => c,
+            Store::Postgres(_) => panic!("a SQLite-only test opened a PostgreSQL ledger"),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{now_millis, query, Key, Ledger, LedgerError, Outcome, State};
+use super::{now_millis, query, BackendMut, Key, Ledger, LedgerError, Outcome, State};
 
 const MARK_ATTEMPTING: &str = "UPDATE deliveries
     SET state = 'attempting', attempts = attempts + 1, attempted_at = ?3, finished_at = NULL
@@ -25,7 +25,11 @@ impl Ledger {
     /// At the start of a run: rows a dead run left `attempting` may or may not have been
     /// delivered, so they become `unknown` (never resent automatically). Returns how many.
     pub fn recover_interrupted(&mut self) -> Result<usize, LedgerError> {
-        let n = self.conn.execute(
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            BackendMut::Pg(pg) => return pg.recover_interrupted(),
+        };
+        let n = conn.execute(
             "UPDATE deliveries SET state = 'unknown', reason = ?1, finished_at = ?2
              WHERE state = 'attempting'",
             params![INTERRUPTED, now_millis()],
@@ -37,7 +41,10 @@ impl Ledger {
     /// they become `expired`, with the deadline in their reason. Returns how many. Only a holder
     /// of the run lock calls this: a running executor moves `pending` rows itself.
     pub fn expire_passed(&mut self, now: i64) -> Result<usize, LedgerError> {
-        expire_in(&self.conn, now)
+        match self.backend_mut() {
+            BackendMut::Lite(c) => expire_in(c, now),
+            BackendMut::Pg(pg) => pg.expire_passed(now),
+        }
     }
 
     /// `expire_passed` for a reader such as `status`, which holds no run lock: inside one write
@@ -51,9 +58,12 @@ impl Ledger {
         now: i64,
         idle: impl FnOnce() -> bool,
     ) -> Result<Option<usize>, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            // The database itself says whether a runner holds the campaign's sender.
+            BackendMut::Pg(pg) => return pg.expire_passed_if_idle(now),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !idle() {
             return Ok(None);
         }
@@ -64,30 +74,44 @@ impl Ledger {
 
     /// `--resend-unknown`: the operator accepts possible duplicates; `unknown` → `pending`.
     pub fn requeue_unknown(&mut self) -> Result<usize, LedgerError> {
+        if let BackendMut::Pg(pg) = self.backend_mut() {
+            return pg.requeue_unknown();
+        }
         self.requeue_where("state = 'unknown'")
     }
 
     /// `--retry-failed`: failures recorded as retryable go back to `pending`; permanent ones stay.
     pub fn requeue_failed_retryable(&mut self) -> Result<usize, LedgerError> {
+        if let BackendMut::Pg(pg) = self.backend_mut() {
+            return pg.requeue_failed_retryable();
+        }
         self.requeue_where("state = 'failed' AND retryable = 1")
     }
 
     fn requeue_where(&mut self, condition: &str) -> Result<usize, LedgerError> {
-        requeue_in(&self.conn, condition)
+        match self.backend_mut() {
+            BackendMut::Lite(c) => requeue_in(c, condition),
+            BackendMut::Pg(_) => Ok(0),
+        }
     }
 
     /// `pending` → `attempting`, counting the attempt. Durable when it returns: only then may the
     /// request be sent.
     pub fn mark_attempting(&mut self, key: &Key) -> Result<(), LedgerError> {
-        mark_one(&self.conn, key, now_millis())
+        match self.backend_mut() {
+            BackendMut::Lite(c) => mark_one(c, key, now_millis()),
+            BackendMut::Pg(pg) => pg.mark_attempting_many(std::slice::from_ref(key)),
+        }
     }
 
     /// `mark_attempting` for many keys in one transaction (one fsync). All or nothing: on error
     /// no key is marked, and none of them may be sent.
     pub fn mark_attempting_many(&mut self, keys: &[Key]) -> Result<(), LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            BackendMut::Pg(pg) => return pg.mark_attempting_many(keys),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_millis();
         for key in keys {
             mark_one(&tx, key, now)?;
@@ -99,15 +123,20 @@ impl Ledger {
     /// Records what happened to an `attempting` request (or, for `Expired`, to a `pending` row
     /// whose window closed before it was sent).
     pub fn finish(&mut self, key: &Key, outcome: &Outcome) -> Result<(), LedgerError> {
-        finish_one(&self.conn, key, outcome, now_millis())
+        match self.backend_mut() {
+            BackendMut::Lite(c) => finish_one(c, key, outcome, now_millis()),
+            BackendMut::Pg(pg) => pg.finish_many(&[(key.clone(), outcome.clone())]),
+        }
     }
 
     /// `finish` for many rows in one transaction. All or nothing: on error nothing is recorded
     /// and the rows stay `attempting` (the next run reports them `unknown`).
     pub fn finish_many(&mut self, outcomes: &[(Key, Outcome)]) -> Result<(), LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            BackendMut::Pg(pg) => return pg.finish_many(outcomes),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_millis();
         for (key, outcome) in outcomes {
             finish_one(&tx, key, outcome, now)?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use super::{from_millis, Counts, Key, Ledger, LedgerError, RowView, State};
+use super::{from_millis, Backend, BackendMut, Counts, Key, Ledger, LedgerError, RowView, State};
 
 const ROW_COLUMNS: &str = "recipient, message_index, state, provider_id, reason, retryable,
     attempts, deadline, planned_at, attempted_at, finished_at, delivered_at, read_at, replied_at,
@@ -14,13 +14,20 @@ const ROW_COLUMNS: &str = "recipient, message_index, state, provider_id, reason,
 impl Ledger {
     /// The state of one row, `None` if it was never planned.
     pub fn state_of(&self, key: &Key) -> Result<Option<State>, LedgerError> {
-        state_in(&self.conn, key)
+        match self.backend() {
+            Backend::Lite(c) => state_in(c, key),
+            Backend::Pg(mut pg) => pg.state_of(key),
+        }
     }
 
     /// Every row that is not `pending`, with its state: the planner drops these (already sent,
     /// failed, expired, or unknown and awaiting the operator).
     pub fn settled(&self) -> Result<HashMap<Key, State>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.settled(),
+        };
+        let mut stmt = conn.prepare_cached(
             "SELECT recipient, message_index, state FROM deliveries WHERE state <> 'pending'",
         )?;
         let raw = stmt
@@ -33,7 +40,11 @@ impl Ledger {
 
     /// The frozen request of a row: what a run sends, byte for byte as previewed.
     pub fn payload(&self, key: &Key) -> Result<Option<String>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.payload(key),
+        };
+        let mut stmt = conn.prepare_cached(
             "SELECT payload FROM deliveries WHERE recipient = ?1 AND message_index = ?2",
         )?;
         Ok(stmt
@@ -43,9 +54,12 @@ impl Ledger {
 
     /// How many rows are in each state.
     pub fn counts(&self) -> Result<Counts, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.counts(),
+        };
+        let mut stmt =
+            conn.prepare_cached("SELECT state, COUNT(*) FROM deliveries GROUP BY state")?;
         let raw = stmt
             .query_map([], |row| {
                 // COUNT(*) is never negative; SQLite integers are i64.
@@ -64,10 +78,14 @@ impl Ledger {
 
     /// Every row, ordered by deadline then key (the order a report reads naturally).
     pub fn rows(&self) -> Result<Vec<RowView>, LedgerError> {
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.rows(),
+        };
         let sql = format!(
             "SELECT {ROW_COLUMNS} FROM deliveries ORDER BY deadline, recipient, message_index"
         );
-        let mut stmt = self.conn.prepare(&sql)?;
+        let mut stmt = conn.prepare(&sql)?;
         let raw = stmt
             .query_map([], |row| Ok((row.get::<_, String>(2)?, row_view(row)?)))?
             .collect::<Result<Vec<_>, _>>()?;
@@ -81,13 +99,20 @@ impl Ledger {
 
     /// Stores `value` under `key`, replacing any earlier value; committed before it returns.
     pub fn save_meta(&mut self, key: &str, value: &str) -> Result<(), LedgerError> {
-        save_meta_in(&self.conn, key, value)
+        match self.backend_mut() {
+            BackendMut::Lite(c) => save_meta_in(c, key, value),
+            BackendMut::Pg(pg) => pg.save_meta(key, value),
+        }
     }
 
     /// When requests were last attempted, oldest first: the sends since `since` (Unix ms), which
     /// the next run's pacer must count against the server's window even if this run was killed.
     pub fn attempted_since(&self, since: i64) -> Result<Vec<i64>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.attempted_since(since),
+        };
+        let mut stmt = conn.prepare_cached(
             "SELECT attempted_at FROM deliveries WHERE attempted_at >= ?1 ORDER BY attempted_at",
         )?;
         let rows = stmt.query_map([since], |row| row.get(0))?;
@@ -96,9 +121,11 @@ impl Ledger {
 
     /// The value saved under `key`, if any.
     pub fn load_meta(&self, key: &str) -> Result<Option<String>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.load_meta(key),
+        };
+        let mut stmt = conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?;
         Ok(stmt.query_row([key], |row| row.get(0)).optional()?)
     }
 }

@@ -9,7 +9,7 @@
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::ops::requeue_in;
-use super::{now_millis, to_millis, Key, Ledger, LedgerError, Planned, State};
+use super::{now_millis, to_millis, BackendMut, Key, Ledger, LedgerError, Planned, State};
 
 /// What `sync_planned` found for each planned row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,19 +54,21 @@ pub enum Begun {
 }
 
 /// The stored fields `sync_planned` compares against.
-struct Stored {
-    state: State,
-    payload: String,
-    deadline: i64,
+pub(super) struct Stored {
+    pub state: State,
+    pub payload: String,
+    pub deadline: i64,
 }
 
 impl Ledger {
     /// Inserts planned rows not yet recorded as `pending`, and classifies the others (see
     /// [`SyncReport`]). One transaction.
     pub fn sync_planned(&mut self, rows: &[Planned]) -> Result<SyncReport, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            BackendMut::Pg(pg) => return pg.sync_planned(rows),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = now_millis();
         let mut report = SyncReport::default();
         for row in rows {
@@ -80,9 +82,11 @@ impl Ledger {
     /// (if asked) `rerender`. When content changed and `rerender` was not asked, everything is
     /// rolled back, so a refused run leaves the ledger exactly as it found it.
     pub fn begin_run(&mut self, rows: &[Planned], asked: Asked) -> Result<Begun, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            BackendMut::Pg(pg) => return pg.begin_run(rows, asked),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let unknown_requeued = match asked.resend_unknown {
             true => requeue_in(&tx, "state = 'unknown'")?,
             false => 0,
@@ -119,9 +123,11 @@ impl Ledger {
     /// this run's rendering. Rows in any other state keep theirs. Returns how many payloads
     /// changed.
     pub fn rerender(&mut self, rows: &[Planned]) -> Result<usize, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            BackendMut::Pg(pg) => return pg.rerender(rows),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let changed = rerender_in(&tx, rows)?;
         tx.commit()?;
         Ok(changed)
@@ -143,6 +149,47 @@ fn rerender_in(conn: &Connection, rows: &[Planned]) -> Result<usize, LedgerError
     Ok(changed)
 }
 
+/// What to do with one planned row given what is stored for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Action {
+    Insert,
+    /// Same payload; `true` when its deadline moved.
+    Unchanged(bool),
+    Changed,
+    Revive,
+    AlreadyDone,
+}
+
+/// The rules of [`SyncReport`], apart from any database.
+pub(super) fn classify(stored: Option<&Stored>, row: &Planned, now: i64) -> Action {
+    let deadline = to_millis(row.deadline);
+    let Some(stored) = stored else {
+        return Action::Insert;
+    };
+    match stored.state {
+        State::Pending if stored.payload == row.payload => {
+            Action::Unchanged(stored.deadline != deadline)
+        }
+        State::Pending => Action::Changed,
+        // Only a window that is open again revives a row: a later deadline that has passed too
+        // (relative inbound times such as `30h ago` move it at every run) would be expired again
+        // at once, and the run would report both moves every time.
+        State::Expired if deadline > stored.deadline && deadline > now => Action::Revive,
+        _ => Action::AlreadyDone,
+    }
+}
+
+/// Counts `action` for `key` in `report`.
+pub(super) fn tally(report: &mut SyncReport, key: &Key, action: Action) {
+    match action {
+        Action::Insert => report.inserted += 1,
+        Action::Unchanged(_) => report.unchanged += 1,
+        Action::Changed => report.changed.push(key.clone()),
+        Action::Revive => report.revived.push(key.clone()),
+        Action::AlreadyDone => report.already_done.push(key.clone()),
+    }
+}
+
 fn sync_one(
     conn: &Connection,
     row: &Planned,
@@ -150,28 +197,14 @@ fn sync_one(
     report: &mut SyncReport,
 ) -> Result<(), LedgerError> {
     let deadline = to_millis(row.deadline);
-    let Some(stored) = stored(conn, &row.key)? else {
-        insert(conn, row, deadline, now)?;
-        report.inserted += 1;
-        return Ok(());
-    };
-    match stored.state {
-        State::Pending if stored.payload == row.payload => {
-            if stored.deadline != deadline {
-                move_deadline(conn, &row.key, deadline)?;
-            }
-            report.unchanged += 1;
-        }
-        State::Pending => report.changed.push(row.key.clone()),
-        // Only a window that is open again revives a row: a later deadline that has passed too
-        // (relative inbound times such as `30h ago` move it at every run) would be expired again
-        // at once, and the run would report both moves every time.
-        State::Expired if deadline > stored.deadline && deadline > now => {
-            revive(conn, row, deadline)?;
-            report.revived.push(row.key.clone());
-        }
-        _ => report.already_done.push(row.key.clone()),
+    let action = classify(stored(conn, &row.key)?.as_ref(), row, now);
+    match action {
+        Action::Insert => insert(conn, row, deadline, now)?,
+        Action::Unchanged(true) => move_deadline(conn, &row.key, deadline)?,
+        Action::Revive => revive(conn, row, deadline)?,
+        Action::Unchanged(false) | Action::Changed | Action::AlreadyDone => {}
     }
+    tally(report, &row.key, action);
     Ok(())
 }
 

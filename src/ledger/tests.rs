@@ -51,7 +51,7 @@ fn open_sets_durability_and_schema_version() {
     let (_dir, _path, ledger) = fresh();
     let pragma = |name: &str| -> String {
         ledger
-            .conn
+            .sqlite()
             .query_row(&format!("PRAGMA {name}"), [], |r| {
                 r.get::<_, rusqlite::types::Value>(0)
             })
@@ -89,7 +89,7 @@ fn a_version_1_ledger_is_migrated_and_keeps_its_rows() {
         && r.delivered_at.is_none()
         && r.error_code.is_none()));
     let n: i64 = ledger
-        .conn
+        .sqlite()
         .query_row(
             "SELECT (SELECT COUNT(*) FROM webhook_events) + (SELECT COUNT(*) FROM inbound)",
             [],

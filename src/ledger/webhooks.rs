@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{now_millis, Ledger, LedgerError, State};
+use super::{now_millis, Backend, BackendMut, Ledger, LedgerError, State};
 use crate::webhook::{Event, Inbound, Status, Step};
 
 /// The Cloud API's "re-engagement message" error: the 24-hour window was closed.
@@ -55,14 +55,68 @@ impl Tally {
 /// What a status knows about the row it is for; the campaign part of the key is checked by the
 /// caller's `prefix` (`<12 hex>-`), the rest names recipient and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Facts {
-    state: State,
-    provider_id: Option<String>,
-    delivered_at: Option<i64>,
-    read_at: Option<i64>,
-    error_code: Option<i64>,
-    retryable: bool,
-    reason: Option<String>,
+pub(super) struct Facts {
+    pub state: State,
+    pub provider_id: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
+    pub error_code: Option<i64>,
+    pub retryable: bool,
+    pub reason: Option<String>,
+}
+
+/// What applying webhooks needs from a backend, one row or event at a time (inside the
+/// caller's transaction).
+pub(super) trait Hooks {
+    fn by_key(&mut self, to: &str, index: u32) -> Result<Option<Located>, LedgerError>;
+    fn by_provider_id(&mut self, id: &str) -> Result<Option<Located>, LedgerError>;
+    /// Records `id` as applied; false when it was applied before.
+    fn first_time(&mut self, id: &str) -> Result<bool, LedgerError>;
+    fn write(&mut self, to: &str, index: u32, old: &Facts, new: &Facts) -> Result<(), LedgerError>;
+    /// The user's latest inbound message: the latest wins whatever order they arrive in.
+    fn inbound(&mut self, who: &str, at: i64, m: &Inbound) -> Result<(), LedgerError>;
+    /// Marks the rows whose provider id is `reply_to` answered at `at`; how many.
+    fn reply(&mut self, reply_to: &str, at: i64) -> Result<usize, LedgerError>;
+}
+
+/// The SQLite backend of [`Hooks`].
+struct Lite<'a>(&'a Connection);
+
+impl Hooks for Lite<'_> {
+    fn by_key(&mut self, to: &str, index: u32) -> Result<Option<Located>, LedgerError> {
+        by_key(self.0, to, index)
+    }
+    fn by_provider_id(&mut self, id: &str) -> Result<Option<Located>, LedgerError> {
+        by_provider_id(self.0, id)
+    }
+    fn first_time(&mut self, id: &str) -> Result<bool, LedgerError> {
+        first_time(self.0, id)
+    }
+    fn write(&mut self, to: &str, index: u32, old: &Facts, new: &Facts) -> Result<(), LedgerError> {
+        write(self.0, to, index, old, new)
+    }
+    fn inbound(&mut self, who: &str, at: i64, m: &Inbound) -> Result<(), LedgerError> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO inbound (recipient, last_at, message_id, profile_name) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (recipient) DO UPDATE SET last_at = excluded.last_at,
+             message_id = excluded.message_id,
+             profile_name = COALESCE(excluded.profile_name, profile_name)
+         WHERE excluded.last_at > inbound.last_at",
+            )?
+            .execute(params![who, at, m.message_id, m.profile_name])?;
+        Ok(())
+    }
+    fn reply(&mut self, reply_to: &str, at: i64) -> Result<usize, LedgerError> {
+        let n = self
+            .0
+            .prepare_cached(
+                "UPDATE deliveries SET replied_at = MIN(COALESCE(replied_at, ?2), ?2)
+                 WHERE provider_id = ?1",
+            )?
+            .execute(params![reply_to, at])?;
+        Ok(n)
+    }
 }
 
 /// The outcome of merging one status into a row.
@@ -185,7 +239,7 @@ fn key_target(key: Option<&str>, prefix: &str) -> KeyTarget {
 const FACTS: &str = "SELECT recipient, message_index, state, provider_id, delivered_at, read_at,
     error_code, retryable, reason FROM deliveries";
 
-type Located = (String, u32, Facts);
+pub(super) type Located = (String, u32, Facts);
 
 fn facts_at(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, u32, String, Facts)> {
     Ok((
@@ -284,33 +338,52 @@ impl Ledger {
         sender: Sender<'_>,
         run_going: impl FnOnce() -> bool,
     ) -> Result<Tally, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let conn = match self.backend_mut() {
+            BackendMut::Lite(c) => c,
+            // The database itself says whether a runner holds the campaign's sender.
+            BackendMut::Pg(pg) => return super::pg::apply_webhooks(pg, events, prefix, sender),
+        };
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let going = run_going();
-        let mut tally = Tally::default();
-        for event in events {
-            match event {
-                Event::Status(s) => status(&tx, s, prefix, going, &mut tally)?,
-                Event::Inbound(m) => inbound(&tx, m, &sender(m), &mut tally)?,
-            }
-        }
+        let tally = apply_all(&mut Lite(&tx), events, prefix, sender, going)?;
         tx.commit()?;
         Ok(tally)
     }
 
     /// The time (unix ms, the provider's clock) of each user's latest inbound message.
     pub fn latest_inbound(&self) -> Result<Vec<(String, i64)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT recipient, last_at FROM inbound ORDER BY recipient")?;
+        let conn = match self.backend() {
+            Backend::Lite(c) => c,
+            Backend::Pg(mut pg) => return pg.latest_inbound(),
+        };
+        let mut stmt =
+            conn.prepare_cached("SELECT recipient, last_at FROM inbound ORDER BY recipient")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     }
 }
 
+/// Applies `events` in order through `db` (inside its transaction); `going` says whether a run
+/// holds the campaign.
+pub(super) fn apply_all(
+    db: &mut impl Hooks,
+    events: &[Event],
+    prefix: &str,
+    sender: Sender<'_>,
+    going: bool,
+) -> Result<Tally, LedgerError> {
+    let mut tally = Tally::default();
+    for event in events {
+        match event {
+            Event::Status(s) => status(db, s, prefix, going, &mut tally)?,
+            Event::Inbound(m) => inbound(db, m, &sender(m), &mut tally)?,
+        }
+    }
+    Ok(tally)
+}
+
 fn status(
-    conn: &Connection,
+    conn: &mut impl Hooks,
     s: &Status,
     prefix: &str,
     going: bool,
@@ -321,11 +394,11 @@ fn status(
             tally.other_campaign += 1;
             return Ok(());
         }
-        KeyTarget::Row(to, index) => match by_key(conn, &to, index)? {
+        KeyTarget::Row(to, index) => match conn.by_key(&to, index)? {
             Some(row) => Some(row),
-            None => by_provider_id(conn, &s.provider_id)?,
+            None => conn.by_provider_id(&s.provider_id)?,
         },
-        KeyTarget::None => by_provider_id(conn, &s.provider_id)?,
+        KeyTarget::None => conn.by_provider_id(&s.provider_id)?,
     };
     let Some((to, index, row)) = found else {
         tally.unmatched += 1;
@@ -336,7 +409,7 @@ fn status(
         tally.deferred += 1;
         return Ok(());
     }
-    if !first_time(conn, &s.event_id())? {
+    if !conn.first_time(&s.event_id())? {
         tally.duplicate += 1;
         return Ok(());
     }
@@ -345,40 +418,27 @@ fn status(
         if new.state != row.state {
             *tally.transitions.entry((row.state, new.state)).or_default() += 1;
         }
-        write(conn, &to, index, &row, &new)?;
+        conn.write(&to, index, &row, &new)?;
     }
     Ok(())
 }
 
 fn inbound(
-    conn: &Connection,
+    conn: &mut impl Hooks,
     m: &Inbound,
     who: &str,
     tally: &mut Tally,
 ) -> Result<(), LedgerError> {
-    if !first_time(conn, m.event_id())? {
+    if !conn.first_time(m.event_id())? {
         tally.duplicate += 1;
         return Ok(());
     }
     tally.applied += 1;
     let at = m.at.saturating_mul(1000);
     // The latest message wins whatever order they arrive in; a tie keeps the first.
-    conn.prepare_cached(
-        "INSERT INTO inbound (recipient, last_at, message_id, profile_name) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (recipient) DO UPDATE SET last_at = excluded.last_at,
-             message_id = excluded.message_id,
-             profile_name = COALESCE(excluded.profile_name, profile_name)
-         WHERE excluded.last_at > inbound.last_at",
-    )?
-    .execute(params![who, at, m.message_id, m.profile_name])?;
+    conn.inbound(who, at, m)?;
     if let Some(reply_to) = &m.reply_to {
-        let n = conn
-            .prepare_cached(
-                "UPDATE deliveries SET replied_at = MIN(COALESCE(replied_at, ?2), ?2)
-                 WHERE provider_id = ?1",
-            )?
-            .execute(params![reply_to, at])?;
-        if n > 0 {
+        if conn.reply(reply_to, at)? > 0 {
             tally.replies += 1;
         }
     }

@@ -14,7 +14,9 @@ use rusqlite::TransactionBehavior;
 use tokio::sync::oneshot;
 
 use super::ops::{finish_one, mark_one};
+use super::pg::{self, PgLedger};
 use super::{now_millis, Key, Ledger, LedgerError, Outcome};
+use std::collections::HashSet;
 
 /// Most transitions in one transaction; keeps a reply from waiting behind a huge batch.
 const MAX_BATCH: usize = 1024;
@@ -49,22 +51,34 @@ pub struct WriterStats {
     pub transitions: u64,
     pub commits: u64,
     pub busy: Duration,
+    /// A claim found the sender's lease gone (PostgreSQL): nothing was sent after it.
+    pub lease_lost: bool,
 }
 
 /// A cheap, cloneable way to submit transitions to the [`Writer`].
 #[derive(Clone)]
 pub struct Handle {
     tx: mpsc::Sender<Op>,
+    /// The persisted clock's offset from this host's, ms (see `Ledger::clock_offset_ms`).
+    offset_ms: i64,
+    /// Whether other runners read this ledger's pacer state while this one runs (PostgreSQL).
+    shared: bool,
 }
 
 impl Writer {
     pub fn start(ledger: Ledger) -> std::io::Result<Writer> {
         let (tx, rx) = mpsc::channel();
+        let offset_ms = ledger.clock_offset_ms();
+        let shared = matches!(ledger.backend(), super::Backend::Pg(_));
         let thread = std::thread::Builder::new()
             .name("ledger".into())
             .spawn(move || serve(ledger, &rx))?;
         Ok(Writer {
-            handle: Handle { tx },
+            handle: Handle {
+                tx,
+                offset_ms,
+                shared,
+            },
             thread,
         })
     }
@@ -101,6 +115,23 @@ impl Handle {
         let _ = self.tx.send(Op::Finish { key, outcome });
     }
 
+    /// Now on the clock the ledger's persisted instants use (the database's on PostgreSQL).
+    pub fn wall_now(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        let by = Duration::from_millis(self.offset_ms.unsigned_abs());
+        let moved = match self.offset_ms >= 0 {
+            true => now.checked_add(by),
+            false => now.checked_sub(by),
+        };
+        moved.unwrap_or(now)
+    }
+
+    /// Whether the ledger is shared with other runners (PostgreSQL): then the pacer's state is
+    /// saved as the run goes, not only at its end, so a takeover continues it.
+    pub fn shared(&self) -> bool {
+        self.shared
+    }
+
     /// Stores a `meta` value in the next batch.
     pub fn save_meta(&self, key: &str, value: String) {
         let _ = self.tx.send(Op::Meta {
@@ -118,7 +149,7 @@ fn serve(mut ledger: Ledger, rx: &mpsc::Receiver<Op>) -> (Ledger, WriterStats) {
         let started = Instant::now();
         stats.transitions += batch.iter().filter(|op| !matches!(op, Op::Close)).count() as u64;
         stats.commits += 1;
-        commit(&mut ledger, batch);
+        stats.lease_lost |= commit(&mut ledger, batch);
         stats.busy += started.elapsed();
         if closing {
             break;
@@ -152,9 +183,14 @@ fn gather(rx: &mpsc::Receiver<Op>, first: Op) -> Vec<Op> {
 }
 
 /// Applies a batch in one transaction, then answers each waiting `attempting` call. A failed
-/// commit fails every call in the batch, so none of those requests is sent.
-fn commit(ledger: &mut Ledger, batch: Vec<Op>) {
-    let result = apply(ledger, &batch);
+/// commit fails every call in the batch, so none of those requests is sent. Returns whether a
+/// claim found the lease gone.
+fn commit(ledger: &mut Ledger, batch: Vec<Op>) -> bool {
+    let result = match ledger.backend_mut() {
+        super::BackendMut::Pg(pg) => apply_pg(pg, &batch),
+        super::BackendMut::Lite(_) => apply(ledger, &batch),
+    };
+    let lost = matches!(&result, Ok(each) if each.iter().any(|r| matches!(r, Err(LedgerError::LeaseLost { .. }))));
     let mut outcomes = match result {
         Ok(each) => each
             .into_iter()
@@ -169,12 +205,14 @@ fn commit(ledger: &mut Ledger, batch: Vec<Op>) {
             let _ = done.send(outcome);
         }
     }
+    lost
 }
 
 fn apply(ledger: &mut Ledger, batch: &[Op]) -> Result<Vec<Result<(), LedgerError>>, LedgerError> {
-    let tx = ledger
-        .conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let super::BackendMut::Lite(conn) = ledger.backend_mut() else {
+        return Ok(Vec::new());
+    };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = now_millis();
     let each = batch
         .iter()
@@ -185,6 +223,84 @@ fn apply(ledger: &mut Ledger, batch: &[Op]) -> Result<Vec<Result<(), LedgerError
             Op::Close => Ok(()),
         })
         .collect();
+    tx.commit()?;
+    Ok(each)
+}
+
+/// A batch on PostgreSQL: one transaction; the fence checked once when it claims anything; then
+/// each run of operations on distinct keys as one `finish` and one `claim` statement (a key seen
+/// twice starts a new run, so a requeue and the next claim of the same row keep their order).
+fn apply_pg(pg: &mut PgLedger, batch: &[Op]) -> Result<Vec<Result<(), LedgerError>>, LedgerError> {
+    let fence = pg.fence().cloned();
+    let sender = pg.sender().map(str::to_string);
+    let (client, campaign) = pg.client_and_campaign();
+    let campaign = campaign.to_string();
+    let mut tx = client.transaction()?;
+    let claims = batch.iter().any(|op| matches!(op, Op::Attempt { .. }));
+    let fenced = match (&fence, claims) {
+        (Some(f), true) => pg::fence_holds(&mut tx, f)?,
+        _ => true,
+    };
+    let mut each: Vec<Result<(), LedgerError>> = Vec::with_capacity(batch.len());
+    let mut start = 0;
+    while start < batch.len() {
+        let mut seen: HashSet<&Key> = HashSet::new();
+        let mut end = start;
+        while end < batch.len() {
+            let key = match &batch[end] {
+                Op::Attempt { key, .. } | Op::Finish { key, .. } => Some(key),
+                Op::Meta { .. } | Op::Close => None,
+            };
+            if key.is_some_and(|k| !seen.insert(k)) {
+                break;
+            }
+            end += 1;
+        }
+        let run = &batch[start..end];
+        let finishes: Vec<(&Key, &Outcome)> = run
+            .iter()
+            .filter_map(|op| match op {
+                Op::Finish { key, outcome } => Some((key, outcome)),
+                _ => None,
+            })
+            .collect();
+        let finished = match finishes.is_empty() {
+            true => HashSet::new(),
+            false => pg::finish_batch(&mut tx, &campaign, &finishes)?,
+        };
+        let attempts: Vec<&Key> = run
+            .iter()
+            .filter_map(|op| match op {
+                Op::Attempt { key, .. } => Some(key),
+                _ => None,
+            })
+            .collect();
+        let claimed = match attempts.is_empty() || !fenced {
+            true => HashSet::new(),
+            false => pg::claim_batch(&mut tx, &campaign, &attempts)?,
+        };
+        for op in run {
+            each.push(match op {
+                Op::Attempt { key, .. } if !fenced => Err(LedgerError::LeaseLost {
+                    sender: fence.as_ref().map(|f| f.sender.clone()).unwrap_or_default(),
+                }),
+                Op::Attempt { key, .. } if !claimed.contains(key) => Err(pg::refusal(
+                    &mut tx,
+                    &campaign,
+                    key,
+                    super::State::Attempting,
+                )),
+                Op::Finish { key, outcome } if !finished.contains(key) => {
+                    Err(pg::refusal(&mut tx, &campaign, key, outcome.target()))
+                }
+                Op::Meta { key, value } => {
+                    pg::save_meta_pg(&mut tx, &campaign, sender.as_deref(), key, value)
+                }
+                _ => Ok(()),
+            });
+        }
+        start = end;
+    }
     tx.commit()?;
     Ok(each)
 }
