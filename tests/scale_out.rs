@@ -95,7 +95,6 @@ fn assert_password_hidden(db: &pg::TestDb, printed: &[(String, String)]) {
 /// replaced by a fresh `--standby` runner, until nothing is left to send. At most once across
 /// processes, zero 429s, every row settled, `unknown` bounded by what a kill can leave in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL ledger (issue 13), not merged yet"]
 async fn the_lease_holder_killed_repeatedly_nobody_receives_twice() {
     let Some(db) = pg::TestDb::new("holder_killed") else {
         return;
@@ -267,7 +266,6 @@ fn takeover_times(kills: &[jiff::Timestamp], received: &[fleet::Received]) -> Ve
 /// together they stay within the sender's rate: no 429 from a sliding-window server, and no
 /// second of the merged arrival log holds more than the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL ledger (issue 13), not merged yet"]
 async fn two_campaigns_on_one_sender_stay_within_its_rate() {
     let Some(db) = pg::TestDb::new("shared_sender") else {
         return;
@@ -340,7 +338,6 @@ async fn two_campaigns_on_one_sender_stay_within_its_rate() {
 /// Two sender numbers, each with its own limit (its own sandbox) and runner: they send at the
 /// same time, so together they deliver about the sum of the two rates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL ledger (issue 13), not merged yet"]
 async fn two_senders_send_in_parallel() {
     let Some(db) = pg::TestDb::new("two_senders") else {
         return;
@@ -408,7 +405,6 @@ async fn two_senders_send_in_parallel() {
 /// The same campaign and the same seeded sandbox, once on SQLite and once on PostgreSQL:
 /// `status`, `report`, `plan` and the dry run print the same (times of the runs aside).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL ledger (issue 13), not merged yet"]
 async fn postgres_prints_what_sqlite_prints() {
     let Some(db) = pg::TestDb::new("same_output") else {
         return;
@@ -526,7 +522,6 @@ fn placeholders(v: &mut serde_json::Value) {
 /// A password inside `--state` is refused before anything runs, with the ways to pass it
 /// instead, and is not repeated. Needs no server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the PostgreSQL ledger (issue 13), not merged yet"]
 async fn a_password_on_the_command_line_is_refused() {
     let folder = Folder::sqlite();
     folder.write(
