@@ -35,7 +35,6 @@ impl TestDb {
             _ if ci => panic!("{VAR} is not set, and CI=true needs the PostgreSQL tests to run"),
             _ => {
                 eprintln!("skipped: {VAR} is not set");
-                println!("skipped: {VAR} is not set");
                 return None;
             }
         };
