@@ -259,10 +259,25 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
             shared.stop(format!("--max-duration {} reached", humanize(d)));
         })
     });
+    // A shared ledger (PostgreSQL) keeps the sender's pacer state current as the run goes, so a
+    // runner taking over after this one dies continues its blocks and learned limits.
+    let saver = shared.ledger.as_ref().filter(|l| l.shared()).map(|_| {
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PACER_SAVE_EVERY);
+            loop {
+                tick.tick().await;
+                save_pacer(&shared);
+            }
+        })
+    });
     let settled = setup.ledger.map(|r| r.settled).unwrap_or_default();
     let mut summary = dispatch(campaign, plan, &shared, limit, &settled).await;
     watcher.abort();
     if let Some(t) = timer {
+        t.abort();
+    }
+    if let Some(t) = saver {
         t.abort();
     }
     save_pacer(&shared);
@@ -279,6 +294,9 @@ pub async fn execute(campaign: &Campaign, plan: &Plan, setup: Setup) -> Summary 
 /// The ledger `meta` key under which the pacer's state is kept between runs.
 pub const PACER_META: &str = "pacer";
 
+/// How often a shared ledger's pacer state is saved during a run.
+const PACER_SAVE_EVERY: Duration = Duration::from_secs(1);
+
 /// Keeps what the server told the pacer (a block until a reset, tighter limits) for the next run.
 /// The send times themselves are the ledger's `attempted_at`, committed before each send, so they
 /// survive even a killed run.
@@ -287,7 +305,8 @@ fn save_pacer(shared: &Shared) {
         return;
     };
     let pacer = shared.pacer.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut state = pacer.snapshot(tokio::time::Instant::now(), std::time::SystemTime::now());
+    // Persisted instants are on the ledger's clock (the database's, on PostgreSQL).
+    let mut state = pacer.snapshot(tokio::time::Instant::now(), ledger.wall_now());
     state.sends_unix_ms.clear();
     if let Ok(json) = serde_json::to_string(&state) {
         ledger.save_meta(PACER_META, json);

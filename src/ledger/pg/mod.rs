@@ -10,6 +10,8 @@
 pub mod lease;
 mod ops;
 mod schema;
+#[cfg(test)]
+mod tests;
 mod webhooks;
 
 use std::fmt;
