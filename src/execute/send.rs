@@ -185,9 +185,9 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
         if let Some(reason) = too_late(m.deadline) {
             return settle(shared, t, m, Outcome::Expired { reason });
         }
-        if !wait_turn(shared).await {
+        let Some(slot_at) = wait_turn(shared).await else {
             continue;
-        }
+        };
         // The wait may have been long: the window is checked again right before sending.
         if past_not_after(shared) {
             t.not_started += 1;
@@ -204,7 +204,7 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &Request, t: &mut Ta
                 return End::Stopped;
             }
         }
-        let outcome = match attempt(shared, request).await {
+        let outcome = match attempt(shared, request, slot_at).await {
             Attempt::Answered(Class::Sent { provider_id }) => Outcome::Sent { provider_id },
             Attempt::Answered(Class::Throttled) => {
                 requeue(shared, m.key, "throttled (429); sent again after the reset");
@@ -315,10 +315,11 @@ fn past_not_after(shared: &Shared) -> bool {
 
 /// Waits for a send slot and takes it. The slot is reserved in the pacer's schedule first and
 /// slept towards, so concurrent tasks each wake once, at their own slot, and the schedule keeps
-/// its planned instants however late the timer fires (see `ratelimit::Slot`). `false` when the
-/// run stopped while waiting or the slot was withdrawn (the limits tightened meanwhile, or the
-/// wake-up came too late); the caller then checks again and waits anew.
-async fn wait_turn(shared: &Shared) -> bool {
+/// its planned instants however late the timer fires (see `ratelimit::Slot`). The slot's
+/// instant, or `None` when the run stopped while waiting or the slot was withdrawn (the limits
+/// tightened meanwhile, or the wake-up came too late); the caller then checks again and waits
+/// anew.
+async fn wait_turn(shared: &Shared) -> Option<Instant> {
     let slot = lock_pacer(shared).reserve(Instant::now());
     if slot.at.saturating_duration_since(Instant::now()) >= ANNOUNCE_WAIT {
         announce(shared, slot.at, "rate limit".into());
@@ -329,11 +330,13 @@ async fn wait_turn(shared: &Shared) -> bool {
             _ = tokio::time::sleep_until(slot.at) => {}
             _ = stop.wait_for(Option::is_some) => {
                 lock_pacer(shared).release(slot);
-                return false;
+                return None;
             }
         }
     }
-    lock_pacer(shared).confirm(slot, Instant::now())
+    lock_pacer(shared)
+        .confirm(slot, Instant::now())
+        .then_some(slot.at)
 }
 
 fn lock_pacer(shared: &Shared) -> MutexGuard<'_, Pacer> {
@@ -373,11 +376,14 @@ async fn backoff(shared: &Shared, failures: u32, reason: String) {
     }
 }
 
-/// Sends one request and feeds the answer's rate-limit signal to the pacer.
-async fn attempt(shared: &Shared, request: &Request) -> Attempt {
+/// Sends one request in the slot at `slot_at` and feeds the answer's rate-limit signal to the
+/// pacer.
+async fn attempt(shared: &Shared, request: &Request, slot_at: Instant) -> Attempt {
     let builder = shared.target.post(&shared.client, request);
     let body = serde_json::to_vec(&request.body).unwrap_or_default();
     let started = Instant::now();
+    // The ledger commit and a late timer may have delayed it past its slot.
+    let entry = lock_pacer(shared).departed(slot_at, started);
     let url = crate::log::redact_url(&request.url);
     tracing::debug!(target: crate::log::HTTP, body = %String::from_utf8_lossy(&body), "POST {url} (Authorization: Bearer ***)");
     let response = match builder.body(body).send().await {
@@ -406,6 +412,7 @@ async fn attempt(shared: &Shared, request: &Request) -> Attempt {
     let (notes, rate) = {
         let mut pacer = lock_pacer(shared);
         pacer.observe_rtt(at - started);
+        pacer.answered(entry, at);
         pacer.observe(at, &signal, throttled);
         (pacer.take_notes(), pacer.effective_rate())
     };

@@ -25,9 +25,11 @@ pub struct Signal {
     pub remaining: Option<u32>,
     /// Time until the quota resets or more quota becomes available (standard first, then `X-`).
     pub reset: Option<Duration>,
-    /// How much sooner than `reset` the quota may really reset. An absolute reset written in
-    /// whole seconds (`X-RateLimit-Reset: 1700000002`) and measured from a whole-second `Date`
-    /// is read up to 2 s late; relative resets have none.
+    /// How much sooner than `reset` the quota may really reset: the header's resolution. A
+    /// relative reset in whole seconds (`reset=2`, `t=2`, `RateLimit-Reset: 2`) means anything
+    /// in (1, 2] s from a server that rounds up; an absolute one (`X-RateLimit-Reset:
+    /// 1700000002`) measured from a whole-second `Date` may be read up to 2 s late; the
+    /// provider's Go durations (milliseconds) have none.
     pub reset_slack: Duration,
     /// `Retry-After`, as a delay from now.
     pub retry_after: Option<Duration>,
@@ -62,7 +64,7 @@ pub fn parse_signal<'a>(
     // `Date` is truncated to the second, so the server's clock may be up to 1 s past it.
     let date_resolution = date.map_or(Duration::ZERO, |_| Duration::from_secs(1));
     let (reset, reset_slack) = match (standard.reset, x.reset) {
-        (Some(reset), _) => (Some(reset), Duration::ZERO),
+        (Some(reset), _) => (Some(reset), standard.reset_resolution),
         (None, Some(x)) => (
             Some(x.wait),
             x.resolution.map_or(Duration::ZERO, |r| r + date_resolution),

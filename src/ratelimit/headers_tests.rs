@@ -97,7 +97,7 @@ fn draft06_separate_fields_with_policy_list() {
         window: secs(1),
         remaining: Some(0),
         reset: secs(48),
-        reset_slack: Duration::ZERO,
+        reset_slack: Duration::from_secs(1),
         retry_after: None,
     };
     assert_eq!(
@@ -133,7 +133,7 @@ fn draft07_dictionary() {
         window: secs(10),
         remaining: Some(50),
         reset: secs(5),
-        reset_slack: Duration::ZERO,
+        reset_slack: Duration::from_secs(1),
         retry_after: None,
     };
     assert_eq!(s, expected);
@@ -153,7 +153,7 @@ fn draft10_named_policies_match_by_name() {
         window: secs(60),
         remaining: Some(0),
         reset: secs(30),
-        reset_slack: Duration::ZERO,
+        reset_slack: Duration::from_secs(1),
         retry_after: None,
     };
     assert_eq!(s, expected);
@@ -231,8 +231,8 @@ fn absolute_resets_measured_from_date_may_be_read_two_seconds_late() {
     ]);
     assert_eq!(
         standard.reset_slack,
-        Duration::ZERO,
-        "relative resets are exact"
+        Duration::from_secs(1),
+        "relative whole seconds: `3` means (2, 3] s, whatever the Date"
     );
 }
 
@@ -311,7 +311,7 @@ fn negative_values_become_zero_and_zero_quotas_are_dropped() {
         window: None,
         remaining: Some(0),
         reset: secs(0),
-        reset_slack: Duration::ZERO,
+        reset_slack: Duration::from_secs(1),
         retry_after: secs(0),
     };
     assert_eq!(s, expected);

@@ -15,12 +15,16 @@
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
 //!   limit without a window is read against the declared window.
-//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. An absolute
-//!   reset in whole seconds (`X-RateLimit-Reset` as an epoch, measured from `Date`) may be up
-//!   to 2 s late; its earliest reading is used, and the window log keeps the rest.
+//! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. A reset is
+//!   only as exact as it is written: whole delta seconds (`t=2`) mean anything in (1, 2] s, an
+//!   epoch second measured from `Date` may be up to 2 s late (`Signal::reset_slack`). The
+//!   earliest reading is used while the window log already holds the next send past it (the
+//!   log keeps the rest); when the log would send sooner, the server counted something the log
+//!   does not, and the reset is waited out as written.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
-//!   `min(1 s, W)`, doubling up to `W + margin` (at most 15 min), reset by any success.
+//!   `min(1 s, W)` (two spacings once spaced evenly), doubling until a request is accepted (at
+//!   most 15 min; a server that counts refused requests is not fed while it decays).
 //! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
 //!   headers do not describe the real limiter) slows the pace to a learned spacing between
 //!   sends, which the pacer then searches up and down to the server's real rate; see
@@ -33,6 +37,9 @@
 //! (a send's arrival may shift by up to the one-way spread, and a slot may be used up to half
 //! the margin late; the slowest of the last 64 answers is left out, as the first one also paid
 //! for the connection) plus 100 ppm of the window for clock drift, at most 5 % of the window.
+//! For bursts, a request that leaves (or is answered) later than half the margin allows is
+//! logged when the server may have counted it (`Pacer::departed`, `Pacer::answered`); an even
+//! schedule keeps its slots' instants, and its lateness is not yet part of the margin.
 //!
 //! # Bound on 429s without headers
 //! See `pacer_learn`: logarithmic in how far the declared rate is above the real one, plus a
@@ -177,11 +184,29 @@ impl Pacer {
         at
     }
 
-    /// Records that a request is being sent at `at`, taking its slot.
+    /// The next send after `at` in the window log: a slot already reserved, or where the log
+    /// would place the next one (the block and the even spacing left out).
+    fn log_next_after(&self, at: Instant) -> Instant {
+        let free = self
+            .constraints()
+            .filter_map(|c| {
+                let i = self.sends.len().checked_sub(c.limit as usize)?;
+                Some(later(self.sends[i], c.window + self.margin))
+            })
+            .fold(at, Instant::max);
+        let reserved = self.sends.iter().find(|s| **s > at).copied();
+        reserved.map_or(free, |r| r.min(free))
+    }
+
+    /// Records that a request is being sent at `at` (the present), taking its slot.
     pub fn record_send(&mut self, at: Instant) {
+        self.insert_send(at);
+        self.prune(at);
+    }
+
+    pub(super) fn insert_send(&mut self, at: Instant) {
         let pos = self.sends.partition_point(|s| *s <= at);
         self.sends.insert(pos, at);
-        self.prune(at);
     }
 
     /// Feeds back one response: its rate-limit `signal` and whether it was throttled (a 429
@@ -197,11 +222,17 @@ impl Pacer {
             ));
         }
         if let (Some(0), Some(reset)) = (signal.remaining, signal.reset) {
-            // Take the earliest reading of a coarse reset: the window log already holds our
-            // own sends back, so the rounding would only add delay, and quota spent by someone
-            // else costs at most one 429, which waits for the reset as written.
-            let earliest = reset.saturating_sub(signal.reset_slack);
-            self.block_until(later(at, earliest.min(MAX_WAIT) + self.margin));
+            // The window is spent until some time in [reset − resolution, reset]. When our own
+            // log already holds the next send past the earliest of those, log and header agree
+            // and the earliest reading costs nothing (a whole-second reset written `2` for
+            // 1.7 s would otherwise hold every burst 0.3 s too long). When the log would send
+            // sooner, the server counted something the log does not (another client's
+            // requests, or one of ours arriving later than planned): wait for it as written.
+            let earliest = later(at, reset.saturating_sub(signal.reset_slack).min(MAX_WAIT));
+            let written = later(at, reset.min(MAX_WAIT));
+            let agrees = self.log_next_after(at) >= earliest;
+            let until = if agrees { earliest } else { written };
+            self.block_until(later(until, self.margin));
         }
         if !throttled {
             self.backoff_level = 0;
@@ -209,13 +240,15 @@ impl Pacer {
             return;
         }
         self.throttled.push_back(at);
-        // A policy for another window explains the 429 by itself; one for this window only
-        // if our accepted sends reached it (checked in `learn_down`).
-        let slowed = match (signal.limit, signal.window) {
-            (Some(limit), Some(w)) if w != self.primary.window => {
-                self.learn_against_policy(at, sent, limit, w)
+        // An announced policy explains the 429 when our accepted sends reached it (a window
+        // the server anchored a little later than our log: wait for its reset, keep the
+        // bursts); otherwise the headers do not describe the real limiter and it is learned.
+        let slowed = match signal.limit {
+            Some(limit) => {
+                let window = signal.window.unwrap_or(self.primary.window);
+                self.learn_against_policy(at, sent, limit, window)
             }
-            _ => self.learn_down(at, sent),
+            None => self.learn_down(at, sent),
         };
         // A slower pace learned from this 429 holds the next send back by itself; a backoff
         // on top cost a leaky bucket half a second per 429.
@@ -274,6 +307,24 @@ impl Pacer {
         self.margin = measured.clamp(self.floor, cap);
     }
 
+    /// Whether any answer time was measured yet.
+    pub(super) fn has_answers(&self) -> bool {
+        !self.rtts.is_empty()
+    }
+
+    /// The slowest of the recent answer times.
+    pub(super) fn slowest_answer(&self) -> Duration {
+        self.rtts.iter().copied().max().unwrap_or(Duration::ZERO)
+    }
+
+    /// The fastest of the recent answer times; zero while there is only one (the first
+    /// answer, which also paid for the connection, says nothing about the fastest).
+    pub(super) fn fastest_answer(&self) -> Duration {
+        let min = self.rtts.iter().copied().min();
+        min.filter(|_| self.rtts.len() > 1)
+            .unwrap_or(Duration::ZERO)
+    }
+
     /// Why the pace changed since the last call, oldest first.
     pub fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
@@ -325,7 +376,7 @@ impl Pacer {
         }
     }
 
-    fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
+    pub(super) fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
         std::iter::once(self.primary).chain(self.server.iter().copied())
     }
 
@@ -360,9 +411,16 @@ impl Pacer {
         longest.unwrap_or(self.primary.window) + self.margin
     }
 
-    fn prune(&mut self, now: Instant) {
+    /// Forgets sends no constraint can need at `now`, the present (not a reserved slot's
+    /// instant). Reserved slots are kept on top of the L sends each constraint needs: they may
+    /// still be withdrawn, and the sends behind them must then be there. (Pruning from a slot's
+    /// instant a window ahead dropped the window's real sends; when a block then withdrew the
+    /// reserved slots, the next one was placed as if the window were empty, and went into a
+    /// 429. Only a block as long as the rounded-up reset hid it.)
+    pub(super) fn prune(&mut self, now: Instant) {
         let memory = self.memory();
-        let keep = self.constraints().map(|c| c.limit).max().unwrap_or(1) as usize;
+        let keep =
+            self.constraints().map(|c| c.limit).max().unwrap_or(1) as usize + self.pending.len();
         while let Some(&front) = self.sends.front() {
             if self.sends.len() > keep || later(front, memory) <= now {
                 self.sends.pop_front();
@@ -388,7 +446,11 @@ impl Pacer {
         if self.smooth {
             base = base.min(self.even_interval() * 2);
         }
-        let cap = (self.primary.window + self.margin).max(base).min(MAX_WAIT);
+        // Not capped at the window: a server that counts refused requests too (HAProxy's
+        // rate estimate over several windows) keeps refusing while it is fed, and a backoff
+        // held at one declared window fed it once a window until the learned pace fell far
+        // below its rate. Any acceptance resets the doubling.
+        let cap = MAX_WAIT.max(base);
         let nominal = base
             .saturating_mul(1u32 << self.backoff_level.min(20))
             .min(cap);
@@ -411,3 +473,7 @@ mod tests;
 #[cfg(test)]
 #[path = "pacer_sim_tests.rs"]
 mod sim_tests;
+
+#[cfg(test)]
+#[path = "pacer_late_tests.rs"]
+mod late_tests;

@@ -10,9 +10,12 @@
 //! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
 //!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
 //!   request sent before the last change, or before any request at the new pace was accepted,
-//!   is the old overload answering and teaches nothing (only the backoff applies).
-//! - **Increase.** A spacing that held for a probe period (a declared window plus margin, and
-//!   at least three accepted sends) is marked good, and the next probe goes halfway between it
+//!   is the old overload answering and teaches nothing: only the backoff applies, doubling
+//!   from two spacings without a cap at the window, so that a server that counts refused
+//!   requests (HAProxy's estimate) is not fed while it decays. How long the refusals lasted
+//!   is the server's *memory*.
+//! - **Increase.** A spacing that held for a probe period (a declared window plus margin, or
+//!   the server's memory when longer, and at least three accepted sends) is marked good, and the next probe goes halfway between it
 //!   and the longest refused one (a bisection on the spacing); with nothing refused yet, a rate
 //!   10/7 as fast. Once good and refused are within 3 %, the pace stays at the good one; it is
 //!   re-probed 3 % faster after `gap` windows (2 → 4 → … → 64, doubling at each failed re-probe)
@@ -21,9 +24,9 @@
 //!
 //! # Bound on 429s without headers
 //! With one request in flight and declared spacing `g`: `D = ⌈log(r_declared / r_true) /
-//! log(10/7)⌉` decreases, each followed by at most `1 + ⌈log2(W / 2g)⌉` 429s while a spent
-//! window keeps refusing (those teach nothing; the backoff doubles from two spacings up to the
-//! window), plus one per failed bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per
+//! log(10/7)⌉` decreases, each followed by at most `1 + ⌈log2(R / 2g)⌉` 429s while the server
+//! keeps refusing for `R` (at most `W` for windows that do not count refused requests; those
+//! 429s teach nothing; the backoff doubles from two spacings), plus one per failed bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per
 //! search), plus one per failed re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
 //! k requests in flight up to k answers can report the same overload, so multiply by k.
 //! A later run starts from the learned spacing (while it is younger than [`LEARNED_TTL_WINDOWS`]
@@ -71,6 +74,11 @@ pub(super) struct Learned {
     /// The last change was a decrease: until a send at the new pace is accepted, 429s are the
     /// old overload answering.
     settling: bool,
+    /// The longest the server kept refusing after a decrease (from the decrease to the first
+    /// acceptance): how long it remembers an overload. A server that counts refused requests
+    /// too (HAProxy's rate estimate) remembers for several of its periods, and a probe judged
+    /// sooner than that is judged before its own refusals could show.
+    memory: Duration,
     /// Converged: no probe before this instant.
     probe_after: Option<Instant>,
     /// Windows between re-probes of a converged spacing.
@@ -90,6 +98,7 @@ impl Learned {
             accepted: 0,
             first_ok: None,
             settling: true,
+            memory: Duration::ZERO,
             probe_after: None,
             gap: FIRST_GAP,
             reprobe: false,
@@ -125,14 +134,11 @@ impl Pacer {
             // a decrease, 429s before any acceptance are the old overload answering, for one
             // window; a server that still refuses everything after it (one that counts refused
             // requests too, like HAProxy's estimate) is refusing the new spacing.
-            Some(l)
-                if sent < l.since
-                    || (l.settling
-                        && l.accepted == 0
-                        && sent < later(l.since, self.primary.window + self.margin)) =>
-            {
-                return false
-            }
+            // Until one is accepted, however long that takes: a server that counts refused
+            // requests (HAProxy's estimate) keeps refusing for several of its periods, and
+            // reading that as a refusal of the new spacing slowed the pace far below its rate.
+            // The backoff, doubling without a cap at the window, stops feeding it meanwhile.
+            Some(l) if sent < l.since || (l.settling && l.accepted == 0) => return false,
             Some(l) => l,
             None => {
                 // None of ours accepted: the quota went to someone else and says nothing.
@@ -210,10 +216,13 @@ impl Pacer {
             return;
         };
         if sent >= l.since {
+            if l.settling && l.first_ok.is_none() {
+                l.memory = l.memory.max(at.saturating_duration_since(l.since));
+            }
             l.accepted = l.accepted.saturating_add(1);
             l.first_ok.get_or_insert(at);
         }
-        let period = self.primary.window + self.margin;
+        let period = self.probe_period(&l);
         let held = l.accepted >= HOLD_SENDS
             && l.first_ok.is_some_and(|f| at >= later(f, period))
             && l.probe_after.is_none_or(|p| at >= p);
@@ -264,9 +273,15 @@ impl Pacer {
         // (A hair over 3 %, so that a failed 3 % re-probe counts as converged despite rounding.)
         if ok.saturating_sub(bad) <= ok.mul_f64(CONVERGED * 1.01) {
             l.interval = ok;
-            let period = self.primary.window + self.margin;
+            let period = self.probe_period(l);
             l.probe_after = Some(later(at, period * l.gap));
         }
+    }
+
+    /// How long a spacing must hold before it counts as good: a declared window plus margin,
+    /// or the server's measured memory of an overload when that is longer.
+    fn probe_period(&self, l: &Learned) -> Duration {
+        (self.primary.window + self.margin).max(l.memory)
     }
 
     /// Starts from a pace learned by an earlier run (`limit` per `window`), still probing up
@@ -295,7 +310,10 @@ impl Pacer {
         limit: u32,
         window: Duration,
     ) -> bool {
-        let Some(accepted) = self.accepted_within(at, window) else {
+        // The server's window may have opened up to an answer time after our first send in
+        // it (a cold server handling it late), and a margin later than our log's.
+        let span = window + self.margin + self.slowest_answer();
+        let Some(accepted) = self.accepted_within(at, span) else {
             return false;
         };
         if accepted >= limit || !self.learn_down(at, sent) {

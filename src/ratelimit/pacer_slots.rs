@@ -19,7 +19,7 @@
 
 use tokio::time::Instant;
 
-use super::Pacer;
+use super::{Mode, Pacer};
 
 /// A send slot taken by [`Pacer::reserve`]; use it through [`Pacer::confirm`] or give it back
 /// with [`Pacer::release`].
@@ -37,10 +37,11 @@ impl Pacer {
     /// Takes the earliest free slot at or after `now` and records it as a send.
     pub fn reserve(&mut self, now: Instant) -> Slot {
         let at = self.next_at(now);
-        self.record_send(at);
+        self.insert_send(at);
         let id = self.next_slot;
         self.next_slot += 1;
         self.pending.push((id, at));
+        self.prune(now);
         Slot {
             at,
             tightenings: self.tightenings,
@@ -77,6 +78,7 @@ impl Pacer {
     /// network jitter, and at most half of it is spent that way.
     pub fn confirm(&mut self, slot: Slot, now: Instant) -> bool {
         let valid = slot.tightenings == self.tightenings
+            && self.pending.iter().any(|(id, _)| *id == slot.id)
             && self.blocked_until.is_none_or(|b| slot.at >= b)
             && now.saturating_duration_since(slot.at) <= self.margin / 2;
         if valid {
@@ -85,6 +87,69 @@ impl Pacer {
             self.release(slot);
         }
         valid
+    }
+
+    /// The request confirmed in a slot at `slot_at` leaves at `now`. Lateness up to half the
+    /// margin is what the margin keeps for it; beyond that (a timer firing late on a loaded
+    /// machine, a slow ledger commit) the log takes the departure less that half, so the
+    /// sends after it are measured from when it really left, and reserved slots it now
+    /// crowds are withdrawn with those after them. (Counting the slot's instant let a burst
+    /// start before the server's window, measured from the late arrival, had ended.) Returns
+    /// the request's instant in the log, for [`Pacer::answered`].
+    pub fn departed(&mut self, slot_at: Instant, now: Instant) -> Instant {
+        // Only for bursts (a window longer than the even spacing), or before the first answer
+        // says whether the server has such a window: an even schedule measured from each late
+        // departure drifts by every lateness (a debug build on a loaded machine paced `2/1s`
+        // at 0.96 and a leaky bucket at 0.8), where its margin already covers it.
+        let bursts = self.mode() == Mode::Window || !self.server.is_empty() || !self.has_answers();
+        if !bursts || self.smooth {
+            return slot_at;
+        }
+        let Some(moved) = now.checked_sub(self.margin / 2).filter(|m| *m > slot_at) else {
+            return slot_at;
+        };
+        let Some(i) = self.sends.iter().rposition(|s| *s == slot_at) else {
+            return slot_at;
+        };
+        self.sends.remove(i);
+        self.insert_send(moved);
+        // Every slot from the first crowded one on is re-planned: withdrawing only that one
+        // would leave a hole in the schedule that later reservations, placed after the last
+        // slot, never fill.
+        while let Some(crowded) = self.crowded_by(moved) {
+            self.withdraw_reserved(|at| at >= crowded);
+        }
+        moved
+    }
+
+    /// The request logged at `entry` (see [`Pacer::departed`]) was answered at `at`, after
+    /// its answer time was fed to [`Pacer::observe_rtt`]. The server counted it somewhere
+    /// between its departure and `at` less the fastest answer time; a server that was slow to
+    /// answer (a cold start: 175 ms against 4 ms after) may have opened its window that late,
+    /// so for bursts the log takes the latest reading, as for a late departure.
+    pub fn answered(&mut self, entry: Instant, at: Instant) -> Instant {
+        let fastest = self.fastest_answer();
+        self.departed(entry, at.checked_sub(fastest).unwrap_or(at))
+    }
+
+    /// A reserved slot that the send at `at` leaves too close: in a run of L + 1 sends shorter
+    /// than a constraint's window plus margin.
+    fn crowded_by(&self, at: Instant) -> Option<Instant> {
+        let k = self.sends.iter().position(|s| *s == at)?;
+        let len = self.sends.len();
+        let reserved = |i: usize| self.pending.iter().any(|(_, p)| *p == self.sends[i]);
+        let gap = |a: usize, b: usize| self.sends[b].saturating_duration_since(self.sends[a]);
+        for c in self.constraints() {
+            let l = c.limit as usize;
+            for j in k.saturating_sub(l)..=k {
+                if j + l < len && gap(j, j + l) < c.window + self.margin {
+                    if let Some(i) = (j..=j + l).rev().find(|i| reserved(*i)) {
+                        return Some(self.sends[i]);
+                    }
+                }
+            }
+        }
+        None
     }
 
     /// Gives back a slot that will not be used (the run stopped, or the slot was withdrawn).

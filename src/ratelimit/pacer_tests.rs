@@ -198,7 +198,7 @@ fn coarse_resets_are_read_at_their_earliest_but_429s_wait_as_written() {
 }
 
 #[test]
-fn backoff_without_headers_grows_with_jitter_is_capped_and_resets() {
+fn backoff_without_headers_doubles_with_jitter_and_resets() {
     let now = Instant::now();
     let r = rate("4/2s");
     let mut pacer = Pacer::new(r, ms(100));
@@ -212,8 +212,8 @@ fn backoff_without_headers_grows_with_jitter_is_capped_and_resets() {
     assert!(d2 >= ms(1000) && d2 <= ms(2000), "{d2:?}");
     let d3 = delay(&mut pacer, now + ms(10_000));
     assert!(
-        d3 >= ms(1050) && d3 <= ms(2100),
-        "capped at W + margin: {d3:?}"
+        d3 >= ms(2000) && d3 <= ms(4000),
+        "not capped at W + margin: {d3:?}"
     );
     pacer.observe(now + ms(15_000), &Signal::default(), false);
     let d4 = delay(&mut pacer, now + ms(20_000));

@@ -17,7 +17,13 @@ pub struct Standard {
     pub window: Option<Duration>,
     pub remaining: Option<u32>,
     pub reset: Option<Duration>,
+    /// How coarsely `reset` was written: 1 s for whole delta seconds (every draft's Integer),
+    /// zero for the provider's Go durations (milliseconds, as written).
+    pub reset_resolution: Duration,
 }
+
+/// Whole delta seconds: a server that rounds up writes `1` for anything in (0, 1] s.
+const WHOLE_SECONDS: Duration = Duration::from_secs(1);
 
 /// One `RateLimit-Policy` entry: `10;w=1` (≤07) or `"burst";q=100;w=60` (08+).
 #[derive(Debug, Clone, PartialEq)]
@@ -53,9 +59,13 @@ pub fn parse_standard<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Standard {
     out.remaining = out
         .remaining
         .or_else(|| get("ratelimit-remaining").and_then(parse_count_item));
-    out.reset = out
-        .reset
-        .or_else(|| get("ratelimit-reset").and_then(parse_reset_field));
+    if out.reset.is_none() {
+        if let Some((reset, resolution)) = get("ratelimit-reset").and_then(parse_reset_field) {
+            (out.reset, out.reset_resolution) = (Some(reset), resolution);
+        }
+    } else {
+        out.reset_resolution = WHOLE_SECONDS;
+    }
     if out.window.is_none() {
         pick_policy(&policies, &mut out);
     }
@@ -229,17 +239,19 @@ fn parse_count_item(value: &str) -> Option<u32> {
     item.bare_item.as_int().map(clamp_count)
 }
 
-/// `RateLimit-Reset`: delta seconds per the drafts, or a Go duration as the provider sends it.
-fn parse_reset_field(value: &str) -> Option<Duration> {
+/// `RateLimit-Reset`: delta seconds per the drafts, or a Go duration as the provider sends it;
+/// with the resolution it was written in.
+fn parse_reset_field(value: &str) -> Option<(Duration, Duration)> {
     if let Ok(item) = Parser::parse_item(value.as_bytes()) {
         if let Some(secs) = item.bare_item.as_int() {
-            return Some(Duration::from_secs(u64::try_from(secs).unwrap_or(0)));
+            let reset = Duration::from_secs(u64::try_from(secs).unwrap_or(0));
+            return Some((reset, WHOLE_SECONDS));
         }
     }
     // The provider's Go durations carry milliseconds: kept as written, as rounding them up to
     // whole seconds held every burst back by up to a second past the window (0.86 of the pace
     // at 4/2s); the pacer adds its margin.
-    parse_go_duration(value)
+    parse_go_duration(value).map(|reset| (reset, Duration::ZERO))
 }
 
 /// A quota or window must be at least 1 to mean anything.
