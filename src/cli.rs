@@ -166,8 +166,9 @@ pub struct PlanArgs {
     pub skip_invalid: bool,
     /// The ledger whose settled recipients are dropped as `already_sent`, `already_failed`,
     /// `already_expired` or `already_unknown` (default: `.sessioncast/<campaign name>.db` beside
-    /// the campaign file). A ledger that exists but cannot be read is an error.
-    #[arg(long, value_name = "PATH")]
+    /// the campaign file, or $SESSIONCAST_STATE when set; a `postgres://` URL names a PostgreSQL
+    /// ledger). A ledger that exists but cannot be read is an error.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
 }
 
@@ -240,8 +241,10 @@ pub struct StatusArgs {
     /// The campaign YAML file, or `-` to read it from stdin (relative paths in it, and the
     /// default ledger, then resolve against the current directory).
     pub campaign: PathBuf,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (password from SESSIONCAST_STATE
+    /// or PGPASSWORD). Default: $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside
+    /// the campaign file.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
     /// Output: `table`, readable; `json`,
     /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
@@ -263,8 +266,10 @@ pub struct StatusArgs {
 pub struct ReportArgs {
     /// The campaign YAML file, or `-` to read it from stdin.
     pub campaign: PathBuf,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (password from SESSIONCAST_STATE
+    /// or PGPASSWORD). Default: $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside
+    /// the campaign file.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
     /// Output: `table`, readable; `json`, {"messages":[{"message","kind","when","planned","sent",
     /// "delivered","read","replied","failed","failed_by_code":{"CODE":N},"expired","unknown",
@@ -291,8 +296,10 @@ pub struct IngestArgs {
     pub campaign: PathBuf,
     /// The webhook log (JSON lines); `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
-    /// The ledger file (default: `.sessioncast/<campaign name>.db` beside the campaign file).
-    #[arg(long, value_name = "PATH")]
+    /// The ledger: a file, or a `postgres://USER@HOST/DB` URL (password from SESSIONCAST_STATE
+    /// or PGPASSWORD). Default: $SESSIONCAST_STATE, else `.sessioncast/<campaign name>.db` beside
+    /// the campaign file.
+    #[arg(long, value_name = "PATH|URL")]
     pub state: Option<PathBuf>,
     /// Output: readable lines, or one JSON object {"lines","events","applied","duplicate",
     /// "unmatched","other_campaign","deferred","replies","bad_lines","bad":[{"line","path",

@@ -117,6 +117,9 @@ pub enum LedgerError {
     /// The PostgreSQL error's own text names no password: the URL is never part of it.
     #[error("ledger database error (PostgreSQL): {}", pg_text(.0))]
     Postgres(#[from] postgres::Error),
+    /// A batch of the writer that could not be committed (its text, shared by each operation).
+    #[error("{0}")]
+    Batch(String),
     #[error("lost the lease of sender {sender}: another runner may have taken over; nothing more is sent")]
     LeaseLost { sender: String },
     #[error("the ledger could not switch to WAL journaling (got `{mode}`); is it on a network file system?")]

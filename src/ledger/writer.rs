@@ -227,20 +227,15 @@ fn apply(ledger: &mut Ledger, batch: &[Op]) -> Result<Vec<Result<(), LedgerError
     Ok(each)
 }
 
-/// A batch on PostgreSQL: one transaction; the fence checked once when it claims anything; then
-/// each run of operations on distinct keys as one `finish` and one `claim` statement (a key seen
-/// twice starts a new run, so a requeue and the next claim of the same row keep their order).
+/// A batch on PostgreSQL: each run of operations on distinct keys is ONE statement in
+/// autocommit (outcomes, claims and the lease's fence together: one round trip, one commit); a
+/// key seen twice starts a new run, so a requeue and the next claim of the same row keep their
+/// order. A run that fails fails only its own operations (earlier runs are committed).
 fn apply_pg(pg: &mut PgLedger, batch: &[Op]) -> Result<Vec<Result<(), LedgerError>>, LedgerError> {
     let fence = pg.fence().cloned();
     let sender = pg.sender().map(str::to_string);
     let (client, campaign) = pg.client_and_campaign();
     let campaign = campaign.to_string();
-    let mut tx = client.transaction()?;
-    let claims = batch.iter().any(|op| matches!(op, Op::Attempt { .. }));
-    let fenced = match (&fence, claims) {
-        (Some(f), true) => pg::fence_holds(&mut tx, f)?,
-        _ => true,
-    };
     let mut each: Vec<Result<(), LedgerError>> = Vec::with_capacity(batch.len());
     let mut start = 0;
     while start < batch.len() {
@@ -257,6 +252,7 @@ fn apply_pg(pg: &mut PgLedger, batch: &[Op]) -> Result<Vec<Result<(), LedgerErro
             end += 1;
         }
         let run = &batch[start..end];
+        start = end;
         let finishes: Vec<(&Key, &Outcome)> = run
             .iter()
             .filter_map(|op| match op {
@@ -264,43 +260,45 @@ fn apply_pg(pg: &mut PgLedger, batch: &[Op]) -> Result<Vec<Result<(), LedgerErro
                 _ => None,
             })
             .collect();
-        let finished = match finishes.is_empty() {
-            true => HashSet::new(),
-            false => pg::finish_batch(&mut tx, &campaign, &finishes)?,
-        };
-        let attempts: Vec<&Key> = run
+        let claims: Vec<&Key> = run
             .iter()
             .filter_map(|op| match op {
                 Op::Attempt { key, .. } => Some(key),
                 _ => None,
             })
             .collect();
-        let claimed = match attempts.is_empty() || !fenced {
-            true => HashSet::new(),
-            false => pg::claim_batch(&mut tx, &campaign, &attempts)?,
+        let written = match finishes.is_empty() && claims.is_empty() {
+            true => Ok((true, HashSet::new(), HashSet::new())),
+            false => pg::write_run(client, &campaign, fence.as_ref(), &finishes, &claims),
+        };
+        let (held, finished, claimed) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let text = format!("cannot commit to the ledger: {e}");
+                each.extend(run.iter().map(|_| Err(LedgerError::Batch(text.clone()))));
+                continue;
+            }
         };
         for op in run {
             each.push(match op {
-                Op::Attempt { key, .. } if !fenced => Err(LedgerError::LeaseLost {
+                Op::Attempt { .. } if !held => Err(LedgerError::LeaseLost {
                     sender: fence.as_ref().map(|f| f.sender.clone()).unwrap_or_default(),
                 }),
                 Op::Attempt { key, .. } if !claimed.contains(key) => Err(pg::refusal(
-                    &mut tx,
+                    client,
                     &campaign,
                     key,
                     super::State::Attempting,
                 )),
                 Op::Finish { key, outcome } if !finished.contains(key) => {
-                    Err(pg::refusal(&mut tx, &campaign, key, outcome.target()))
+                    Err(pg::refusal(client, &campaign, key, outcome.target()))
                 }
                 Op::Meta { key, value } => {
-                    pg::save_meta_pg(&mut tx, &campaign, sender.as_deref(), key, value)
+                    pg::save_meta_pg(client, &campaign, sender.as_deref(), key, value)
                 }
                 _ => Ok(()),
             });
         }
-        start = end;
     }
-    tx.commit()?;
     Ok(each)
 }

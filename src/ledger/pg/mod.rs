@@ -213,5 +213,5 @@ pub fn lock_parts(key: i64) -> (i64, i64) {
     ((bits >> 32) as i64, (bits & 0xffff_ffff) as i64)
 }
 
-pub(crate) use ops::{claim_batch, fence_holds, finish_batch, refusal, save_meta_pg};
+pub(crate) use ops::{refusal, save_meta_pg, write_run};
 pub(crate) use webhooks::apply_webhooks;

@@ -150,6 +150,107 @@ pub(crate) fn finish_batch(
     Ok(rows.iter().map(key_of).collect())
 }
 
+/// A run of distinct keys from the writer: its outcomes and its claims in ONE statement
+/// (autocommit: one round trip and one commit), the fence checked in the same statement. Returns
+/// whether the fence held, the keys finished and the keys claimed. Finishes and claims never name
+/// the same row here (the writer cuts runs where a key repeats), so their order does not matter.
+pub(crate) fn write_run(
+    c: &mut impl GenericClient,
+    campaign: &str,
+    fence: Option<&Fence>,
+    finishes: &[(&Key, &Outcome)],
+    claims: &[&Key],
+) -> Result<(bool, HashSet<Key>, HashSet<Key>), LedgerError> {
+    let mut to = Vec::with_capacity(finishes.len());
+    let mut ix = Vec::with_capacity(finishes.len());
+    let mut state = Vec::with_capacity(finishes.len());
+    let mut pid = Vec::with_capacity(finishes.len());
+    let mut reason = Vec::with_capacity(finishes.len());
+    let mut retryable = Vec::with_capacity(finishes.len());
+    let mut first = Vec::with_capacity(finishes.len());
+    let mut second = Vec::with_capacity(finishes.len());
+    for (key, outcome) in finishes {
+        to.push(key.to.as_str());
+        ix.push(index(key.message_index));
+        state.push(outcome.target().as_str());
+        pid.push(outcome.provider_id());
+        reason.push(outcome.reason());
+        retryable.push(outcome.retryable());
+        let sources = outcome.sources();
+        first.push(sources[0].as_str());
+        second.push(sources.get(1).unwrap_or(&sources[0]).as_str());
+    }
+    let claim_to: Vec<&str> = claims.iter().map(|k| k.to.as_str()).collect();
+    let claim_ix: Vec<i64> = claims.iter().map(|k| index(k.message_index)).collect();
+    let fence_sql = match fence {
+        Some(_) => {
+            "SELECT 1 AS ok FROM leases l WHERE l.sender = $12 AND l.token = $13
+               AND EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted
+                    AND p.pid = $14 AND p.classid = $15::bigint::oid
+                    AND p.objid = $16::bigint::oid AND p.objsubid = 1)
+             FOR SHARE OF l"
+        }
+        None => "SELECT 1 AS ok",
+    };
+    let sql = format!(
+        concat!(
+            "WITH fence AS ({fence}),
+             fin AS (
+                UPDATE deliveries d SET state = u.state, provider_id = u.provider_id,
+                    reason = u.reason, retryable = u.retryable,
+                    finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE ",
+            now_ms!(),
+            " END
+                FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+                            $9::bool[], $10::text[], $11::text[])
+                     AS u(recipient, message_index, state, provider_id, reason, retryable, s1, s2)
+                WHERE d.campaign = $1 AND d.recipient = u.recipient
+                  AND d.message_index = u.message_index AND d.state IN (u.s1, u.s2)
+                RETURNING d.recipient, d.message_index),
+             cl AS (
+                UPDATE deliveries d SET state = 'attempting', attempts = d.attempts + 1,
+                    attempted_at = ",
+            now_ms!(),
+            ", finished_at = NULL
+                FROM unnest($2::text[], $3::bigint[]) AS k(recipient, message_index)
+                WHERE d.campaign = $1 AND d.recipient = k.recipient
+                  AND d.message_index = k.message_index AND d.state = 'pending'
+                  AND EXISTS (SELECT 1 FROM fence)
+                RETURNING d.recipient, d.message_index)
+             SELECT 'fence'::text, NULL::text, (SELECT count(*) FROM fence)::bigint
+             UNION ALL SELECT 'finish', recipient, message_index FROM fin
+             UNION ALL SELECT 'claim', recipient, message_index FROM cl"
+        ),
+        fence = fence_sql
+    );
+    let parts = fence.map(|f| (f, lock_parts(f.lock_key)));
+    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+        &campaign, &claim_to, &claim_ix, &to, &ix, &state, &pid, &reason, &retryable, &first,
+        &second,
+    ];
+    if let Some((f, (classid, objid))) = &parts {
+        params.extend_from_slice(&[&f.sender, &f.token, &f.lease_pid, classid, objid]);
+    }
+    let rows = c.query(sql.as_str(), &params)?;
+    let (mut held, mut finished, mut claimed) = (false, HashSet::new(), HashSet::new());
+    for r in &rows {
+        match r.get::<_, &str>(0) {
+            "fence" => held = r.get::<_, i64>(2) > 0,
+            "finish" => {
+                finished.insert(Key::new(r.get::<_, String>(1), index_of(r.get(2))));
+            }
+            _ => {
+                claimed.insert(Key::new(r.get::<_, String>(1), index_of(r.get(2))));
+            }
+        }
+    }
+    Ok((held, finished, claimed))
+}
+
+fn index_of(i: i64) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
 /// Stores a `meta` value; the pacer's state goes to the sender's row when a sender is known,
 /// shared by every campaign that sends from it.
 pub(crate) fn save_meta_pg(
