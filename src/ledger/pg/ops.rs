@@ -103,6 +103,48 @@ pub(crate) fn claim_batch(
     Ok(rows.iter().map(key_of).collect())
 }
 
+/// Outcomes as column arrays for one `unnest(...)` UPDATE: key, target state, provider id,
+/// reason, retryable, and the (at most two) states each outcome may follow.
+struct OutcomeColumns<'a> {
+    to: Vec<&'a str>,
+    ix: Vec<i64>,
+    state: Vec<&'static str>,
+    pid: Vec<Option<&'a str>>,
+    reason: Vec<Option<&'a str>>,
+    retryable: Vec<bool>,
+    first: Vec<&'static str>,
+    second: Vec<&'static str>,
+}
+
+impl<'a> OutcomeColumns<'a> {
+    fn new(items: &[(&'a Key, &'a Outcome)]) -> Self {
+        let n = items.len();
+        let mut c = OutcomeColumns {
+            to: Vec::with_capacity(n),
+            ix: Vec::with_capacity(n),
+            state: Vec::with_capacity(n),
+            pid: Vec::with_capacity(n),
+            reason: Vec::with_capacity(n),
+            retryable: Vec::with_capacity(n),
+            first: Vec::with_capacity(n),
+            second: Vec::with_capacity(n),
+        };
+        for (key, outcome) in items {
+            c.to.push(key.to.as_str());
+            c.ix.push(index(key.message_index));
+            c.state.push(outcome.target().as_str());
+            c.pid.push(outcome.provider_id());
+            c.reason.push(outcome.reason());
+            c.retryable.push(outcome.retryable());
+            let sources = outcome.sources();
+            c.first.push(sources[0].as_str());
+            c.second
+                .push(sources.get(1).unwrap_or(&sources[0]).as_str());
+        }
+        c
+    }
+}
+
 /// Records outcomes in one statement; returns the keys it changed (the others were in a state
 /// their outcome cannot follow).
 pub(crate) fn finish_batch(
@@ -110,25 +152,16 @@ pub(crate) fn finish_batch(
     campaign: &str,
     items: &[(&Key, &Outcome)],
 ) -> Result<HashSet<Key>, LedgerError> {
-    let mut to = Vec::with_capacity(items.len());
-    let mut ix = Vec::with_capacity(items.len());
-    let mut state = Vec::with_capacity(items.len());
-    let mut pid = Vec::with_capacity(items.len());
-    let mut reason = Vec::with_capacity(items.len());
-    let mut retryable = Vec::with_capacity(items.len());
-    let mut first = Vec::with_capacity(items.len());
-    let mut second = Vec::with_capacity(items.len());
-    for (key, outcome) in items {
-        to.push(key.to.as_str());
-        ix.push(index(key.message_index));
-        state.push(outcome.target().as_str());
-        pid.push(outcome.provider_id());
-        reason.push(outcome.reason());
-        retryable.push(outcome.retryable());
-        let sources = outcome.sources();
-        first.push(sources[0].as_str());
-        second.push(sources.get(1).unwrap_or(&sources[0]).as_str());
-    }
+    let OutcomeColumns {
+        to,
+        ix,
+        state,
+        pid,
+        reason,
+        retryable,
+        first,
+        second,
+    } = OutcomeColumns::new(items);
     let rows = tx.query(
         concat!(
             "UPDATE deliveries d SET state = u.state, provider_id = u.provider_id,
@@ -161,25 +194,16 @@ pub(crate) fn write_run(
     finishes: &[(&Key, &Outcome)],
     claims: &[&Key],
 ) -> Result<(bool, HashSet<Key>, HashSet<Key>), LedgerError> {
-    let mut to = Vec::with_capacity(finishes.len());
-    let mut ix = Vec::with_capacity(finishes.len());
-    let mut state = Vec::with_capacity(finishes.len());
-    let mut pid = Vec::with_capacity(finishes.len());
-    let mut reason = Vec::with_capacity(finishes.len());
-    let mut retryable = Vec::with_capacity(finishes.len());
-    let mut first = Vec::with_capacity(finishes.len());
-    let mut second = Vec::with_capacity(finishes.len());
-    for (key, outcome) in finishes {
-        to.push(key.to.as_str());
-        ix.push(index(key.message_index));
-        state.push(outcome.target().as_str());
-        pid.push(outcome.provider_id());
-        reason.push(outcome.reason());
-        retryable.push(outcome.retryable());
-        let sources = outcome.sources();
-        first.push(sources[0].as_str());
-        second.push(sources.get(1).unwrap_or(&sources[0]).as_str());
-    }
+    let OutcomeColumns {
+        to,
+        ix,
+        state,
+        pid,
+        reason,
+        retryable,
+        first,
+        second,
+    } = OutcomeColumns::new(finishes);
     let claim_to: Vec<&str> = claims.iter().map(|k| k.to.as_str()).collect();
     let claim_ix: Vec<i64> = claims.iter().map(|k| index(k.message_index)).collect();
     let fence_sql = match fence {
