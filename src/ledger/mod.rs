@@ -42,7 +42,7 @@ pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
 pub use sync::{Asked, Begun, SyncReport};
 pub use webhooks::{Sender, Tally, WINDOW_CLOSED};
-pub use writer::{Handle, Writer, WriterStats};
+pub use writer::{AttemptError, Handle, Writer, WriterStats};
 
 /// One planned request, as rendered for this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
