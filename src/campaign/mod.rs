@@ -5,6 +5,7 @@ mod csvfile;
 mod inbound;
 mod inbox;
 mod load;
+mod node;
 mod positions;
 mod recipients;
 pub mod source;
