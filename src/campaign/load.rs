@@ -189,6 +189,7 @@ impl Loader {
             recipients_csv: raw.csv,
             rejected: raw.rejected,
             duplicates: raw.duplicates,
+            repeats: raw.repeats,
             templates,
             suppress,
             not_after,
