@@ -24,7 +24,7 @@ const ROW_COLUMNS: &str = "recipient, message_index, state, provider_id, reason,
     error_code";
 
 /// The key `execute` stores the pacer's state under; on PostgreSQL it belongs to the sender.
-const PACER: &str = crate::execute::PACER_META;
+const PACER: &str = crate::ledger::PACER_META;
 
 fn index(i: u32) -> i64 {
     i64::from(i)
