@@ -64,3 +64,53 @@ pub(super) fn settle(campaign: &Campaign, decided: &mut Decided) -> Vec<Problem>
     }
     warnings
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::render::{decide, Status};
+
+    /// Five rows of one number, two of them invalid (the 1st and the 5th): each `duplicates:`
+    /// choice sends the first row it prefers among those that render, and no other.
+    #[test]
+    fn the_stand_in_is_the_first_valid_row_in_the_order_of_the_choice() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.csv"),
+            "to,last_inbound_at,pic\n\
+             +14155550101,2h ago,bad\n\
+             +14155550101,5h ago,https://cdn.example.com/1.jpg\n\
+             +14155550101,3h ago,https://cdn.example.com/2.jpg\n\
+             +14155550101,4h ago,https://cdn.example.com/3.jpg\n\
+             +14155550101,1h ago,bad\n",
+        )
+        .unwrap();
+        for (keep, sent) in [("first", 1), ("last", 3), ("latest", 2)] {
+            let file = dir.path().join(format!("{keep}.yaml"));
+            std::fs::write(
+                &file,
+                format!(
+                    "version: 1\nname: t\nprovider: {{ kind: cloud_api, base_url: \"https://h.example.com\", token_env: T, phone_number_id: \"1\" }}\nrate: 2/300s\nrecipients: {{ file: r.csv, duplicates: {keep} }}\nmessages:\n  - {{ type: image, url: \"{{{{ pic }}}}\" }}\n"
+                ),
+            )
+            .unwrap();
+            let (c, problems) = crate::campaign::load(&file, jiff::Timestamp::now());
+            let c = c.unwrap_or_else(|| panic!("{problems}"));
+            let (decided, problems) = decide(&c);
+            let statuses: Vec<Status> = (0..5).map(|i| decided.status(i)).collect();
+            let mut want = [Status::Duplicate; 5];
+            want[0] = Status::Invalid;
+            want[4] = Status::Invalid;
+            want[sent] = Status::Ready;
+            assert_eq!(statuses, want, "duplicates: {keep}");
+            let stand_in = format!("r.csv:{}: column `to`", sent + 2);
+            assert!(
+                problems
+                    .0
+                    .iter()
+                    .any(|p| p.place.to_string().ends_with(&stand_in)
+                        && p.message.contains("stands in for it")),
+                "duplicates: {keep}: {problems}"
+            );
+        }
+    }
+}
