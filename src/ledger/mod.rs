@@ -121,9 +121,10 @@ pub enum LedgerError {
     /// The PostgreSQL error's own text names no password: the URL is never part of it.
     #[error("ledger database error (PostgreSQL): {}", pg_text(.0))]
     Postgres(#[from] postgres::Error),
-    /// A batch of the writer that could not be committed (its text, shared by each operation).
-    #[error("{0}")]
-    Batch(String),
+    /// A batch of the writer that could not be committed (the one error, shared by each
+    /// operation of the batch).
+    #[error("cannot commit to the ledger: {0}")]
+    Batch(std::sync::Arc<LedgerError>),
     #[error("lost the lease of sender {sender}: another runner may have taken over; nothing more is sent")]
     LeaseLost { sender: String },
     #[error("the ledger could not switch to WAL journaling (got `{mode}`); is it on a network file system?")]

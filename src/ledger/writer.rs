@@ -293,8 +293,8 @@ fn apply_pg(pg: &mut PgLedger, batch: &[Op]) -> Result<Vec<Result<(), LedgerErro
         let (held, finished, claimed) = match written {
             Ok(w) => w,
             Err(e) => {
-                let text = format!("cannot commit to the ledger: {e}");
-                each.extend(run.iter().map(|_| Err(LedgerError::Batch(text.clone()))));
+                let e = Arc::new(e);
+                each.extend(run.iter().map(|_| Err(LedgerError::Batch(e.clone()))));
                 continue;
             }
         };
