@@ -1,10 +1,15 @@
 //! Test-only rate-limited server: request instants → OK or 429, plus rate-limit headers in a
-//! chosen dialect. Counts requests the three ways real servers do (anchored, aligned, sliding).
+//! chosen dialect. Counts requests the three ways fixed-quota servers do (anchored, aligned,
+//! sliding), or with the sandbox's own header-less limiters (nginx-like leaky bucket,
+//! HAProxy-like rate estimate), and may enforce a lower limit than its headers announce.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+
+use crate::sandbox::limiter::Limiter;
+use crate::sandbox::WindowMode;
 
 /// How the server counts requests into windows.
 #[derive(Debug, Clone, Copy)]
@@ -15,6 +20,10 @@ pub enum Counting {
     Aligned { origin: Instant },
     /// At most L accepted requests in any trailing W.
     Sliding,
+    /// The sandbox's limiter of this kind (`src/sandbox/limiter.rs`), on the Unix time of
+    /// [`SimServer::wall`]: `Leaky` (nginx `limit_req`) and `Estimate` (HAProxy's
+    /// `http_req_rate`) send no headers, whatever the dialect.
+    Sandbox(WindowMode),
 }
 
 /// Which headers the server sends with every response.
@@ -38,6 +47,11 @@ pub struct SimServer {
     window_start: Option<Instant>,
     /// Wall-clock time at `epoch`, for epoch-style resets.
     epoch: (Instant, SystemTime),
+    /// The sandbox limiter that decides, for [`Counting::Sandbox`].
+    sandbox: Option<Limiter>,
+    /// A stricter server behind the one whose headers are sent: it decides, and a 429 carries
+    /// `Retry-After` from the announced reset (the sandbox's `--real-rate`).
+    real: Option<Box<SimServer>>,
 }
 
 pub struct Response {
@@ -54,6 +68,10 @@ impl SimServer {
         epoch: Instant,
     ) -> Self {
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let sandbox = match counting {
+            Counting::Sandbox(mode) => Some(Limiter::new(super::Rate::new(limit, window), mode)),
+            _ => None,
+        };
         SimServer {
             counting,
             dialect,
@@ -62,7 +80,23 @@ impl SimServer {
             accepted: VecDeque::new(),
             window_start: None,
             epoch: (epoch, wall),
+            sandbox,
+            real: None,
         }
+    }
+
+    /// The same server enforcing `limit` per window while its headers keep announcing its own
+    /// (the sandbox's `--rate 4/2s --real-rate 3/2s`).
+    pub fn enforcing(mut self, limit: u32) -> Self {
+        let real = SimServer::new(
+            self.counting,
+            Dialect::None,
+            limit,
+            self.window,
+            self.epoch.0,
+        );
+        self.real = Some(Box::new(real));
+        self
     }
 
     /// The wall-clock time both sides agree on at instant `at`.
@@ -71,6 +105,18 @@ impl SimServer {
     }
 
     pub fn handle(&mut self, now: Instant) -> Response {
+        if let Some(limiter) = self.sandbox.as_mut() {
+            let unix = self.epoch.1 + (now - self.epoch.0);
+            let since = unix
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            let ok = limiter.check(since).allowed;
+            return Response {
+                ok,
+                headers: vec![],
+            };
+        }
+        let real_ok = self.real.as_mut().map(|r| r.handle(now).ok);
         let reset_at = self.roll(now);
         let ok = self.accepted.len() < self.limit as usize;
         if ok {
@@ -78,14 +124,19 @@ impl SimServer {
         }
         let reset_at = match self.counting {
             // A sliding server frees quota when its oldest accepted request expires.
-            Counting::Sliding => self.accepted.front().map_or(now, |f| *f + self.window),
+            Counting::Sliding | Counting::Sandbox(_) => {
+                self.accepted.front().map_or(now, |f| *f + self.window)
+            }
             _ => reset_at.unwrap_or(now + self.window),
         };
         let remaining = self.limit.saturating_sub(self.accepted.len() as u32);
-        Response {
-            ok,
-            headers: self.headers(now, remaining, reset_at - now),
+        let mut headers = self.headers(now, remaining, reset_at - now);
+        let ok = real_ok.unwrap_or(ok);
+        if !ok && self.real.is_some() {
+            let wait = super::duration::ceil_secs(reset_at - now).as_secs().max(1);
+            headers.push(("Retry-After".into(), wait.to_string()));
         }
+        Response { ok, headers }
     }
 
     /// Drops what left the window; returns the current window's end for fixed windows.
@@ -105,7 +156,7 @@ impl SimServer {
                 self.reset_fixed(start);
                 Some(start + self.window)
             }
-            Counting::Sliding => {
+            Counting::Sliding | Counting::Sandbox(_) => {
                 while self
                     .accepted
                     .front()
