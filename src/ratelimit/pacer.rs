@@ -23,7 +23,7 @@
 //!   does not, and the reset is waited out as written.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
-//!   `min(1 s, W)` (two spacings once spaced evenly), doubling until a request is accepted (at
+//!   `min(1 s, W)` (from two spacings once spaced evenly, jitter only added), doubling until a request is accepted (at
 //!   most 15 min; a server that counts refused requests is not fed while it decays).
 //! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
 //!   headers do not describe the real limiter) slows the pace to a learned spacing between

@@ -4,14 +4,23 @@
 //!
 //! - **Spacing.** From the first such 429 on, sends are spaced evenly, one per `interval` (plus
 //!   the answer-time spread; see `Pacer::smooth`). The first 429 of a burst schedule (`4/2s`
-//!   sent as 4 back to back) only spreads the bursts out at the declared rate; the first 429 of
-//!   an even schedule after at least half the window's quota went through only adds the spread
-//!   (jitter brought two arrivals too close).
+//!   sent as 4 back to back) only spreads the bursts out at the declared rate, and until a
+//!   request is accepted after it, further 429s are that burst's overload answering (a rate
+//!   estimate that counts refused requests keeps refusing for up to two of its windows) and
+//!   teach nothing; the first 429 of an even schedule after at least half the window's quota
+//!   went through only adds the spread (jitter brought two arrivals too close).
+//! - **Count per announced window.** A server that announces its window (`4/2s`) and refuses
+//!   after fewer of ours in it than it announces (3) has headers that overstate its quota: the
+//!   count accepted becomes a quota per that window (`3/2s`), sent in bursts like any window,
+//!   not a spacing (which lost a quarter of the pace). One more per window is probed after 4
+//!   windows, then 8, 16, … 64 after each failed probe (one 429 each, in a burst that would
+//!   have waited for the window's end anyway); a probe that reaches the announced count drops
+//!   the quota.
 //! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
 //!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
 //!   request sent before the last change, or before any request at the new pace was accepted,
 //!   is the old overload answering and teaches nothing: only the backoff applies, doubling
-//!   from two spacings without a cap at the window, so that a server that counts refused
+//!   from two spacings (never less: the jitter only adds) without a cap at the window, so that a server that counts refused
 //!   requests (HAProxy's estimate) is not fed while it decays. How long the refusals lasted
 //!   is the server's *memory*.
 //! - **Increase.** A spacing that held for a probe period (a declared window plus margin, or
@@ -29,8 +38,11 @@
 //! 429s teach nothing; the backoff doubles from two spacings), plus one per failed bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per
 //! search), plus one per failed re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
 //! k requests in flight up to k answers can report the same overload, so multiply by k.
-//! A later run starts from the learned spacing (while it is younger than [`LEARNED_TTL_WINDOWS`]
-//! windows and an hour) and probes up from there.
+//! A learned count per announced window costs one 429 per failed probe: at most
+//! `1 + log2(T / 4W)` in a run of length T, plus the first.
+//! A later run starts from the learned spacing (a learned count `3/2s` as one per 667 ms),
+//! while it is younger than [`LEARNED_TTL_WINDOWS`] windows and an hour, and probes up from
+//! there.
 
 use std::time::Duration;
 
