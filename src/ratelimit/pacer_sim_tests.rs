@@ -6,6 +6,7 @@ use super::tests::{ms, rate};
 use super::*;
 use crate::ratelimit::parse_signal;
 use crate::ratelimit::sim::{Counting, Dialect, SimServer};
+use crate::sandbox::limiter::Limiter;
 use crate::sandbox::WindowMode;
 
 struct Run {
@@ -259,24 +260,12 @@ fn drive_senders(
 /// The header-less servers of bench/pacing.sh and bench/limiters.sh: (name, server, declared
 /// rate, its senders in flight as the executor runs them, the server's sustained spacing).
 fn header_less_cases(epoch: Instant) -> Vec<(String, SimServer, Rate, usize, Duration)> {
-    let leaky = |l, w| {
-        SimServer::new(
-            Counting::Sandbox(WindowMode::Leaky),
-            Dialect::None,
-            l,
-            w,
-            epoch,
-        )
+    let sandbox = |mode, l, w| {
+        let mut limiter = Limiter::new(Rate::new(l, w), mode);
+        SimServer::deciding(epoch, Box::new(move |unix| limiter.check(unix).allowed))
     };
-    let estimate = |l, w| {
-        SimServer::new(
-            Counting::Sandbox(WindowMode::Estimate),
-            Dialect::None,
-            l,
-            w,
-            epoch,
-        )
-    };
+    let leaky = |l, w| sandbox(WindowMode::Leaky, l, w);
+    let estimate = |l, w| sandbox(WindowMode::Estimate, l, w);
     let lying = |w| SimServer::new(Counting::Anchored, Dialect::Note, 4, w, epoch).enforcing(3);
     let s = Duration::from_secs;
     let mut cases = vec![];

@@ -8,9 +8,6 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use crate::sandbox::limiter::Limiter;
-use crate::sandbox::WindowMode;
-
 /// How the server counts requests into windows.
 #[derive(Debug, Clone, Copy)]
 pub enum Counting {
@@ -20,10 +17,10 @@ pub enum Counting {
     Aligned { origin: Instant },
     /// At most L accepted requests in any trailing W.
     Sliding,
-    /// The sandbox's limiter of this kind (`src/sandbox/limiter.rs`), on the Unix time of
-    /// [`SimServer::wall`]: `Leaky` (nginx `limit_req`) and `Estimate` (HAProxy's
-    /// `http_req_rate`) send no headers, whatever the dialect.
-    Sandbox(WindowMode),
+    /// Another limiter decides, given the Unix time of [`SimServer::wall`] (the tests pass
+    /// the sandbox's, `src/sandbox/limiter.rs`: its leaky bucket and rate estimate); no
+    /// headers, whatever the dialect. See [`SimServer::deciding`].
+    Decider,
 }
 
 /// Which headers the server sends with every response.
@@ -37,6 +34,9 @@ pub enum Dialect {
     XRateLimit,
 }
 
+/// Unix time of a request → admitted.
+pub type Decider = Box<dyn FnMut(Duration) -> bool>;
+
 pub struct SimServer {
     counting: Counting,
     dialect: Dialect,
@@ -47,8 +47,8 @@ pub struct SimServer {
     window_start: Option<Instant>,
     /// Wall-clock time at `epoch`, for epoch-style resets.
     epoch: (Instant, SystemTime),
-    /// The sandbox limiter that decides, for [`Counting::Sandbox`].
-    sandbox: Option<Limiter>,
+    /// What decides, for [`Counting::Decider`]: Unix time → admitted.
+    decider: Option<Decider>,
     /// A stricter server behind the one whose headers are sent: it decides, and a 429 carries
     /// `Retry-After` from the announced reset (the sandbox's `--real-rate`).
     real: Option<Box<SimServer>>,
@@ -68,10 +68,6 @@ impl SimServer {
         epoch: Instant,
     ) -> Self {
         let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let sandbox = match counting {
-            Counting::Sandbox(mode) => Some(Limiter::new(super::Rate::new(limit, window), mode)),
-            _ => None,
-        };
         SimServer {
             counting,
             dialect,
@@ -80,9 +76,22 @@ impl SimServer {
             accepted: VecDeque::new(),
             window_start: None,
             epoch: (epoch, wall),
-            sandbox,
+            decider: None,
             real: None,
         }
+    }
+
+    /// A server without headers whose answers `decide` gives (the sandbox's limiters).
+    pub fn deciding(epoch: Instant, decide: Decider) -> Self {
+        let mut server = SimServer::new(
+            Counting::Decider,
+            Dialect::None,
+            1,
+            Duration::from_secs(1),
+            epoch,
+        );
+        server.decider = Some(decide);
+        server
     }
 
     /// The same server enforcing `limit` per window while its headers keep announcing its own
@@ -105,12 +114,9 @@ impl SimServer {
     }
 
     pub fn handle(&mut self, now: Instant) -> Response {
-        if let Some(limiter) = self.sandbox.as_mut() {
-            let unix = self.epoch.1 + (now - self.epoch.0);
-            let since = unix
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            let ok = limiter.check(since).allowed;
+        let unix = self.wall(now).duration_since(SystemTime::UNIX_EPOCH);
+        if let Some(decide) = self.decider.as_mut() {
+            let ok = decide(unix.unwrap_or_default());
             return Response {
                 ok,
                 headers: vec![],
@@ -124,7 +130,7 @@ impl SimServer {
         }
         let reset_at = match self.counting {
             // A sliding server frees quota when its oldest accepted request expires.
-            Counting::Sliding | Counting::Sandbox(_) => {
+            Counting::Sliding | Counting::Decider => {
                 self.accepted.front().map_or(now, |f| *f + self.window)
             }
             _ => reset_at.unwrap_or(now + self.window),
@@ -156,7 +162,7 @@ impl SimServer {
                 self.reset_fixed(start);
                 Some(start + self.window)
             }
-            Counting::Sliding | Counting::Sandbox(_) => {
+            Counting::Sliding | Counting::Decider => {
                 while self
                     .accepted
                     .front()
