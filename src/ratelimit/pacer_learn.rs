@@ -12,10 +12,9 @@
 //! - **Count per announced window.** A server that announces its window (`4/2s`) and refuses
 //!   after fewer of ours in it than it announces (3) has headers that overstate its quota: the
 //!   count accepted becomes a quota per that window (`3/2s`), sent in bursts like any window,
-//!   not a spacing (which lost a quarter of the pace). One more per window is probed after 4
-//!   windows, then 8, 16, … 64 after each failed probe (one 429 each, in a burst that would
-//!   have waited for the window's end anyway); a probe that reaches the announced count drops
-//!   the quota.
+//!   not a spacing (which lost a quarter of the pace). One more per window is probed after 8
+//!   windows, then 16, 32, 64 after each failed probe (one 429 each, and a wait for the
+//!   announced reset); a probe that holds the announced count for a window drops the quota.
 //! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
 //!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
 //!   request sent before the last change, or before any request at the new pace was accepted,
@@ -39,7 +38,7 @@
 //! search), plus one per failed re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
 //! k requests in flight up to k answers can report the same overload, so multiply by k.
 //! A learned count per announced window costs one 429 per failed probe: at most
-//! `1 + log2(T / 4W)` in a run of length T, plus the first.
+//! `1 + log2(T / 8W)` in a run of length T, plus the first.
 //! A later run starts from the learned spacing (a learned count `3/2s` as one per 667 ms),
 //! while it is younger than [`LEARNED_TTL_WINDOWS`] windows and an hour, and probes up from
 //! there.
@@ -57,7 +56,7 @@ const FIRST_GAP: u32 = 2;
 /// The longest wait between re-probes, in windows.
 const MAX_GAP: u32 = 64;
 /// Windows before a learned quota is first probed one higher (doubling at each failed probe).
-const FIRST_QUOTA_GAP: u32 = 4;
+const FIRST_QUOTA_GAP: u32 = 8;
 /// A learned limit is forgotten by later runs after this many windows (and at least an hour).
 pub const LEARNED_TTL_WINDOWS: u32 = 12;
 /// Without a known good spacing, a 429 slows the rate to this fraction.

@@ -296,7 +296,7 @@ fn a_429_below_an_announced_policy_is_learned_as_a_count_per_its_window() {
         t0 + Duration::from_millis(2_020 + 102),
         "after the window"
     );
-    // Accepted windows of 3: after four windows, one more per window is probed; its 429
+    // Accepted windows of 3: after eight windows, one more per window is probed; its 429
     // restores 3 and waits twice as long for the next probe.
     let mut at = next;
     let mut refused = 0;

@@ -404,7 +404,7 @@ fn a_rate_estimate_is_paced_at_its_rate_after_the_first_429() {
 
 /// A server announcing `4/2s` that admits 3 per window: the count is learned per the announced
 /// window and sent in bursts (0.99 and 0.97 from the first 429 over 12 s; before, a spacing of
-/// 1/668ms at 0.77), and one more is re-probed after 4, 8, … windows.
+/// 1/668ms at 0.77), and one more is re-probed after 8, 16, … windows.
 #[test]
 fn headers_that_overstate_the_limit_teach_a_count_per_window() {
     for (declared, secs, most) in [
