@@ -24,7 +24,7 @@
 //!   does not, and the reset is waited out as written.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
-//!   `min(1 s, W)` (two spacings once spaced evenly), doubling until a request is accepted (at
+//!   `min(1 s, W)` (from two spacings once spaced evenly, jitter only added), doubling until a request is accepted (at
 //!   most 15 min; a server that counts refused requests is not fed while it decays).
 //! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
 //!   headers do not describe the real limiter) slows the pace to a learned spacing between
@@ -110,6 +110,8 @@ pub struct Pacer {
     pub(super) ceiling: u32,
     /// Set while the primary limit is below the ceiling because of 429s (see `pacer_learn`).
     pub(super) learned: Option<super::pacer_learn::Learned>,
+    /// A lower count per announced window, learned from 429s (see `pacer_learn`).
+    pub(super) quota: Option<super::pacer_learn::Quota>,
     /// Why the pace changed, oldest first, until taken by [`Pacer::take_notes`].
     pub(super) notes: Vec<String>,
     /// When the server last announced a policy.
@@ -120,6 +122,8 @@ pub struct Pacer {
     /// the mode, because a server that says nothing may be smoothing (leaky bucket, HAProxy's
     /// rate estimate) and refuse bursts that fit a fixed window.
     pub(super) smooth: bool,
+    /// Set by the switch to even spacing until a request is accepted (see `pacer_learn`).
+    pub(super) settling: bool,
     /// Spread of recent answer times (slowest but one − fastest).
     pub(super) spread: Duration,
     /// Recent departures, for the margin (see `pacer_slots`): when, how late, and how much of
@@ -154,10 +158,12 @@ impl Pacer {
             rtts: VecDeque::new(),
             ceiling: rate.limit,
             learned: None,
+            quota: None,
             notes: Vec::new(),
             policy_at: None,
             windowless: None,
             smooth: false,
+            settling: false,
             spread: Duration::ZERO,
             lateness: VecDeque::new(),
             last_rtt: Duration::ZERO,
@@ -261,7 +267,8 @@ impl Pacer {
             Some(limit) => {
                 let inferred = self.windowless.and_then(|w| w.rate()).map(|r| r.window);
                 let window = signal.window.or(inferred).unwrap_or(self.primary.window);
-                self.learn_against_policy(at, sent, limit, window)
+                let windowed = signal.window.is_some();
+                self.learn_against_policy(at, sent, Rate::new(limit, window), windowed)
             }
             None => self.learn_down(at, sent),
         };
@@ -399,9 +406,11 @@ impl Pacer {
 
     pub(super) fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
         let inferred = self.windowless.and_then(|w| w.rate());
+        let quota = self.quota.map(|q| q.rate);
         std::iter::once(self.primary)
             .chain(self.server.iter().copied())
             .chain(inferred)
+            .chain(quota)
     }
 
     /// The spacing of even sends: the declared rate's, or the spacing learned from 429s; once
@@ -462,13 +471,16 @@ impl Pacer {
         }
     }
 
-    /// Exponential backoff with equal jitter: half the nominal delay fixed, half random.
+    /// Exponential backoff with equal jitter: half the nominal delay fixed, half random (once
+    /// spaced evenly: the nominal delay fixed, up to half of it more at random).
     fn next_backoff(&mut self) -> Duration {
         // From two sends' spacing when sends are spaced evenly: a leaky bucket admits again
-        // one spacing after its last admission.
+        // one spacing after its last admission, and a rate estimate that counts the refused
+        // request (HAProxy) two spacings after it; not capped at a second, which is less
+        // than one spacing of a slow server.
         let mut base = self.primary.window.min(Duration::from_secs(1));
         if self.smooth {
-            base = base.min(self.even_interval() * 2);
+            base = self.even_interval() * 2;
         }
         // Not capped at the window: a server that counts refused requests too (HAProxy's
         // rate estimate over several windows) keeps refusing while it is fed, and a backoff
@@ -480,7 +492,13 @@ impl Pacer {
             .min(cap);
         self.backoff_level = self.backoff_level.saturating_add(1);
         let half = nominal / 2;
-        half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
+        let jitter = half.mul_f64(rand::rng().random_range(0.0..=1.0));
+        if self.smooth {
+            // Never earlier than the nominal delay: coming back early to a server that counts
+            // refused requests costs it another refusal, and it pushes the next admission back.
+            return nominal + jitter;
+        }
+        half + jitter
     }
 }
 
