@@ -14,7 +14,8 @@
 //! # Server signals: tighten, never loosen
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
-//!   limit without a window is read against the declared window.
+//!   limit without a window is read against the declared window until its refills prove that
+//!   window too short (`pacer_window`).
 //! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. A reset is
 //!   only as exact as it is written: whole delta seconds (`t=2`) mean anything in (1, 2] s, an
 //!   epoch second measured from `Date` may be up to 2 s late (`Signal::reset_slack`). The
@@ -32,14 +33,17 @@
 //!   used by someone else and says nothing about its size, so only the backoff applies.
 //!
 //! # Margin
-//! Each window gets a margin against network jitter and clock error. It starts at a floor
-//! ([`default_margin`]) and grows with what is measured: twice the spread of answer times
-//! (a send's arrival may shift by up to the one-way spread, and a slot may be used up to half
-//! the margin late; the slowest of the last 64 answers is left out, as the first one also paid
-//! for the connection) plus 100 ppm of the window for clock drift, at most 5 % of the window.
-//! For bursts, a request that leaves (or is answered) later than half the margin allows is
-//! logged when the server may have counted it (`Pacer::departed`, `Pacer::answered`); an even
-//! schedule keeps its slots' instants, and its lateness is not yet part of the margin.
+//! Each window gets a margin against network jitter, lateness and clock error. It starts at a
+//! floor ([`default_margin`]) and grows with what is measured: twice the spread of answer times
+//! (a send's arrival may shift by up to that spread; the slowest of the last 64 answers is left
+//! out, as the first one also paid for the connection) plus 100 ppm of the window for clock
+//! drift, at most 5 % of the window. What it keeps beyond one spread and the drift is the
+//! lateness allowance ([`Pacer::lateness_allowance`]): a request leaving later than that, or
+//! answered later than the server can have counted it by then, is logged when the server may
+//! have counted it and re-plans the slots it crowds (`Pacer::departed`, `Pacer::answered`), so
+//! it costs only its own lateness. Lateness itself does not raise the margin (a margin paid by
+//! every window cost an even schedule more than the late sends did), but the margin never drops
+//! below what it allowed a send the log still counts.
 //!
 //! # Bound on 429s without headers
 //! See `pacer_learn`: logarithmic in how far the declared rate is above the real one, plus a
@@ -112,6 +116,8 @@ pub struct Pacer {
     pub(super) notes: Vec<String>,
     /// When the server last announced a policy.
     pub(super) policy_at: Option<Instant>,
+    /// A limit announced without a window, and the window its refills show (`pacer_window`).
+    pub(super) windowless: Option<super::pacer_window::Windowless>,
     /// Set by the first 429 without headers: sends are spaced evenly from then on, whatever
     /// the mode, because a server that says nothing may be smoothing (leaky bucket, HAProxy's
     /// rate estimate) and refuse bursts that fit a fixed window.
@@ -119,7 +125,10 @@ pub struct Pacer {
     /// Set by the switch to even spacing until a request is accepted (see `pacer_learn`).
     pub(super) settling: bool,
     /// Spread of recent answer times (slowest but one − fastest).
-    spread: Duration,
+    pub(super) spread: Duration,
+    /// Recent departures, for the margin (see `pacer_slots`): when, how late, and how much of
+    /// that the log absorbed (counted at the slot).
+    pub(super) lateness: VecDeque<(Instant, Duration, Duration)>,
     /// The answer time last fed to [`Pacer::observe_rtt`]: the answer [`Pacer::observe`] gets
     /// next is to a request sent this long before it.
     last_rtt: Duration,
@@ -152,9 +161,11 @@ impl Pacer {
             quota: None,
             notes: Vec::new(),
             policy_at: None,
+            windowless: None,
             smooth: false,
             settling: false,
             spread: Duration::ZERO,
+            lateness: VecDeque::new(),
             last_rtt: Duration::ZERO,
             sends: VecDeque::new(),
             throttled: VecDeque::new(),
@@ -222,6 +233,9 @@ impl Pacer {
         let sent = at.checked_sub(self.last_rtt).unwrap_or(at);
         if let Some(limit) = signal.limit {
             self.policy_at = Some(at);
+            if signal.window.is_none() {
+                self.observe_windowless(at, limit, signal.remaining, throttled);
+            }
             self.adopt(Rate::new(
                 limit,
                 signal.window.unwrap_or(self.primary.window),
@@ -251,7 +265,8 @@ impl Pacer {
         // bursts); otherwise the headers do not describe the real limiter and it is learned.
         let slowed = match signal.limit {
             Some(limit) => {
-                let window = signal.window.unwrap_or(self.primary.window);
+                let inferred = self.windowless.and_then(|w| w.rate()).map(|r| r.window);
+                let window = signal.window.or(inferred).unwrap_or(self.primary.window);
                 let windowed = signal.window.is_some();
                 self.learn_against_policy(at, sent, Rate::new(limit, window), windowed)
             }
@@ -280,7 +295,12 @@ impl Pacer {
         };
         let learned = self.learned().map(|(rate, _)| rate);
         let primary = learned.map_or(self.primary, |l| slower(self.primary, l));
-        self.server.iter().copied().fold(primary, slower)
+        let inferred = self.windowless.and_then(|w| w.rate());
+        self.server
+            .iter()
+            .copied()
+            .chain(inferred)
+            .fold(primary, slower)
     }
 
     /// The margin added to every window.
@@ -309,7 +329,8 @@ impl Pacer {
         );
         let window = self.primary.window;
         self.spread = hi - lo.min(hi);
-        let measured = self.spread * 2 + window / 10_000;
+        let measured =
+            (self.spread * 2).max(self.spread + self.absorbed_lateness()) + window / 10_000;
         let cap = (window / 20).max(self.floor);
         self.margin = measured.clamp(self.floor, cap);
     }
@@ -384,9 +405,11 @@ impl Pacer {
     }
 
     pub(super) fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
+        let inferred = self.windowless.and_then(|w| w.rate());
         let quota = self.quota.map(|q| q.rate);
         std::iter::once(self.primary)
             .chain(self.server.iter().copied())
+            .chain(inferred)
             .chain(quota)
     }
 
