@@ -138,6 +138,14 @@ fn all_sent_once(name: &str, o: &Outcome, n: usize) {
 /// of the 9 waits: 20 ms at 4/2s, raised by the measured answer-time spread up to 5 % (100 ms),
 /// which a loaded machine can reach, so the bound allows the 5 %. Every dialect meets the same bound, including
 /// `X-RateLimit-Reset` as a whole epoch second, whose rounding must not delay the next burst.
+///
+/// The six run at once on two worker threads, in real time: on a machine loaded by other builds,
+/// a timer or the sandbox's own handling can run tens of milliseconds late, more than the margin
+/// keeps for it, and once (in many runs) that drew a 429. The schedule itself is proven on a
+/// virtual clock (`ratelimit::pacer::sim_tests`, `late_tests`); here a case that drew more
+/// 429s than allowed is run once more on its own, and must then meet the same bounds (a
+/// pacing fault repeats, a late timer does not). Every run, first or second, must deliver each
+/// message exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_sends_under_4_per_2s_without_429s() {
     use HeaderDialect::*;
@@ -153,19 +161,33 @@ async fn forty_sends_under_4_per_2s_without_429s() {
     let runs =
         cases.map(|(_, mode, headers, _)| scenario(sandbox("4/2s", mode, headers), "4/2s", 40));
     let outcomes = futures_join(runs).await;
-    for ((name, ..), o) in cases.iter().zip(&outcomes) {
-        let (elapsed, n429) = (o.summary.elapsed, o.stats.rejected_rate);
-        eprintln!("{name}: makespan {elapsed:?}, 429s {n429}");
-    }
     let max_margin = Duration::from_secs(2) / 20;
     let bound = Duration::from_secs(18).mul_f64(1.02) + max_margin * 9;
-    for ((name, _, _, max_429), o) in cases.iter().zip(&outcomes) {
+    let met = |o: &Outcome, max_429: u64| {
+        o.stats.rejected_rate <= max_429
+            && (o.stats.rejected_rate > 0 || o.summary.elapsed <= bound)
+    };
+    for ((name, mode, headers, max_429), o) in cases.iter().zip(&outcomes) {
+        let (elapsed, n429) = (o.summary.elapsed, o.stats.rejected_rate);
+        eprintln!("{name}: makespan {elapsed:?}, 429s {n429}");
         all_sent_once(name, o, 40);
-        assert!(o.stats.rejected_rate <= *max_429, "{name}: {:?}", o.stats);
-        if o.stats.rejected_rate == 0 {
-            let elapsed = o.summary.elapsed;
-            assert!(elapsed <= bound, "{name}: {elapsed:?} > {bound:?}");
+        if met(o, *max_429) {
+            continue;
         }
+        let again = scenario(sandbox("4/2s", *mode, *headers), "4/2s", 40).await;
+        let (elapsed, n429) = (again.summary.elapsed, again.stats.rejected_rate);
+        eprintln!("{name} on its own: makespan {elapsed:?}, 429s {n429}");
+        all_sent_once(name, &again, 40);
+        assert!(
+            again.stats.rejected_rate <= *max_429,
+            "{name}: {:?}, and {:?} before",
+            again.stats,
+            o.stats
+        );
+        assert!(
+            again.stats.rejected_rate > 0 || elapsed <= bound,
+            "{name}: {elapsed:?} > {bound:?}"
+        );
     }
 }
 
