@@ -334,3 +334,77 @@ fn the_binary_sends_to_its_own_sandbox() {
     );
     assert_eq!(err.matches(" sent +1415555").count(), 5, "{err}");
 }
+
+/// With `--skip-invalid`, a repeated number whose kept row (here the latest `last_inbound_at`)
+/// fails to render is still sent, from its other, valid row: an invalid row never costs a
+/// valid one its message. Judged by what the sandbox logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_kept_row_gives_way_to_the_valid_row_of_the_same_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.jsonl");
+    let mut config = sandbox("50/1s", WindowMode::Anchored, HeaderDialect::default());
+    config.token = Some(TOKEN.into());
+    config.log = Some(log.clone());
+    let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.path().join("r.csv"),
+        "to,last_inbound_at,pic\n\
+         +14155550101,2h ago,https://cdn.example.com/older.jpg\n\
+         +1 415 555 0101,1h ago,not a link\n\
+         +14155550102,1h ago,https://cdn.example.com/other.jpg\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "version: 1\nname: t\nprovider: {{ kind: cloud_api, base_url: \"{}\", token_env: SKIP_TEST_TOKEN, phone_number_id: \"1065\" }}\nrate: 50/1s\nrecipients: {{ file: r.csv }}\nmessages:\n  - {{ type: image, url: \"{{{{ pic }}}}\" }}\n",
+        sandbox.base_url()
+    );
+    let campaign = dir.path().join("c.yaml");
+    std::fs::write(&campaign, yaml).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+        .arg("run")
+        .arg(&campaign)
+        .arg("--skip-invalid")
+        .arg("--quiet")
+        .arg("--state")
+        .arg(dir.path().join("ledger.db"))
+        .env("SKIP_TEST_TOKEN", TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "+14155550101 is not dropped as `duplicate` after all: the row kept for it, "
+        ) && stderr.contains("r.csv:3, is invalid; this row stands in for it\n  --> ")
+            && stderr.contains("r.csv:2: column `to`"),
+        "{stderr}"
+    );
+    sandbox.shutdown().await;
+    let mut got: Vec<(String, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            let link = v["body"]["image"]["link"].as_str().unwrap_or_default();
+            (v["to"].as_str().unwrap().to_string(), link.to_string())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "+14155550101".to_string(),
+                "https://cdn.example.com/older.jpg".to_string()
+            ),
+            (
+                "+14155550102".to_string(),
+                "https://cdn.example.com/other.jpg".to_string()
+            ),
+        ],
+        "{stderr}"
+    );
+}
