@@ -624,3 +624,25 @@ fn a_limit_without_a_window_is_paced_at_the_refills_it_shows() {
     assert_eq!(run.throttled, 0);
     assert!(pace(&run) >= 0.98, "{:.3}", pace(&run));
 }
+
+/// The same token bucket under a slower declared `2/2s` (one send a second, well below its
+/// 2 per second): the bucket stays full and its refills are lost to the cap, which must not be
+/// read as a longer window.
+#[test]
+fn a_full_bucket_is_not_taken_for_a_longer_window() {
+    let t0 = Instant::now() + ms(10_300);
+    let declared = rate("2/2s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let mut bucket = Bucket {
+        limit: 4,
+        per_token: ms(500),
+        tokens: 4.0,
+        last: None,
+        epoch: t0 - ms(10_300),
+    };
+    let run = drive(&mut pacer, &mut bucket, t0, 31, 1, &Late::none(), true);
+    assert!(pacer.windowless.and_then(|w| w.rate()).is_none());
+    assert_eq!(run.throttled, 0);
+    // 15 bursts of 2, 2.02 s apart.
+    assert!(span(&run) <= ms(15 * 2_020 + 10), "{:?}", span(&run));
+}

@@ -9,7 +9,10 @@
 //! off the count by one at most), so `W ≥ L·elapsed / (refilled + L)`: when that exceeds the
 //! declared window (with its margin, and a tenth more for jitter), the declared window is too
 //! short. The window then used is `L·elapsed / (refilled − 1)`, the slow end of what the count
-//! allows, the smallest over the run: it converges as refills accumulate. (A sandbox token
+//! allows, the smallest over the run: it converges as refills accumulate. An accepted request
+//! that leaves L − 1 found the quota full, so what refilled before it was lost to the cap and
+//! the count starts again (a bucket sent to more slowly than it refills, a new fixed window
+//! each time: neither is mistaken for a longer window). (A sandbox token
 //! bucket `4/2s` with `X-RateLimit-*` under a declared `10/1s` was paced at 4 per second and
 //! drew 429s for the whole run.)
 
@@ -52,8 +55,18 @@ impl Pacer {
             return;
         };
         let declared = self.declared.window + self.margin;
+        // An accepted request that leaves L − 1 found the quota full: whatever refilled before it
+        // was lost to the cap (a bucket we send to more slowly than it refills, each new fixed
+        // window), so the count starts again here.
+        let full = !throttled && remaining.saturating_add(1) >= limit;
         let w = match &mut self.windowless {
-            Some(w) if w.limit == limit => w,
+            Some(w) if w.limit == limit && !full => w,
+            Some(w) if w.limit == limit => {
+                w.start = at;
+                w.start_remaining = remaining;
+                w.accepted = 0;
+                return;
+            }
             _ => {
                 self.windowless = Some(Windowless {
                     limit,
@@ -78,6 +91,10 @@ impl Pacer {
         let Ok(estimate) = Duration::try_from_secs_f64(l * elapsed / (refilled - 1) as f64) else {
             return;
         };
+        // Whole milliseconds, rounded up: never faster than the count allows, and readable.
+        let estimate =
+            Duration::from_millis(u64::try_from(estimate.as_millis()).unwrap_or(u64::MAX))
+                + Duration::from_millis(1);
         let first = w.window.is_none();
         let window = w.window.map_or(estimate, |old| old.min(estimate));
         w.window = Some(window.max(self.declared.window));
