@@ -250,9 +250,9 @@ pub struct StatusArgs {
     /// {"counts":{"pending","attempting","sent","failed","expired","unknown"},"recipients":[{"to",
     /// "message","state","provider_id","reason","retryable","attempts","deadline","planned_at",
     /// "attempted_at","finished_at","delivered_at","read_at","replied_at","error_code","vars"}]}
-    /// (the last four from `sessioncast ingest`: the provider's times and error code); or `csv`,
-    /// one row per message with the same columns and one column per recipient variable, for
-    /// spreadsheets and CRMs.
+    /// (the three times from `sessioncast ingest`, the provider's clock; the error code from the
+    /// failed answer or a webhook); or `csv`, one row per message with the same columns and one
+    /// column per recipient variable, for spreadsheets and CRMs.
     // The plan's descriptions of the formats do not fit the status: leave them out.
     #[arg(long, value_enum, default_value = "table", hide_possible_values = true)]
     pub format: PlanFormat,

@@ -49,6 +49,7 @@ impl Env {
         };
         let mut config = config;
         story(&mut config);
+        let failing = config.fail_rate > 0.0;
         let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -57,7 +58,7 @@ impl Env {
         let run = env
             .exec(&["run", "campaign.yaml", "--format", "json"])
             .await;
-        let code = if drop_rate > 0.0 { 4 } else { 0 };
+        let code = if drop_rate > 0.0 || failing { 4 } else { 0 };
         assert_eq!(run.status.code(), Some(code), "{}", text(&run));
         env
     }
@@ -407,5 +408,29 @@ async fn the_sandbox_webhook_log_settles_every_lost_answer() {
         env.sandbox.stats().accepted,
         accepted,
         "nothing was sent again"
+    );
+}
+
+/// A failure known only from the answer keeps the code the answer carried: the sandbox's fault
+/// is Meta's 500 with code 131000, and `status` and `report` show it without any webhook.
+#[tokio::test]
+async fn failures_from_the_answer_keep_the_providers_error_code() {
+    let numbers: Vec<String> = NUMBERS.iter().map(|n| n.to_string()).collect();
+    let env = Env::run_lossy_with(&numbers, 0.0, |c| c.fail_rate = 1.0).await;
+    assert_eq!(
+        env.sandbox.stats().faults,
+        3,
+        "every request was answered with the fault"
+    );
+    for (to, row) in env.rows().await {
+        assert_eq!(row["state"], "failed", "{to}: {row}");
+        assert_eq!(row["error_code"], 131000, "{to}: {row}");
+    }
+    let funnel = &env.report(&[]).await["messages"][0];
+    assert_eq!(funnel["failed"], 3, "{funnel}");
+    assert_eq!(
+        funnel["failed_by_code"],
+        serde_json::json!({"131000": 3}),
+        "{funnel}"
     );
 }

@@ -3,9 +3,9 @@
 
 use super::Failure;
 use crate::campaign::{Campaign, UserId};
-use crate::execute::PACER_META;
 use crate::exit::Exit;
 use crate::ledger::pg::{self, lease::Lease, lease::LeaseError, Target, UrlError};
+use crate::ledger::PACER_META;
 use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
 use crate::plan::{DropReason, Settled};
 use crate::provider::Request;

@@ -315,9 +315,6 @@ pub async fn execute(
     summary
 }
 
-/// The ledger `meta` key under which the pacer's state is kept between runs.
-pub const PACER_META: &str = "pacer";
-
 /// How often a shared ledger's pacer state is saved during a run.
 const PACER_SAVE_EVERY: Duration = Duration::from_secs(1);
 
@@ -333,7 +330,7 @@ fn save_pacer(shared: &Shared) {
     let mut state = pacer.snapshot(tokio::time::Instant::now(), ledger.wall_now());
     state.sends_unix_ms.clear();
     if let Ok(json) = serde_json::to_string(&state) {
-        ledger.save_meta(PACER_META, json);
+        ledger.save_meta(crate::ledger::PACER_META, json);
     }
 }
 

@@ -211,7 +211,11 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &[u8], t: &mut Tally
             Attempt::Answered(Class::WindowClosed) => Outcome::Expired {
                 reason: "window_closed (the provider refused: window closed)".into(),
             },
-            Attempt::Answered(Class::Failed { reason, retryable }) => {
+            Attempt::Answered(Class::Failed {
+                reason,
+                retryable,
+                code,
+            }) => {
                 let more = if retryable {
                     " (transient; not retried)"
                 } else {
@@ -220,6 +224,7 @@ async fn message(shared: &Shared, m: &Message<'_>, request: &[u8], t: &mut Tally
                 Outcome::Failed {
                     reason: format!("{reason}{more}"),
                     retryable,
+                    code,
                 }
             }
             Attempt::Answered(Class::Stop { reason }) => {

@@ -44,6 +44,10 @@ pub use sync::{Asked, Begun, SyncReport};
 pub use webhooks::{Sender, Tally, WINDOW_CLOSED};
 pub use writer::{Handle, Writer, WriterStats};
 
+/// The `meta` key under which the pacer's state is kept between runs (on PostgreSQL it lives
+/// in the sender's row, since the rate belongs to the sender).
+pub const PACER_META: &str = "pacer";
+
 /// One planned request, as rendered for this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Planned {

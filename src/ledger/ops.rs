@@ -14,7 +14,8 @@ const MARK_ATTEMPTING: &str = "UPDATE deliveries
     WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'";
 
 const FINISH: &str = "UPDATE deliveries
-    SET state = ?3, provider_id = ?4, reason = ?5, retryable = ?6, finished_at = ?7
+    SET state = ?3, provider_id = ?4, reason = ?5, retryable = ?6, finished_at = ?7,
+        error_code = ?10
     WHERE recipient = ?1 AND message_index = ?2 AND state IN (?8, ?9)";
 
 /// Why `recover_interrupted` marks a row unknown.
@@ -201,6 +202,7 @@ pub(super) fn finish_one(
         finished_at,
         first,
         second,
+        outcome.error_code(),
     ])?;
     if changed == 1 {
         Ok(())

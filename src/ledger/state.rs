@@ -114,7 +114,12 @@ pub enum Outcome {
     Sent { provider_id: Option<String> },
     /// Refused. `retryable` marks refusals that `--retry-failed` may put back (e.g. a 5xx with a
     /// code saying nothing was delivered); permanent ones (bad number, bad payload) are not.
-    Failed { reason: String, retryable: bool },
+    /// `code` is the provider's error code from the answer, when it gave one.
+    Failed {
+        reason: String,
+        retryable: bool,
+        code: Option<i64>,
+    },
     /// The window closed: either noticed before sending (legal straight from `pending`) or
     /// reported by the provider.
     Expired { reason: String },
@@ -166,6 +171,14 @@ impl Outcome {
     pub(crate) fn provider_id(&self) -> Option<&str> {
         match self {
             Outcome::Sent { provider_id } => provider_id.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The provider's error code the answer carried (failures only; webhooks add theirs).
+    pub(crate) fn error_code(&self) -> Option<i64> {
+        match self {
+            Outcome::Failed { code, .. } => *code,
             _ => None,
         }
     }

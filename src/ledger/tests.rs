@@ -236,6 +236,7 @@ fn requeues_only_touch_their_own_rows() {
             Outcome::Failed {
                 reason: reason("5xx"),
                 retryable: true,
+                code: Some(131000),
             },
         ),
         (
@@ -243,11 +244,20 @@ fn requeues_only_touch_their_own_rows() {
             Outcome::Failed {
                 reason: reason("bad number"),
                 retryable: false,
+                code: None,
             },
         ),
         (key(3), sent()),
     ];
     ledger.finish_many(&outcomes).expect("finish");
+    // The answer's error code is kept with the failure, for `report`'s failures by code.
+    let codes: Vec<Option<i64>> = ledger
+        .rows()
+        .expect("rows")
+        .iter()
+        .map(|r| r.error_code)
+        .collect();
+    assert_eq!(codes, [None, Some(131000), None, None]);
     assert_eq!(ledger.requeue_failed_retryable().expect("retry"), 1);
     assert_eq!(ledger.state_of(&key(1)).expect("s"), Some(State::Pending));
     assert_eq!(ledger.state_of(&key(2)).expect("s"), Some(State::Failed));

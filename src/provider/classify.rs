@@ -13,8 +13,13 @@ pub enum Class {
     Throttled,
     /// The 24-hour session window is closed (131047, 410, or a body saying so).
     WindowClosed,
-    /// Not sent and not worth sending as is. `retryable` marks transient provider trouble.
-    Failed { reason: String, retryable: bool },
+    /// Not sent and not worth sending as is. `retryable` marks transient provider trouble;
+    /// `code` is the provider's error code when the answer carried one.
+    Failed {
+        reason: String,
+        retryable: bool,
+        code: Option<i64>,
+    },
     /// Every further send would fail the same way (auth, policy, spam limits): stop the run.
     Stop { reason: String },
     /// A server error without a clear code: the message may or may not have gone out.
@@ -45,6 +50,7 @@ fn by_code(code: i64, reason: &str) -> Option<Class> {
     let failed = |retryable| Class::Failed {
         reason: reason.to_string(),
         retryable,
+        code: Some(code),
     };
     let stop = || Class::Stop {
         reason: reason.to_string(),
@@ -68,11 +74,13 @@ fn by_status(status: u16, code: Option<i64>, reason: String, body: &[u8]) -> Cla
         500..=599 if code.is_some() => Class::Failed {
             reason,
             retryable: true,
+            code,
         },
         500..=599 => Class::Unknown { reason },
         _ => Class::Failed {
             reason,
             retryable: false,
+            code,
         },
     }
 }

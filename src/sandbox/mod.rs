@@ -67,13 +67,16 @@ pub use webhooks::WebhookStats;
 /// How long `shutdown` waits for queued webhook POSTs (each retried for about 3 s).
 const POSTS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// A running sandbox. Dropping it also stops the server; `shutdown` waits until it has stopped.
+/// A running sandbox. Dropping it also stops the server and its webhook poster (queued POSTs
+/// are lost); `shutdown` waits until the server has stopped and the queue is posted.
 pub struct Sandbox {
     addr: SocketAddr,
     app: Arc<state::App>,
-    stop: oneshot::Sender<()>,
+    /// Taken by `shutdown`; dropping it stops the server too.
+    stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
-    /// POSTs the webhooks when a webhook URL is configured.
+    /// POSTs the webhooks when a webhook URL is configured. It holds the app, whose emitter
+    /// holds the queue's sender, so it never ends by itself: `Drop` aborts it.
     poster: Option<JoinHandle<()>>,
 }
 
@@ -114,7 +117,7 @@ impl Sandbox {
         Ok(Sandbox {
             addr,
             app,
-            stop,
+            stop: Some(stop),
             task,
             poster,
         })
@@ -136,14 +139,25 @@ impl Sandbox {
 
     /// Stops accepting, cuts open connections and waits for the server task to finish.
     /// Webhook POSTs still queued are given [`POSTS_GRACE`] to go out.
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
         if let Some(e) = self.app.lock().emitter.as_mut() {
             e.close();
         }
-        if let Some(poster) = self.poster {
+        if let Some(poster) = self.poster.as_mut() {
             let _ = tokio::time::timeout(POSTS_GRACE, poster).await;
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // After `shutdown` the poster has finished (or had its grace); aborting is then a no-op.
+        if let Some(poster) = &self.poster {
+            poster.abort();
         }
     }
 }
@@ -157,5 +171,35 @@ fn webhook_url(u: &str) -> io::Result<String> {
             // Not repeated: its path may hold a shared token.
             "the webhook URL is not an http:// or https:// URL, e.g. http://127.0.0.1:8090/webhook",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The webhook poster holds the app and the app holds the poster's queue, so without an
+    /// abort on drop the task (and every delivered message's state) outlived the sandbox.
+    #[tokio::test]
+    async fn dropping_a_sandbox_stops_its_webhook_poster() {
+        let config = SandboxConfig {
+            // Nothing listens on port 9 of loopback: every POST is refused and retried.
+            webhook_url: Some("http://127.0.0.1:9/webhook".into()),
+            ..SandboxConfig::default()
+        };
+        let sandbox = Sandbox::start(config, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("start");
+        assert!(sandbox.poster.is_some(), "a webhook URL starts the poster");
+        let app = Arc::downgrade(&sandbox.app);
+        drop(sandbox);
+        // The aborted task is dropped on its next poll, the server task on its stop signal.
+        for _ in 0..100 {
+            if app.upgrade().is_none() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the sandbox's state is still held a second after the sandbox was dropped");
     }
 }

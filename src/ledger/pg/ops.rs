@@ -24,7 +24,7 @@ const ROW_COLUMNS: &str = "recipient, message_index, state, provider_id, reason,
     error_code";
 
 /// The key `execute` stores the pacer's state under; on PostgreSQL it belongs to the sender.
-const PACER: &str = crate::execute::PACER_META;
+const PACER: &str = crate::ledger::PACER_META;
 
 fn index(i: u32) -> i64 {
     i64::from(i)
@@ -104,7 +104,7 @@ pub(crate) fn claim_batch(
 }
 
 /// Outcomes as column arrays for one `unnest(...)` UPDATE: key, target state, provider id,
-/// reason, retryable, and the (at most two) states each outcome may follow.
+/// reason, retryable, error code, and the (at most two) states each outcome may follow.
 struct OutcomeColumns<'a> {
     to: Vec<&'a str>,
     ix: Vec<i64>,
@@ -112,6 +112,7 @@ struct OutcomeColumns<'a> {
     pid: Vec<Option<&'a str>>,
     reason: Vec<Option<&'a str>>,
     retryable: Vec<bool>,
+    code: Vec<Option<i64>>,
     first: Vec<&'static str>,
     second: Vec<&'static str>,
 }
@@ -126,6 +127,7 @@ impl<'a> OutcomeColumns<'a> {
             pid: Vec::with_capacity(n),
             reason: Vec::with_capacity(n),
             retryable: Vec::with_capacity(n),
+            code: Vec::with_capacity(n),
             first: Vec::with_capacity(n),
             second: Vec::with_capacity(n),
         };
@@ -136,6 +138,7 @@ impl<'a> OutcomeColumns<'a> {
             c.pid.push(outcome.provider_id());
             c.reason.push(outcome.reason());
             c.retryable.push(outcome.retryable());
+            c.code.push(outcome.error_code());
             let sources = outcome.sources();
             c.first.push(sources[0].as_str());
             c.second
@@ -159,25 +162,27 @@ pub(crate) fn finish_batch(
         pid,
         reason,
         retryable,
+        code,
         first,
         second,
     } = OutcomeColumns::new(items);
     let rows = tx.query(
         concat!(
             "UPDATE deliveries d SET state = u.state, provider_id = u.provider_id,
-                 reason = u.reason, retryable = u.retryable,
+                 reason = u.reason, retryable = u.retryable, error_code = u.error_code,
                  finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE ",
             now_ms!(),
             " END
              FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                         $7::bool[], $8::text[], $9::text[])
-                  AS u(recipient, message_index, state, provider_id, reason, retryable, s1, s2)
+                         $7::bool[], $8::text[], $9::text[], $10::bigint[])
+                  AS u(recipient, message_index, state, provider_id, reason, retryable, s1, s2,
+                       error_code)
              WHERE d.campaign = $1 AND d.recipient = u.recipient
                AND d.message_index = u.message_index AND d.state IN (u.s1, u.s2)
              RETURNING d.recipient, d.message_index"
         ),
         &[
-            &campaign, &to, &ix, &state, &pid, &reason, &retryable, &first, &second,
+            &campaign, &to, &ix, &state, &pid, &reason, &retryable, &first, &second, &code,
         ],
     )?;
     Ok(rows.iter().map(key_of).collect())
@@ -201,6 +206,7 @@ pub(crate) fn write_run(
         pid,
         reason,
         retryable,
+        code,
         first,
         second,
     } = OutcomeColumns::new(finishes);
@@ -208,10 +214,10 @@ pub(crate) fn write_run(
     let claim_ix: Vec<i64> = claims.iter().map(|k| index(k.message_index)).collect();
     let fence_sql = match fence {
         Some(_) => {
-            "SELECT 1 AS ok FROM leases l WHERE l.sender = $12 AND l.token = $13
+            "SELECT 1 AS ok FROM leases l WHERE l.sender = $13 AND l.token = $14
                AND EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted
-                    AND p.pid = $14 AND p.classid = $15::bigint::oid
-                    AND p.objid = $16::bigint::oid AND p.objsubid = 1)
+                    AND p.pid = $15 AND p.classid = $16::bigint::oid
+                    AND p.objid = $17::bigint::oid AND p.objsubid = 1)
              FOR SHARE OF l"
         }
         None => "SELECT 1 AS ok",
@@ -221,13 +227,14 @@ pub(crate) fn write_run(
             "WITH fence AS ({fence}),
              fin AS (
                 UPDATE deliveries d SET state = u.state, provider_id = u.provider_id,
-                    reason = u.reason, retryable = u.retryable,
+                    reason = u.reason, retryable = u.retryable, error_code = u.error_code,
                     finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE ",
             now_ms!(),
             " END
                 FROM unnest($4::text[], $5::bigint[], $6::text[], $7::text[], $8::text[],
-                            $9::bool[], $10::text[], $11::text[])
-                     AS u(recipient, message_index, state, provider_id, reason, retryable, s1, s2)
+                            $9::bool[], $10::text[], $11::text[], $12::bigint[])
+                     AS u(recipient, message_index, state, provider_id, reason, retryable, s1, s2,
+                          error_code)
                 WHERE d.campaign = $1 AND d.recipient = u.recipient
                   AND d.message_index = u.message_index AND d.state IN (u.s1, u.s2)
                 RETURNING d.recipient, d.message_index),
@@ -250,7 +257,7 @@ pub(crate) fn write_run(
     let parts = fence.map(|f| (f, lock_parts(f.lock_key)));
     let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
         &campaign, &claim_to, &claim_ix, &to, &ix, &state, &pid, &reason, &retryable, &first,
-        &second,
+        &second, &code,
     ];
     if let Some((f, (classid, objid))) = &parts {
         params.extend_from_slice(&[&f.sender, &f.token, &f.lease_pid, classid, objid]);

@@ -92,6 +92,7 @@ fn scenario(ledger: &mut Ledger) -> Vec<(Key, State, Option<String>, u32)> {
                 Outcome::Failed {
                     reason: "bad".into(),
                     retryable: true,
+                    code: Some(131000),
                 },
             ),
             (
