@@ -62,12 +62,6 @@ pub fn run(a: &RunArgs) -> CommandResult {
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     let mut campaign = campaign;
     let result = runtime.block_on(async {
-        // The plan before the sandbox: planning a million recipients needs a few vectors of them
-        // for a moment, which then hold the sandbox's maps instead of adding to them.
-        let plan = build(&campaign, frozen.decided(), jiff::Timestamp::now(), &|to| {
-            state::settled_of(&settled, to)
-        });
-        report_dropped(&plan);
         let sandbox = match token {
             Some(_) => None,
             None => Some(start_sandbox(&mut campaign, a).await?),
@@ -76,6 +70,10 @@ pub fn run(a: &RunArgs) -> CommandResult {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
+        let plan = build(&campaign, frozen.decided(), jiff::Timestamp::now(), &|to| {
+            state::settled_of(&settled, to)
+        });
+        report_dropped(&plan);
         let client = execute::client()
             .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
         let summary = send(&campaign, &plan, &frozen, a, |events, stop| Setup {
