@@ -15,6 +15,7 @@
 #   bash bench/limiters.sh                  # release build
 #   PROFILE=debug bash bench/limiters.sh
 #   ONLY=nginx bash bench/limiters.sh       # one limiter
+#   SECS=60 ONLY=nginx bash bench/limiters.sh   # a longer run: the converged pace after learning
 #   BIN=path/to/sessioncast bash bench/limiters.sh   # a given binary, not built here
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -14,6 +14,7 @@
 #   bash bench/pacing.sh                 # release build
 #   PROFILE=debug bash bench/pacing.sh   # the debug build (pacing does not depend on CPU speed)
 #   ONLY=leaky bash bench/pacing.sh      # one kind
+#   SECS=60 ONLY=leaky bash bench/pacing.sh   # a longer run: the converged pace after learning
 #   BIN=path/to/sessioncast PORT=18776 bash bench/pacing.sh   # a given binary, another port
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -308,10 +308,13 @@ pub struct IngestArgs {
     pub format: IngestFormat,
 }
 
-fn parse_state(s: &str) -> Result<crate::ledger::State, String> {
-    s.trim().parse().map_err(|_| {
-        format!("`{s}` is not a state; write one of pending, attempting, sent, failed, expired, unknown")
-    })
+/// A `--state` value that names no ledger state.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a state; write one of pending, attempting, sent, failed, expired, unknown")]
+pub struct BadState(String);
+
+fn parse_state(s: &str) -> Result<crate::ledger::State, BadState> {
+    s.trim().parse().map_err(|_| BadState(s.to_string()))
 }
 
 #[derive(Debug, Args)]
@@ -340,8 +343,11 @@ pub struct WebhookArgs {
     pub messangi_token_env: String,
 }
 
-fn parse_listen(s: &str) -> Result<std::net::SocketAddr, String> {
-    s.trim().parse().map_err(|_| {
-        format!("`{s}` is not an address to listen on; write IP:PORT, e.g. 127.0.0.1:8090 or 0.0.0.0:8090")
-    })
+/// A `--listen` value that is not `IP:PORT`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not an address to listen on; write IP:PORT, e.g. 127.0.0.1:8090 or 0.0.0.0:8090")]
+pub struct BadListen(String);
+
+fn parse_listen(s: &str) -> Result<std::net::SocketAddr, BadListen> {
+    s.trim().parse().map_err(|_| BadListen(s.to_string()))
 }

@@ -4,6 +4,7 @@
 //! ledger's frozen payloads and the executor all read.
 
 mod problems;
+mod repeats;
 mod requests;
 
 use crate::campaign::{Campaign, Recipient};
@@ -325,7 +326,10 @@ fn run(campaign: &Campaign, keep: bool) -> (Decided, Vec<Chunk>, Problems) {
         }
         issues.extend(found);
     }
-    (decided, chunks, problems::group(campaign, issues))
+    let stand_ins = repeats::settle(campaign, &mut decided);
+    let mut problems = problems::group(campaign, issues);
+    problems.0.extend(stand_ins);
+    (decided, chunks, problems)
 }
 
 #[cfg(test)]

@@ -55,6 +55,30 @@ fn exit_codes() {
 }
 
 #[test]
+fn bad_flag_values_say_what_is_wrong_and_what_would_be_right() {
+    let out = sessioncast()
+        .args(["status", "campaigns/demo.yaml", "--only", "sent,bogus"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`bogus` is not a state; write one of pending, attempting, sent, failed, expired, unknown"),
+        "{err}"
+    );
+    let out = sessioncast()
+        .args(["webhook", "--listen", "localhost", "--log", "w.jsonl"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`localhost` is not an address to listen on; write IP:PORT, e.g. 127.0.0.1:8090 or 0.0.0.0:8090"),
+        "{err}"
+    );
+}
+
+#[test]
 fn every_shipped_example_passes_check() {
     for f in campaigns()
         .iter()

@@ -330,3 +330,48 @@ messages:
     assert!(err.contains("recipients.duplicates"), "{err}");
     assert!(err.contains("first, last or latest"), "{err}");
 }
+
+/// serde's structured errors become placed problems with hints built from their data: a missing
+/// field says what to add, an unknown key or kind offers the closest name, and a key inside a
+/// message kind is placed at the key itself.
+#[test]
+fn missing_and_unknown_fields_get_their_place_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = dir.path().join("c.yaml");
+    std::fs::write(
+        &campaign,
+        r#"version: 1
+name: f
+provider: { kind: cloud_apii, base_url: "https://graph.example.com", token_env: T, phone_number_id: "1" }
+rate: 2/300s
+window: { lenght: 24h }
+recipients:
+  - { to: "+14155550101" }
+messages:
+  - { type: text }
+  - type: interactive
+    interactive: { type: button, body: "Hi", buttons: [{ id: a, title: A, colour: red }] }
+"#,
+    )
+    .unwrap();
+    let out = sessioncast()
+        .args(["check", campaign.to_str().unwrap(), "--format", "json"])
+        .args(["--now", NOW])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: Vec<(&str, &str, &str)> = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["yaml_path"].as_str().unwrap_or_default(),
+                p["message"].as_str().unwrap(),
+                p["hint"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    insta::assert_debug_snapshot!(got);
+}

@@ -9,6 +9,7 @@
 //! while loading here goes section by section over a `Value` so that one broken section does not
 //! hide the others: the swap would have rewritten every message for no gain in what users see.
 
+use super::node::{DeError, DeProblem, Node};
 use super::recipients::{self, Keep, Raw};
 use super::spec::{InlineRecipient, MessageSpec, WindowSpec, TOP_LEVEL};
 use super::{Campaign, Country, FieldTemplate, Msg, Phone, Positions, UserId, Window};
@@ -188,6 +189,7 @@ impl Loader {
             recipients_csv: raw.csv,
             rejected: raw.rejected,
             duplicates: raw.duplicates,
+            repeats: raw.repeats,
             templates,
             suppress,
             not_after,
@@ -200,7 +202,7 @@ impl Loader {
 
     /// Deserialize the value at `path`, turning serde's error into a placed problem.
     pub fn parse<T: DeserializeOwned>(&mut self, path: &str, value: &Value) -> Option<T> {
-        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+        match serde_path_to_error::deserialize::<_, T>(Node::<DeError>::new(value)) {
             Ok(v) => Some(v),
             Err(e) => {
                 let inner = e.path().to_string();
@@ -210,7 +212,7 @@ impl Loader {
                     rest if rest.starts_with('[') => format!("{path}{rest}"),
                     rest => format!("{path}.{rest}"),
                 };
-                self.serde_problem(&at, value, &e.into_inner().to_string());
+                self.serde_problem(&at, value, e.into_inner());
                 None
             }
         }
@@ -230,40 +232,30 @@ impl Loader {
         }
     }
 
-    /// Place serde's message precisely and add a hint: unknown fields and variants get the
-    /// closest valid name.
-    fn serde_problem(&mut self, at: &str, value: &Value, message: &str) {
-        let ticks: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
-        let expected = message
-            .split_once("expected")
-            .map(|(_, e)| e.split('`').skip(1).step_by(2).collect::<Vec<_>>());
+    /// Place serde's problem precisely and add a hint: unknown fields and variants get the
+    /// closest valid name, a missing field says what to add.
+    fn serde_problem(&mut self, at: &str, value: &Value, e: DeError) {
+        let closest = |wrong: &str, expected: &[&str]| {
+            did_you_mean(wrong, expected.iter().copied()).or_else(|| {
+                (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", ")))
+            })
+        };
         let mut path = at.to_string();
-        let mut hint = None;
-        if message.starts_with("unknown field") || message.starts_with("unknown variant") {
-            let wrong = ticks.first().copied().unwrap_or("");
-            let candidates = expected.unwrap_or_default();
-            hint = did_you_mean(wrong, candidates.iter().copied()).or_else(|| {
-                (!candidates.is_empty())
-                    .then(|| format!("expected one of: {}", candidates.join(", ")))
-            });
-            if message.starts_with("unknown field") {
-                // Inside tagged enums serde loses the path; find the key in the value instead.
-                if let Some(sub) = find_key(value, wrong, "") {
-                    path = join(at_root(at, &path), &sub);
+        let hint = match &e.problem {
+            DeProblem::UnknownField { field, expected } => {
+                // Inside tagged enums serde loses the path (it stops at the enum); find the key
+                // in the value then. Elsewhere the path already ends at the key.
+                let tracked = at == field.as_str() || at.ends_with(&format!(".{field}"));
+                if let Some(sub) = find_key(value, field, "").filter(|_| !tracked) {
+                    path = join(at_root(at), &sub);
                 }
+                closest(field, expected)
             }
-        } else if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            hint = Some(format!("add `{field}:`"));
-        }
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(message)
-            .to_string();
-        self.error(&path, message, hint);
+            DeProblem::UnknownVariant { variant, expected } => closest(variant, expected),
+            DeProblem::MissingField { field } => Some(format!("add `{field}:`")),
+            DeProblem::Other => None,
+        };
+        self.error(&path, e.message(), hint);
     }
 
     fn provider(&mut self, map: &Mapping) -> Option<Provider> {
@@ -738,7 +730,7 @@ fn join(a: &str, b: &str) -> String {
 }
 
 /// The message-level prefix of a path such as `messages[1].interactive` → `messages[1]`.
-fn at_root<'a>(at: &'a str, _path: &str) -> &'a str {
+fn at_root(at: &str) -> &str {
     match at.find("].") {
         Some(i) => &at[..=i],
         None => at,

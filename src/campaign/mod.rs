@@ -5,6 +5,7 @@ mod csvfile;
 mod inbound;
 mod inbox;
 mod load;
+mod node;
 mod positions;
 mod recipients;
 pub mod source;
@@ -44,6 +45,10 @@ pub struct Campaign {
     pub rejected: Vec<Rejected>,
     /// Indexes of recipients whose number repeats an earlier one.
     pub duplicates: Vec<usize>,
+    /// Each repeated number's rows (indexes into `recipients`), the row `duplicates:` keeps
+    /// first, then the others in the order that choice prefers them: render sends the first row
+    /// that is valid, so an invalid row never costs a valid one its message.
+    pub repeats: Vec<Vec<usize>>,
     pub templates: Templates,
     /// Numbers that must never be contacted (opt-outs).
     pub suppress: std::collections::HashSet<UserId>,

@@ -25,6 +25,8 @@ pub struct Raw {
     pub rejected: Vec<Rejected>,
     /// Indexes into `recipients` of numbers already seen earlier in the list.
     pub duplicates: Vec<usize>,
+    /// See `Campaign::repeats`.
+    pub repeats: Vec<Vec<usize>>,
     pub warnings: Vec<Problem>,
     /// Variable names recipients define (CSV columns or inline `vars` keys).
     pub var_names: Vec<String>,
@@ -386,6 +388,15 @@ pub(super) fn refuse_bsuids(l: &mut Loader, raw: &mut Raw) {
         .iter()
         .filter_map(|&i| new_index[i])
         .collect();
+    raw.repeats = std::mem::take(&mut raw.repeats)
+        .into_iter()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|&i| new_index[i])
+                .collect::<Vec<_>>()
+        })
+        .filter(|rows| rows.len() > 1)
+        .collect();
 }
 
 /// Warn about inbound times after `now`: a wrong clock or wrong data, and the deadline computed
@@ -497,6 +508,28 @@ pub(super) fn find_duplicates(
     if !repeated {
         return;
     }
+    // Each repeated number's rows, the kept one first, then in the order `keep` prefers them.
+    let mut rows: FxHashMap<UserId, Vec<usize>> = FxHashMap::default();
+    for (i, r) in raw.recipients.iter().enumerate() {
+        let k = kept[&r.to];
+        if k == i {
+            continue;
+        }
+        rows.entry(r.to).or_insert_with(|| vec![k]).push(i);
+    }
+    let mut repeats: Vec<Vec<usize>> = rows.into_values().collect();
+    for group in &mut repeats {
+        let rest = &mut group[1..];
+        match keep {
+            Keep::First => rest.sort_unstable(),
+            Keep::Last => rest.sort_unstable_by(|a, b| b.cmp(a)),
+            Keep::Latest => {
+                rest.sort_by_key(|&i| (std::cmp::Reverse(raw.recipients[i].last_inbound_at), i))
+            }
+        }
+    }
+    repeats.sort_unstable();
+    raw.repeats = repeats;
     for (i, r) in raw.recipients.iter().enumerate() {
         let k = kept[&r.to];
         if k == i {

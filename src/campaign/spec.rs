@@ -167,7 +167,9 @@ impl<'de> Deserialize<'de> for MessageSpec {
         };
         let when = take("when")?;
         let reply_to = take("reply_to")?;
-        let message = Message::deserialize(value).map_err(serde::de::Error::custom)?;
+        // Read through a deserializer with this one's error type, so an unknown field or kind
+        // inside the message reaches the caller as such, not as text.
+        let message = Message::deserialize(super::node::Node::<D::Error>::new(&value))?;
         Ok(MessageSpec {
             when,
             reply_to,

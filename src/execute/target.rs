@@ -13,9 +13,14 @@ pub(crate) struct Target {
     raw: String,
     /// Its parsed form, when it parses.
     url: Option<reqwest::Url>,
-    /// `Request::headers` with the token, in the order they are sent; or, when one of them is
-    /// not a valid header, the token, to build them per request and fail as reqwest does.
-    headers: Result<Vec<(HeaderName, HeaderValue)>, String>,
+    headers: Headers,
+}
+
+/// `Request::headers` with the token, in the order they are sent; or, when one of them is not a
+/// valid header, the token, to build them per request and fail as reqwest does.
+enum Headers {
+    Parsed(Vec<(HeaderName, HeaderValue)>),
+    Unparsed { token: String },
 }
 
 impl Target {
@@ -27,7 +32,12 @@ impl Target {
             .into_iter()
             .map(|(name, value)| header(name, &value))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| token.to_string());
+            .map_or_else(
+                || Headers::Unparsed {
+                    token: token.to_string(),
+                },
+                Headers::Parsed,
+            );
         Target {
             raw: url,
             url: parsed,
@@ -46,12 +56,12 @@ impl Target {
             None => client.post(&self.raw),
         };
         match &self.headers {
-            Ok(headers) => {
+            Headers::Parsed(headers) => {
                 for (name, value) in headers {
                     builder = builder.header(name.clone(), value.clone());
                 }
             }
-            Err(token) => {
+            Headers::Unparsed { token } => {
                 for (name, value) in Request::headers(Some(token)) {
                     builder = builder.header(name, value);
                 }

@@ -42,7 +42,7 @@ pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
 pub use sync::{Asked, Begun, SyncReport};
 pub use webhooks::{Sender, Tally, WINDOW_CLOSED};
-pub use writer::{Handle, Writer, WriterStats};
+pub use writer::{AttemptError, Handle, Writer, WriterStats};
 
 /// The `meta` key under which the pacer's state is kept between runs (on PostgreSQL it lives
 /// in the sender's row, since the rate belongs to the sender).
@@ -121,9 +121,10 @@ pub enum LedgerError {
     /// The PostgreSQL error's own text names no password: the URL is never part of it.
     #[error("ledger database error (PostgreSQL): {}", pg_text(.0))]
     Postgres(#[from] postgres::Error),
-    /// A batch of the writer that could not be committed (its text, shared by each operation).
-    #[error("{0}")]
-    Batch(String),
+    /// A batch of the writer that could not be committed (the one error, shared by each
+    /// operation of the batch).
+    #[error("cannot commit to the ledger: {0}")]
+    Batch(std::sync::Arc<LedgerError>),
     #[error("lost the lease of sender {sender}: another runner may have taken over; nothing more is sent")]
     LeaseLost { sender: String },
     #[error("the ledger could not switch to WAL journaling (got `{mode}`); is it on a network file system?")]

@@ -17,6 +17,22 @@ use super::ops::{finish_one, mark_one};
 use super::pg::{self, PgLedger};
 use super::{now_millis, Key, Ledger, LedgerError, Outcome};
 use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Why an attempt could not be recorded; the request is then not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    /// The writer thread is gone (closed, or it panicked): nothing records the attempt.
+    #[error("the ledger writer has stopped")]
+    Stopped,
+    /// The ledger refused this transition (already attempted, lease lost, ...).
+    #[error(transparent)]
+    Refused(LedgerError),
+    /// The batch holding the attempt could not be committed; every attempt in it fails with
+    /// this one error.
+    #[error("cannot commit to the ledger: {0}")]
+    Commit(Arc<LedgerError>),
+}
 
 /// Most transitions in one transaction; keeps a reply from waiting behind a huge batch.
 const MAX_BATCH: usize = 1024;
@@ -24,7 +40,7 @@ const MAX_BATCH: usize = 1024;
 enum Op {
     Attempt {
         key: Key,
-        done: oneshot::Sender<Result<(), String>>,
+        done: oneshot::Sender<Result<(), AttemptError>>,
     },
     Finish {
         key: Key,
@@ -99,14 +115,12 @@ impl Writer {
 
 impl Handle {
     /// `pending` → `attempting`, durable when this returns `Ok`: only then may the request leave.
-    pub async fn attempting(&self, key: Key) -> Result<(), String> {
+    pub async fn attempting(&self, key: Key) -> Result<(), AttemptError> {
         let (done, reply) = oneshot::channel();
         self.tx
             .send(Op::Attempt { key, done })
-            .map_err(|_| "the ledger writer has stopped".to_string())?;
-        reply
-            .await
-            .map_err(|_| "the ledger writer has stopped".to_string())?
+            .map_err(|_| AttemptError::Stopped)?;
+        reply.await.map_err(|_| AttemptError::Stopped)?
     }
 
     /// Records an outcome. Not awaited: if it is lost (the process dies first) the row stays
@@ -194,9 +208,14 @@ fn commit(ledger: &mut Ledger, batch: Vec<Op>) -> bool {
     let mut outcomes = match result {
         Ok(each) => each
             .into_iter()
-            .map(|r| r.map_err(|e| e.to_string()))
-            .collect(),
-        Err(e) => vec![Err(format!("cannot commit to the ledger: {e}")); batch.len()],
+            .map(|r| r.map_err(AttemptError::Refused))
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            let e = Arc::new(e);
+            (0..batch.len())
+                .map(|_| Err(AttemptError::Commit(e.clone())))
+                .collect()
+        }
     }
     .into_iter();
     for op in batch {
@@ -274,8 +293,8 @@ fn apply_pg(pg: &mut PgLedger, batch: &[Op]) -> Result<Vec<Result<(), LedgerErro
         let (held, finished, claimed) = match written {
             Ok(w) => w,
             Err(e) => {
-                let text = format!("cannot commit to the ledger: {e}");
-                each.extend(run.iter().map(|_| Err(LedgerError::Batch(text.clone()))));
+                let e = Arc::new(e);
+                each.extend(run.iter().map(|_| Err(LedgerError::Batch(e.clone()))));
                 continue;
             }
         };

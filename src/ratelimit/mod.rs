@@ -7,6 +7,7 @@ mod pacer;
 mod pacer_learn;
 mod pacer_slots;
 mod pacer_state;
+mod pacer_window;
 mod policy;
 #[cfg(test)]
 mod sim;

@@ -14,7 +14,8 @@
 //! # Server signals: tighten, never loosen
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
-//!   limit without a window is read against the declared window.
+//!   limit without a window is read against the declared window until its refills prove that
+//!   window too short (`pacer_window`).
 //! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. A reset is
 //!   only as exact as it is written: whole delta seconds (`t=2`) mean anything in (1, 2] s, an
 //!   epoch second measured from `Date` may be up to 2 s late (`Signal::reset_slack`). The
@@ -23,7 +24,7 @@
 //!   does not, and the reset is waited out as written.
 //! - A 429 (`throttled`): the window counts as exhausted until `at + wait + margin`, where wait
 //!   is `Retry-After` or the reset; with neither, exponential backoff with equal jitter from
-//!   `min(1 s, W)` (two spacings once spaced evenly), doubling until a request is accepted (at
+//!   `min(1 s, W)` (from two spacings once spaced evenly, jitter only added), doubling until a request is accepted (at
 //!   most 15 min; a server that counts refused requests is not fed while it decays).
 //! - Learning: a 429 that carries no limit (or a limit our accepted sends never reached: the
 //!   headers do not describe the real limiter) slows the pace to a learned spacing between
@@ -32,14 +33,17 @@
 //!   used by someone else and says nothing about its size, so only the backoff applies.
 //!
 //! # Margin
-//! Each window gets a margin against network jitter and clock error. It starts at a floor
-//! ([`default_margin`]) and grows with what is measured: twice the spread of answer times
-//! (a send's arrival may shift by up to the one-way spread, and a slot may be used up to half
-//! the margin late; the slowest of the last 64 answers is left out, as the first one also paid
-//! for the connection) plus 100 ppm of the window for clock drift, at most 5 % of the window.
-//! For bursts, a request that leaves (or is answered) later than half the margin allows is
-//! logged when the server may have counted it (`Pacer::departed`, `Pacer::answered`); an even
-//! schedule keeps its slots' instants, and its lateness is not yet part of the margin.
+//! Each window gets a margin against network jitter, lateness and clock error. It starts at a
+//! floor ([`default_margin`]) and grows with what is measured: twice the spread of answer times
+//! (a send's arrival may shift by up to that spread; the slowest of the last 64 answers is left
+//! out, as the first one also paid for the connection) plus 100 ppm of the window for clock
+//! drift, at most 5 % of the window. What it keeps beyond one spread and the drift is the
+//! lateness allowance ([`Pacer::lateness_allowance`]): a request leaving later than that, or
+//! answered later than the server can have counted it by then, is logged when the server may
+//! have counted it and re-plans the slots it crowds (`Pacer::departed`, `Pacer::answered`), so
+//! it costs only its own lateness. Lateness itself does not raise the margin (a margin paid by
+//! every window cost an even schedule more than the late sends did), but the margin never drops
+//! below what it allowed a send the log still counts.
 //!
 //! # Bound on 429s without headers
 //! See `pacer_learn`: logarithmic in how far the declared rate is above the real one, plus a
@@ -106,16 +110,25 @@ pub struct Pacer {
     pub(super) ceiling: u32,
     /// Set while the primary limit is below the ceiling because of 429s (see `pacer_learn`).
     pub(super) learned: Option<super::pacer_learn::Learned>,
+    /// A lower count per announced window, learned from 429s (see `pacer_learn`).
+    pub(super) quota: Option<super::pacer_learn::Quota>,
     /// Why the pace changed, oldest first, until taken by [`Pacer::take_notes`].
     pub(super) notes: Vec<String>,
     /// When the server last announced a policy.
     pub(super) policy_at: Option<Instant>,
+    /// A limit announced without a window, and the window its refills show (`pacer_window`).
+    pub(super) windowless: Option<super::pacer_window::Windowless>,
     /// Set by the first 429 without headers: sends are spaced evenly from then on, whatever
     /// the mode, because a server that says nothing may be smoothing (leaky bucket, HAProxy's
     /// rate estimate) and refuse bursts that fit a fixed window.
     pub(super) smooth: bool,
+    /// Set by the switch to even spacing until a request is accepted (see `pacer_learn`).
+    pub(super) settling: bool,
     /// Spread of recent answer times (slowest but one − fastest).
-    spread: Duration,
+    pub(super) spread: Duration,
+    /// Recent departures, for the margin (see `pacer_slots`): when, how late, and how much of
+    /// that the log absorbed (counted at the slot).
+    pub(super) lateness: VecDeque<(Instant, Duration, Duration)>,
     /// The answer time last fed to [`Pacer::observe_rtt`]: the answer [`Pacer::observe`] gets
     /// next is to a request sent this long before it.
     last_rtt: Duration,
@@ -145,10 +158,14 @@ impl Pacer {
             rtts: VecDeque::new(),
             ceiling: rate.limit,
             learned: None,
+            quota: None,
             notes: Vec::new(),
             policy_at: None,
+            windowless: None,
             smooth: false,
+            settling: false,
             spread: Duration::ZERO,
+            lateness: VecDeque::new(),
             last_rtt: Duration::ZERO,
             sends: VecDeque::new(),
             throttled: VecDeque::new(),
@@ -216,6 +233,9 @@ impl Pacer {
         let sent = at.checked_sub(self.last_rtt).unwrap_or(at);
         if let Some(limit) = signal.limit {
             self.policy_at = Some(at);
+            if signal.window.is_none() {
+                self.observe_windowless(at, limit, signal.remaining, throttled);
+            }
             self.adopt(Rate::new(
                 limit,
                 signal.window.unwrap_or(self.primary.window),
@@ -245,8 +265,10 @@ impl Pacer {
         // bursts); otherwise the headers do not describe the real limiter and it is learned.
         let slowed = match signal.limit {
             Some(limit) => {
-                let window = signal.window.unwrap_or(self.primary.window);
-                self.learn_against_policy(at, sent, limit, window)
+                let inferred = self.windowless.and_then(|w| w.rate()).map(|r| r.window);
+                let window = signal.window.or(inferred).unwrap_or(self.primary.window);
+                let windowed = signal.window.is_some();
+                self.learn_against_policy(at, sent, Rate::new(limit, window), windowed)
             }
             None => self.learn_down(at, sent),
         };
@@ -273,7 +295,12 @@ impl Pacer {
         };
         let learned = self.learned().map(|(rate, _)| rate);
         let primary = learned.map_or(self.primary, |l| slower(self.primary, l));
-        self.server.iter().copied().fold(primary, slower)
+        let inferred = self.windowless.and_then(|w| w.rate());
+        self.server
+            .iter()
+            .copied()
+            .chain(inferred)
+            .fold(primary, slower)
     }
 
     /// The margin added to every window.
@@ -302,7 +329,8 @@ impl Pacer {
         );
         let window = self.primary.window;
         self.spread = hi - lo.min(hi);
-        let measured = self.spread * 2 + window / 10_000;
+        let measured =
+            (self.spread * 2).max(self.spread + self.absorbed_lateness()) + window / 10_000;
         let cap = (window / 20).max(self.floor);
         self.margin = measured.clamp(self.floor, cap);
     }
@@ -377,7 +405,12 @@ impl Pacer {
     }
 
     pub(super) fn constraints(&self) -> impl Iterator<Item = Rate> + '_ {
-        std::iter::once(self.primary).chain(self.server.iter().copied())
+        let inferred = self.windowless.and_then(|w| w.rate());
+        let quota = self.quota.map(|q| q.rate);
+        std::iter::once(self.primary)
+            .chain(self.server.iter().copied())
+            .chain(inferred)
+            .chain(quota)
     }
 
     /// The spacing of even sends: the declared rate's, or the spacing learned from 429s; once
@@ -438,13 +471,16 @@ impl Pacer {
         }
     }
 
-    /// Exponential backoff with equal jitter: half the nominal delay fixed, half random.
+    /// Exponential backoff with equal jitter: half the nominal delay fixed, half random (once
+    /// spaced evenly: the nominal delay fixed, up to half of it more at random).
     fn next_backoff(&mut self) -> Duration {
         // From two sends' spacing when sends are spaced evenly: a leaky bucket admits again
-        // one spacing after its last admission.
+        // one spacing after its last admission, and a rate estimate that counts the refused
+        // request (HAProxy) two spacings after it; not capped at a second, which is less
+        // than one spacing of a slow server.
         let mut base = self.primary.window.min(Duration::from_secs(1));
         if self.smooth {
-            base = base.min(self.even_interval() * 2);
+            base = self.even_interval() * 2;
         }
         // Not capped at the window: a server that counts refused requests too (HAProxy's
         // rate estimate over several windows) keeps refusing while it is fed, and a backoff
@@ -456,7 +492,13 @@ impl Pacer {
             .min(cap);
         self.backoff_level = self.backoff_level.saturating_add(1);
         let half = nominal / 2;
-        half + half.mul_f64(rand::rng().random_range(0.0..=1.0))
+        let jitter = half.mul_f64(rand::rng().random_range(0.0..=1.0));
+        if self.smooth {
+            // Never earlier than the nominal delay: coming back early to a server that counts
+            // refused requests costs it another refusal, and it pushes the next admission back.
+            return nominal + jitter;
+        }
+        half + jitter
     }
 }
 

@@ -4,25 +4,98 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
 use super::tests::{ms, rate};
 use super::*;
 use crate::ratelimit::parse_signal;
-use crate::ratelimit::sim::{Counting, Dialect, SimServer};
+use crate::ratelimit::sim::{Counting, Dialect, Response, SimServer};
 use crate::ratelimit::Slot;
 
 struct Run {
     /// Arrival times of the accepted requests.
     accepted: Vec<Instant>,
     throttled: usize,
+    /// When the refused requests arrived.
+    refused: Vec<Instant>,
+    /// How late each request left its slot.
+    late: Vec<Duration>,
+    /// How late each sender woke for its slot, whether it then used it or not.
+    woke_late: Vec<Duration>,
+}
+
+/// A simulated server: request instant → verdict and headers.
+trait Server {
+    fn handle(&mut self, at: Instant) -> Response;
+    fn wall(&self, at: Instant) -> SystemTime;
+}
+
+impl Server for SimServer {
+    fn handle(&mut self, at: Instant) -> Response {
+        SimServer::handle(self, at)
+    }
+    fn wall(&self, at: Instant) -> SystemTime {
+        SimServer::wall(self, at)
+    }
+}
+
+/// A leaky bucket with no burst and no headers, like nginx `limit_req` without `burst`: a
+/// request arriving less than `spacing` after the last accepted one is refused.
+struct Leaky {
+    spacing: Duration,
+    last: Option<Instant>,
+}
+
+impl Server for Leaky {
+    fn handle(&mut self, at: Instant) -> Response {
+        let ok = self.last.is_none_or(|l| at >= l + self.spacing);
+        if ok {
+            self.last = Some(at);
+        }
+        Response {
+            ok,
+            headers: vec![],
+        }
+    }
+    fn wall(&self, _: Instant) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+    }
+}
+
+/// How late the i-th sender to wake does so (`timer`: past its slot, before confirming it), and
+/// how long its request then waits before leaving (`commit`: a slow ledger commit).
+struct Late {
+    timer: Box<dyn Fn(usize) -> Duration>,
+    commit: Box<dyn Fn(usize) -> Duration>,
+}
+
+impl Late {
+    fn commit(f: impl Fn(usize) -> Duration + 'static) -> Late {
+        Late {
+            timer: Box::new(|_| Duration::ZERO),
+            commit: Box::new(f),
+        }
+    }
+
+    fn timer(f: impl Fn(usize) -> Duration + 'static) -> Late {
+        Late {
+            timer: Box::new(f),
+            commit: Box::new(|_| Duration::ZERO),
+        }
+    }
+
+    fn none() -> Late {
+        Late::commit(|_| Duration::ZERO)
+    }
 }
 
 enum Event {
-    /// A sender wakes for its slot.
+    /// A sender's timer fires for its slot.
     Wake(Slot),
+    /// A confirmed request leaves.
+    Depart(Slot),
     /// The answer to a request: its sender is free again.
     Answer,
 }
@@ -48,59 +121,71 @@ impl Queue {
     }
 }
 
-/// `senders` tasks send `n` messages (a 429 is sent again) as the pacer allows; the i-th
-/// request to leave is `late(i)` behind its slot. `report` says whether the pacer learns when
-/// requests really left (`Pacer::departed`).
+/// `senders` tasks send `n` messages (a 429 is sent again) as the pacer allows, late as `late`
+/// says; each request is answered 3 ms after it left. `report` says whether the pacer learns
+/// when requests really left (`Pacer::departed`).
 fn drive(
     pacer: &mut Pacer,
-    server: &mut SimServer,
+    server: &mut dyn Server,
     start: Instant,
     n: usize,
     senders: usize,
-    late: impl Fn(usize) -> Duration,
+    late: &Late,
     report: bool,
 ) -> Run {
     let mut run = Run {
         accepted: vec![],
         throttled: 0,
+        refused: vec![],
+        late: vec![],
+        woke_late: vec![],
     };
     let mut queue = Queue::default();
+    let (mut woken, mut left_count, mut in_flight) = (0, 0, 0);
+    let mut wake = |queue: &mut Queue, slot: Slot| {
+        queue.push(slot.at + (late.timer)(woken), Event::Wake(slot));
+        woken += 1;
+    };
     for _ in 0..senders {
         let slot = pacer.reserve(start);
-        queue.push(slot.at, Event::Wake(slot));
+        wake(&mut queue, slot);
     }
-    let (mut left_count, mut in_flight) = (0, 0);
     while let Some((now, event)) = queue.pop() {
         match event {
             Event::Wake(slot) => {
+                run.woke_late.push(now - slot.at);
                 if run.accepted.len() + in_flight >= n {
                     pacer.release(slot);
                     continue;
                 }
                 if !pacer.confirm(slot, now) {
                     let again = pacer.reserve(now);
-                    queue.push(again.at, Event::Wake(again));
+                    wake(&mut queue, again);
                     continue;
                 }
-                let left = now + late(left_count);
+                in_flight += 1;
+                queue.push(now + (late.commit)(left_count), Event::Depart(slot));
                 left_count += 1;
+            }
+            Event::Depart(slot) => {
+                run.late.push(now - slot.at);
                 let entry = if report {
-                    pacer.departed(slot.at, left)
+                    pacer.departed(slot.at, now)
                 } else {
                     slot.at
                 };
-                in_flight += 1;
-                let response = server.handle(left);
+                let response = server.handle(now);
                 if response.ok {
-                    run.accepted.push(left);
+                    run.accepted.push(now);
                 } else {
                     run.throttled += 1;
+                    run.refused.push(now);
                 }
                 let headers = response
                     .headers
                     .iter()
                     .map(|(k, v)| (k.as_str(), v.as_str()));
-                let answered = left + ms(3);
+                let answered = now + ms(3);
                 pacer.observe_rtt(ms(3));
                 if report {
                     pacer.answered(entry, answered);
@@ -116,7 +201,7 @@ fn drive(
                 in_flight -= 1;
                 if run.accepted.len() + in_flight < n {
                     let slot = pacer.reserve(now);
-                    queue.push(slot.at, Event::Wake(slot));
+                    wake(&mut queue, slot);
                 }
             }
         }
@@ -161,9 +246,16 @@ fn whole_second_resets_and_late_departures() {
             let case = format!("{dialect:?} {counting:?}");
             let server = || SimServer::new(counting, dialect, 4, Duration::from_secs(2), epoch);
             let pacer = || Pacer::new(declared, default_margin(declared));
-            let on_time = |_| Duration::ZERO;
 
-            let run = drive(&mut pacer(), &mut server(), start, 41, 5, on_time, true);
+            let run = drive(
+                &mut pacer(),
+                &mut server(),
+                start,
+                41,
+                5,
+                &Late::none(),
+                true,
+            );
             eprintln!(
                 "{case}, on time: pace {:.3}, 429s {}",
                 pace(&run),
@@ -178,7 +270,7 @@ fn whole_second_resets_and_late_departures() {
                 start,
                 41,
                 5,
-                every_fifth_late,
+                &Late::commit(every_fifth_late),
                 false,
             );
             // (Aligned windows refuse a late request only when it crosses into the next
@@ -193,7 +285,7 @@ fn whole_second_resets_and_late_departures() {
                 start,
                 41,
                 5,
-                every_fifth_late,
+                &Late::commit(every_fifth_late),
                 true,
             );
             eprintln!(
@@ -295,7 +387,11 @@ fn a_slow_first_answer_holds_the_next_burst_back_to_when_the_server_may_have_cou
     for _ in 0..3 {
         now = answer(&mut p, now, ms(4));
     }
-    assert_eq!(p.next_at(now), t0 + ms(175 - 10 + 2_020));
+    // Less the allowance: the 20 ms margin less 100 ppm of 2 s (no spread among 4 ms answers).
+    assert_eq!(
+        p.next_at(now),
+        t0 + ms(175 + 2_020) - Duration::from_micros(19_800)
+    );
     // Fast answers leave the log as it was.
     let mut p = Pacer::new(rate("4/2s"), ms(20));
     let mut now = t0;
@@ -303,4 +399,228 @@ fn a_slow_first_answer_holds_the_next_burst_back_to_when_the_server_may_have_cou
         now = answer(&mut p, now, ms(4));
     }
     assert_eq!(p.next_at(now), t0 + ms(2_020));
+}
+
+/// The span from the first accepted arrival to the last.
+fn span(run: &Run) -> Duration {
+    *run.accepted.last().unwrap() - run.accepted[0]
+}
+
+/// Declared `4/1s` (one send per 255 ms) against a sliding `4/1s` server: every fifth sender's
+/// timer fires 60 ms late. Each late send costs only what its lateness exceeds the allowance
+/// the margin keeps for it (20 ms less 100 ppm), not a spacing: its slot stays valid, the log
+/// takes the real departure and the next slot follows one spacing after it. (Withdrawing the
+/// slot sent the request to the end of the schedule: a hole of 255 ms per late timer.)
+#[test]
+fn a_late_timer_costs_an_even_schedule_only_its_lateness() {
+    let t0 = Instant::now();
+    let declared = rate("4/1s");
+    let pacer = || Pacer::new(declared, default_margin(declared));
+    let server = || SimServer::new(Counting::Sliding, Dialect::None, 4, ms(1_000), t0);
+    let on_time = drive(&mut pacer(), &mut server(), t0, 41, 2, &Late::none(), true);
+    let late = Late::timer(|i| if i % 5 == 0 { ms(60) } else { ms(0) });
+    let run = drive(&mut pacer(), &mut server(), t0, 41, 2, &late, true);
+    let lost = span(&run).saturating_sub(span(&on_time));
+    eprintln!("on time {:?}, late {:?}", span(&on_time), span(&run));
+    assert_eq!((on_time.throttled, run.throttled), (0, 0));
+    assert_eq!(span(&on_time), ms(40 * 255));
+    // Each late send after the first costs its lateness less the allowance (the 20 ms margin
+    // less 100 ppm of 1 s, once 3 ms answers have measured no spread), give or take the 20 ms
+    // the first one moved the schedule before any answer.
+    let allowance = ms(20) - Duration::from_micros(100);
+    let bound: Duration = run.late[1..]
+        .iter()
+        .map(|l| l.saturating_sub(allowance))
+        .sum();
+    assert!(bound >= ms(300), "the late timers were used: {bound:?}");
+    assert!(lost <= bound + ms(20), "lost {lost:?} > {bound:?}");
+}
+
+/// Spaced for a leaky bucket (after a 429 without headers: `smooth`), a late send is followed
+/// one spacing after it really left: the bucket (one per 250 ms, no burst) refuses nothing, and
+/// the run loses exactly the lateness. A sender so late that the next slot's request already
+/// went gives its slot up rather than arrive right behind it.
+#[test]
+fn a_leaky_bucket_sees_one_spacing_after_each_late_departure() {
+    let t0 = Instant::now();
+    let declared = rate("4/1s");
+    let pacer = || {
+        let mut p = Pacer::new(declared, default_margin(declared));
+        p.smooth = true;
+        p
+    };
+    let leaky = || Leaky {
+        spacing: ms(250),
+        last: None,
+    };
+    let on_time = drive(&mut pacer(), &mut leaky(), t0, 31, 2, &Late::none(), true);
+    assert_eq!(on_time.throttled, 0);
+    assert_eq!(span(&on_time), ms(30 * 255));
+    for (late_ms, every) in [(30, 3), (300, 7)] {
+        let late = Late::timer(move |i| ms(if i % every == 1 { late_ms } else { 0 }));
+        let run = drive(&mut pacer(), &mut leaky(), t0, 31, 2, &late, true);
+        let lost = span(&run) - span(&on_time);
+        eprintln!("{late_ms} ms late: lost {lost:?}, 429s {}", run.throttled);
+        assert_eq!(run.throttled, 0, "{late_ms} ms late");
+        let bound: Duration = run.woke_late[1..].iter().sum();
+        assert!(bound >= ms(late_ms), "late timers were used");
+        assert!(
+            lost <= bound + ms(1),
+            "{late_ms} ms late: lost {lost:?} > {bound:?}"
+        );
+    }
+}
+
+/// The 429s at `1000/1s` on a loaded machine: a slow ledger commit holds back the requests of
+/// 35 slots, which then leave together, followed by on-time ones. Logged at their slots, the
+/// batch and the next second's on-time sends make more than 1000 in one second at a sliding
+/// server; logged when they left (less the allowance), the next second's slots move back by
+/// what the batch was late beyond it.
+#[test]
+fn a_late_batch_does_not_crowd_the_next_second_at_1000_per_second() {
+    let t0 = Instant::now();
+    let declared = rate("1000/1s");
+    let senders = crate::execute::in_flight(declared);
+    let server = || SimServer::new(Counting::Sliding, Dialect::None, 1000, ms(1_000), t0);
+    // Requests 300..335 wait for one commit that ends at the 335th's slot.
+    let late = || {
+        Late::commit(|i| {
+            Duration::from_micros(1_020)
+                * (335usize.saturating_sub(i).min(35) as u32 * u32::from(i >= 300))
+        })
+    };
+    let blind = drive(
+        &mut Pacer::new(declared, default_margin(declared)),
+        &mut server(),
+        t0,
+        2_500,
+        senders,
+        &late(),
+        false,
+    );
+    assert!(blind.throttled > 0, "logged at their slots: 429s");
+    let run = drive(
+        &mut Pacer::new(declared, default_margin(declared)),
+        &mut server(),
+        t0,
+        2_500,
+        senders,
+        &late(),
+        true,
+    );
+    eprintln!(
+        "blind: 429s {}; reported: {:?}",
+        blind.throttled,
+        span(&run)
+    );
+    assert_eq!(run.throttled, 0);
+    // At most the batch's lateness (35.7 ms) on the whole run.
+    assert!(span(&run) <= Duration::from_micros(1_020) * 2_499 + ms(36));
+}
+
+/// Bursts (`4/2s` against a sliding `4/2s` server with draft-7 headers, five senders): a burst
+/// member whose timer fires 45 ms late keeps its window instead of being sent to the end of the
+/// schedule (a whole window later when the next burst was already reserved).
+#[test]
+fn a_burst_member_whose_timer_fires_late_keeps_its_window() {
+    let t0 = Instant::now();
+    let declared = rate("4/2s");
+    let pacer = || Pacer::new(declared, default_margin(declared));
+    let server = || SimServer::new(Counting::Sliding, Dialect::Draft7, 4, ms(2_000), t0);
+    let late = Late::timer(every_fifth_late);
+    let run = drive(&mut pacer(), &mut server(), t0, 41, 5, &late, true);
+    eprintln!("pace {:.3}, 429s {}", pace(&run), run.throttled);
+    assert_eq!(run.throttled, 0);
+    assert!(pace(&run) >= 0.96, "{:.3}", pace(&run));
+}
+
+/// A token bucket (the sandbox's `--window-mode bucket`): `limit` tokens, one back every
+/// `per_token`, with `X-RateLimit-*` headers that carry no window (remaining cut to a whole
+/// number, reset to the next token as an epoch second rounded up).
+struct Bucket {
+    limit: u32,
+    per_token: Duration,
+    tokens: f64,
+    last: Option<Instant>,
+    epoch: Instant,
+}
+
+impl Server for Bucket {
+    fn handle(&mut self, at: Instant) -> Response {
+        let cap = f64::from(self.limit);
+        if let Some(last) = self.last {
+            let refill = (at - last).as_secs_f64() / self.per_token.as_secs_f64();
+            self.tokens = (self.tokens + refill).min(cap);
+        }
+        self.last = Some(at);
+        let ok = self.tokens >= 1.0;
+        if ok {
+            self.tokens -= 1.0;
+        }
+        let next = self
+            .per_token
+            .mul_f64(1.0 + self.tokens.floor() - self.tokens);
+        let reset = self.wall(at + next).duration_since(SystemTime::UNIX_EPOCH);
+        let reset = crate::ratelimit::duration::ceil_secs(reset.unwrap_or_default()).as_secs();
+        Response {
+            ok,
+            headers: vec![
+                ("X-RateLimit-Limit".into(), self.limit.to_string()),
+                (
+                    "X-RateLimit-Remaining".into(),
+                    (self.tokens.floor() as u32).to_string(),
+                ),
+                ("X-RateLimit-Reset".into(), reset.to_string()),
+            ],
+        }
+    }
+    fn wall(&self, at: Instant) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + (at - self.epoch)
+    }
+}
+
+/// `X-RateLimit-Limit: 4` from a token bucket refilling 4 per 2 s, under a declared `10/1s`:
+/// read against the declared second, the limit paced 4 per second, twice the bucket's rate, and
+/// met 429s for the whole run. Once the refills of `remaining` prove the declared window too
+/// short, the window inferred from them (4 per 2 s or slower, converging) holds the rest of
+/// the run without a 429. A fixed `4/2s` window under its own declared rate is never taken
+/// for a longer one.
+#[test]
+fn a_limit_without_a_window_is_paced_at_the_refills_it_shows() {
+    let t0 = Instant::now() + ms(10_300);
+    let declared = rate("10/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let mut bucket = Bucket {
+        limit: 4,
+        per_token: ms(500),
+        tokens: 4.0,
+        last: None,
+        epoch: t0 - ms(10_300),
+    };
+    let run = drive(&mut pacer, &mut bucket, t0, 41, 5, &Late::none(), true);
+    let inferred = pacer.windowless.and_then(|w| w.rate()).expect("inferred");
+    eprintln!("{inferred}: 429s {}, span {:?}", run.throttled, span(&run));
+    assert_eq!(inferred.limit, 4);
+    assert!(
+        inferred.window >= ms(2_000) && inferred.window <= ms(2_300),
+        "{inferred}"
+    );
+    assert!(
+        run.throttled <= 2,
+        "429s only before the proof: {}",
+        run.throttled
+    );
+    // The bucket's optimum for 41: a burst of 4, then one per 500 ms.
+    let optimum = ms(500) * 37;
+    let ratio = optimum.as_secs_f64() / span(&run).as_secs_f64();
+    assert!(ratio >= 0.83, "{ratio:.3}");
+
+    let declared = rate("4/2s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let epoch = t0 - ms(10_300);
+    let mut fixed = SimServer::new(Counting::Anchored, Dialect::XRateLimit, 4, ms(2_000), epoch);
+    let run = drive(&mut pacer, &mut fixed, t0, 41, 5, &Late::none(), true);
+    assert!(pacer.windowless.and_then(|w| w.rate()).is_none());
+    assert_eq!(run.throttled, 0);
+    assert!(pace(&run) >= 0.98, "{:.3}", pace(&run));
 }

@@ -4,14 +4,22 @@
 //!
 //! - **Spacing.** From the first such 429 on, sends are spaced evenly, one per `interval` (plus
 //!   the answer-time spread; see `Pacer::smooth`). The first 429 of a burst schedule (`4/2s`
-//!   sent as 4 back to back) only spreads the bursts out at the declared rate; the first 429 of
-//!   an even schedule after at least half the window's quota went through only adds the spread
-//!   (jitter brought two arrivals too close).
+//!   sent as 4 back to back) only spreads the bursts out at the declared rate, and until a
+//!   request is accepted after it, further 429s are that burst's overload answering (a rate
+//!   estimate that counts refused requests keeps refusing for up to two of its windows) and
+//!   teach nothing; the first 429 of an even schedule after at least half the window's quota
+//!   went through only adds the spread (jitter brought two arrivals too close).
+//! - **Count per announced window.** A server that announces its window (`4/2s`) and refuses
+//!   after fewer of ours in it than it announces (3) has headers that overstate its quota: the
+//!   count accepted becomes a quota per that window (`3/2s`), sent in bursts like any window,
+//!   not a spacing (which lost a quarter of the pace). One more per window is probed after 8
+//!   windows, then 16, 32, 64 after each failed probe (one 429 each, and a wait for the
+//!   announced reset); a probe that holds the announced count for a window drops the quota.
 //! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
 //!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
 //!   request sent before the last change, or before any request at the new pace was accepted,
 //!   is the old overload answering and teaches nothing: only the backoff applies, doubling
-//!   from two spacings without a cap at the window, so that a server that counts refused
+//!   from two spacings (never less: the jitter only adds) without a cap at the window, so that a server that counts refused
 //!   requests (HAProxy's estimate) is not fed while it decays. How long the refusals lasted
 //!   is the server's *memory*.
 //! - **Increase.** A spacing that held for a probe period (a declared window plus margin, or
@@ -29,8 +37,11 @@
 //! 429s teach nothing; the backoff doubles from two spacings), plus one per failed bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per
 //! search), plus one per failed re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
 //! k requests in flight up to k answers can report the same overload, so multiply by k.
-//! A later run starts from the learned spacing (while it is younger than [`LEARNED_TTL_WINDOWS`]
-//! windows and an hour) and probes up from there.
+//! A learned count per announced window costs one 429 per failed probe: at most
+//! `1 + log2(T / 8W)` in a run of length T, plus the first.
+//! A later run starts from the learned spacing (a learned count `3/2s` as one per 667 ms),
+//! while it is younger than [`LEARNED_TTL_WINDOWS`] windows and an hour, and probes up from
+//! there.
 
 use std::time::Duration;
 
@@ -44,6 +55,8 @@ use super::Rate;
 const FIRST_GAP: u32 = 2;
 /// The longest wait between re-probes, in windows.
 const MAX_GAP: u32 = 64;
+/// Windows before a learned quota is first probed one higher (doubling at each failed probe).
+const FIRST_QUOTA_GAP: u32 = 8;
 /// A learned limit is forgotten by later runs after this many windows (and at least an hour).
 pub const LEARNED_TTL_WINDOWS: u32 = 12;
 /// Without a known good spacing, a 429 slows the rate to this fraction.
@@ -87,6 +100,26 @@ pub(super) struct Learned {
     reprobe: bool,
 }
 
+/// A count per announced window learned from 429s below the announced limit (a server whose
+/// headers overstate its quota); sent in bursts like any window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Quota {
+    /// What is enforced: the count that was accepted per announced window.
+    pub rate: Rate,
+    /// What the headers announce: the most probing goes to.
+    announced: Rate,
+    /// When it was learned, kept in the ledger for the expiry.
+    pub at: Instant,
+    /// When the current count took effect.
+    since: Instant,
+    /// No probe of one more per window before this.
+    probe_after: Instant,
+    /// Windows between probes.
+    gap: u32,
+    /// The count is one above what held, until it holds for a window.
+    probing: bool,
+}
+
 impl Learned {
     fn new(interval: Duration, at: Instant) -> Self {
         Learned {
@@ -110,8 +143,10 @@ impl Pacer {
     /// The pace learned from 429s (one request per the learned spacing, to the millisecond),
     /// with when it was learned, while the pacer is below its ceiling because of them.
     pub fn learned(&self) -> Option<(Rate, Instant)> {
-        self.learned
-            .map(|l| (Rate::new(1, round_ms(l.interval)), l.at))
+        let quota = self.quota.map(|q| (q.rate, q.at));
+        quota.or(self
+            .learned
+            .map(|l| (Rate::new(1, round_ms(l.interval)), l.at)))
     }
 
     /// How long a learned limit stays valid for later runs.
@@ -145,9 +180,15 @@ impl Pacer {
                 let Some(accepted) = self.accepted_within(at, self.primary.window) else {
                     return false;
                 };
+                // Until a request is accepted after the switch to even spacing, 429s are the
+                // overload of the refused burst answering (a server that counts refused
+                // requests keeps refusing for a while), not a refusal of the spacing.
+                if self.settling {
+                    return false;
+                }
                 if !self.smooth && self.mode() == Mode::Window {
                     // Bursts were refused: spread them out at the declared rate first.
-                    self.smooth = true;
+                    (self.smooth, self.settling) = (true, true);
                     self.tightened();
                     self.note(format!(
                         "429 without headers: sends spaced evenly, pace now {}",
@@ -212,6 +253,8 @@ impl Pacer {
     /// An accepted answer to a request sent at `sent`: after a probe period at the learned
     /// spacing, mark it good and probe faster (see the module docs).
     pub(super) fn probe_up(&mut self, at: Instant, sent: Instant) {
+        self.settling = false;
+        self.probe_quota(at);
         let Some(mut l) = self.learned else {
             return;
         };
@@ -298,36 +341,126 @@ impl Pacer {
         self.tightened();
     }
 
-    /// A 429 under an announced policy for another window (`limit` per `window`) that our own
-    /// accepted sends never reached: the headers do not describe the real limiter (or it counts
-    /// its windows from another origin, or a send arrived late), so the spacing is learned as
-    /// without headers, and probed back up. (Adopting what was accepted as a hard limit left a
-    /// clock-aligned `4/2s` at `1/2s` for good after one 429 from a late arrival.)
+    /// A 429 under an announced policy (`announced`) that our own accepted sends never
+    /// reached: the headers do not describe the real limiter (or it counts its windows from
+    /// another origin, or a send arrived late). When the server announces its window
+    /// (`windowed`), the count it accepted in that window is learned as a lower quota per the
+    /// same window, sent in bursts (see [`Quota`]): a server announcing `4/2s` that refuses the
+    /// fourth of every burst admits 3 per 2 s, not one per 667 ms. Without a window the
+    /// spacing is learned as without headers, and probed back up. (Adopting what was accepted
+    /// as a hard limit left a clock-aligned `4/2s` at `1/2s` for good after one 429 from a
+    /// late arrival.)
     pub(super) fn learn_against_policy(
         &mut self,
         at: Instant,
         sent: Instant,
-        limit: u32,
-        window: Duration,
+        announced: Rate,
+        windowed: bool,
     ) -> bool {
         // The server's window may have opened up to an answer time after our first send in
         // it (a cold server handling it late), and a margin later than our log's.
-        let span = window + self.margin + self.slowest_answer();
+        let span = announced.window + self.margin + self.slowest_answer();
         let Some(accepted) = self.accepted_within(at, span) else {
             return false;
         };
-        if accepted >= limit || !self.learn_down(at, sent) {
+        if accepted >= announced.limit {
+            return false;
+        }
+        if windowed && self.learned.is_none() {
+            return self.learn_quota(at, announced, accepted);
+        }
+        if !self.learn_down(at, sent) {
             return false;
         }
         let notes = self.notes.len();
         if let Some(last) = self.notes.get_mut(notes.wrapping_sub(1)) {
             *last = format!(
-                "429 below the announced policy {}: {}",
-                Rate::new(limit, window),
+                "429 below the announced policy {announced}: {}",
                 last.trim_start_matches("429 without a policy that explains it: ")
             );
         }
         true
+    }
+
+    /// The server announced `announced` and refused after `accepted` of ours in its window:
+    /// that count per window becomes the quota (a failed probe of one more restores it and
+    /// waits twice as long for the next). True when the quota changed.
+    fn learn_quota(&mut self, at: Instant, announced: Rate, accepted: u32) -> bool {
+        let window = announced.window;
+        let q = match self.quota {
+            Some(q) if q.probing => Quota {
+                rate: Rate::new(accepted.min(q.rate.limit - 1).max(1), window),
+                gap: (q.gap * 2).min(MAX_GAP),
+                probing: false,
+                ..q
+            },
+            Some(q) if accepted >= q.rate.limit => return false,
+            Some(q) => Quota {
+                rate: Rate::new(accepted, window),
+                ..q
+            },
+            None => Quota {
+                rate: Rate::new(accepted, window),
+                announced,
+                at,
+                since: at,
+                probe_after: at,
+                gap: FIRST_QUOTA_GAP,
+                probing: false,
+            },
+        };
+        let probe_after = later(at, (window + self.margin) * q.gap);
+        let probe_failed = self.quota.is_some_and(|q| q.probing);
+        self.quota = Some(Quota {
+            at,
+            since: at,
+            probe_after,
+            ..q
+        });
+        self.tightened();
+        self.note(if probe_failed {
+            format!("429 after probing up: pace back to {}", q.rate)
+        } else {
+            format!(
+                "429 below the announced policy {announced}: {} accepted per window, pace now {}",
+                q.rate.limit, q.rate
+            )
+        });
+        true
+    }
+
+    /// An accepted answer while a quota is learned: after `gap` windows, probe one more per
+    /// window; a probe that held for a window is kept (up to the announced limit, where the
+    /// quota is dropped).
+    fn probe_quota(&mut self, at: Instant) {
+        let Some(mut q) = self.quota else {
+            return;
+        };
+        let window = q.rate.window + self.margin;
+        if q.probing {
+            // Held: a whole window passed since the probe began, and one window held the
+            // probed count (a window the log or a block kept short proves nothing).
+            let full = self.accepted_within(at, window).unwrap_or(0) >= q.rate.limit;
+            if at < later(q.since, window) || !full {
+                return;
+            }
+            if q.rate.limit >= q.announced.limit {
+                self.quota = None;
+                self.note(format!("probed back up to {}", q.announced));
+                return;
+            }
+            q.probing = false;
+            q.probe_after = later(at, window * q.gap);
+            self.quota = Some(q);
+            return;
+        }
+        if at < q.probe_after {
+            return;
+        }
+        let limit = (q.rate.limit + 1).min(q.announced.limit);
+        (q.rate, q.probing, q.since) = (Rate::new(limit, q.rate.window), true, at);
+        self.quota = Some(q);
+        self.note(format!("probing up: pace now {}", q.rate));
     }
 
     /// Our sends the server accepted in the trailing `window`; `None` when none was (the quota

@@ -265,7 +265,7 @@ fn a_block_replans_the_slots_reserved_behind_it() {
 }
 
 #[test]
-fn a_429_below_an_announced_policy_for_another_window_is_learned() {
+fn a_429_below_an_announced_policy_is_learned_as_a_count_per_its_window() {
     // The headers announce 4/2s; the server really admits 3/2s.
     let mut pacer = Pacer::new(rate("10/1s"), Duration::from_millis(20));
     let t0 = Instant::now();
@@ -281,15 +281,55 @@ fn a_429_below_an_announced_policy_for_another_window_is_learned() {
         };
         pacer.observe(now, &signal, i == 3);
     }
-    // Learned as a spacing (102 ms refused → 146 ms) under the announced 4/2s, slowed further
-    // by further 429s and probed back up, never a hard limit.
-    assert_eq!(pacer.learned().map(|(r, _)| r), Some(rate("1/146ms")));
-    assert_eq!(pacer.effective_rate(), rate("4/2s"));
+    // Three of ours went through in the announced window: 3 per 2 s, sent in bursts at the
+    // declared spacing, not one per 667 ms; stored as learned from 429s.
+    assert_eq!(pacer.learned().map(|(r, _)| r), Some(rate("3/2s")));
+    assert_eq!(pacer.effective_rate(), rate("3/2s"));
     let notes = pacer.take_notes();
     assert_eq!(
         notes.last().map(String::as_str),
-        Some("429 below the announced policy 4/2s: pace now 1/146ms, probing up")
+        Some("429 below the announced policy 4/2s: 3 accepted per window, pace now 3/2s")
     );
+    let next = pacer.next_at(now);
+    assert_eq!(
+        next,
+        t0 + Duration::from_millis(2_020 + 102),
+        "after the window"
+    );
+    // Accepted windows of 3: after eight windows, one more per window is probed; its 429
+    // restores 3 and waits twice as long for the next probe.
+    let mut at = next;
+    let mut refused = 0;
+    while at < t0 + Duration::from_secs(40) {
+        at = pacer.next_at(at);
+        pacer.record_send(at);
+        let ok = pacer
+            .accepted_within(at, Duration::from_millis(2_020))
+            .unwrap_or(0)
+            <= 3;
+        refused += usize::from(!ok);
+        let signal = Signal {
+            limit: Some(4),
+            window: Some(Duration::from_secs(2)),
+            remaining: Some(0),
+            ..Signal::default()
+        };
+        pacer.observe(at, &signal, !ok);
+    }
+    let notes = pacer.take_notes();
+    assert!(
+        notes.contains(&"probing up: pace now 4/2s".to_string()),
+        "{notes:?}"
+    );
+    assert!(
+        notes.contains(&"429 after probing up: pace back to 3/2s".to_string()),
+        "{notes:?}"
+    );
+    assert!(
+        (1..=3).contains(&refused),
+        "{refused} failed probes in 40 s"
+    );
+    assert_eq!(pacer.effective_rate(), rate("3/2s"));
 }
 
 /// nginx `limit_req` at 2r/s without burst (one request per 500 ms) under a declared 10/1s, five

@@ -6,6 +6,8 @@ use super::tests::{ms, rate};
 use super::*;
 use crate::ratelimit::parse_signal;
 use crate::ratelimit::sim::{Counting, Dialect, SimServer};
+use crate::sandbox::limiter::Limiter;
+use crate::sandbox::WindowMode;
 
 struct Run {
     accepted: Vec<Instant>,
@@ -173,4 +175,249 @@ fn a_stricter_policy_header_is_adopted_before_any_429() {
     let run = drive(&mut pacer, &mut server, epoch, 30);
     assert_eq!(run.throttled, 0);
     assert_eq!(pacer.effective_rate(), rate("3/1s"));
+}
+
+/// A run through concurrent senders: what the server accepted and when the first 429 came.
+struct Senders {
+    accepted: Vec<Instant>,
+    refused: usize,
+    first_429: Option<Instant>,
+}
+
+impl Senders {
+    /// The metric (bench/pace_report.py's `after_429`): the m requests accepted after
+    /// the first 429's answer at the server's sustained spacing, `m × spacing`, ÷ the time from
+    /// that answer to the last acceptance; `None` when nothing was refused.
+    fn after_429(&self, spacing: Duration) -> Option<f64> {
+        let first = self.first_429?;
+        let after: Vec<_> = self.accepted.iter().filter(|t| **t > first).collect();
+        let last = **after.last()?;
+        Some(after.len() as f64 * spacing.as_secs_f64() / (last - first).as_secs_f64())
+    }
+}
+
+/// Answer time of the simulated server; it handles each request half-way.
+const RTT: Duration = Duration::from_millis(2);
+
+/// Drives `senders` concurrent senders for `secs` seconds as the executor does: each reserves
+/// a slot, sleeps to it, confirms it (or reserves again), sends, and reserves the next slot
+/// when the answer comes.
+fn drive_senders(
+    pacer: &mut Pacer,
+    server: &mut SimServer,
+    start: Instant,
+    senders: usize,
+    secs: u64,
+) -> Senders {
+    let end = start + Duration::from_secs(secs);
+    let mut run = Senders {
+        accepted: vec![],
+        refused: 0,
+        first_429: None,
+    };
+    let mut slots: Vec<crate::ratelimit::Slot> =
+        (0..senders).map(|_| pacer.reserve(start)).collect();
+    for _ in 0..100_000 {
+        slots.sort_by_key(|s| s.at);
+        let slot = slots.remove(0);
+        if slot.at >= end {
+            break;
+        }
+        if !pacer.confirm(slot, slot.at) {
+            slots.push(pacer.reserve(slot.at));
+            continue;
+        }
+        let entry = pacer.departed(slot.at, slot.at);
+        let response = server.handle(slot.at + RTT / 2);
+        let at = slot.at + RTT;
+        let headers = response
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let signal = parse_signal(headers, server.wall(at));
+        pacer.observe_rtt(RTT);
+        pacer.answered(entry, at);
+        pacer.observe(at, &signal, !response.ok);
+        if std::env::var_os("SIM_TRACE").is_some() {
+            let t = (slot.at - start).as_millis();
+            println!(
+                "  {t:>6} {} {:?}",
+                if response.ok { "ok " } else { "429" },
+                pacer.take_notes()
+            );
+        }
+        if response.ok {
+            run.accepted.push(slot.at + RTT / 2);
+        } else {
+            run.refused += 1;
+            run.first_429.get_or_insert(at);
+        }
+        slots.push(pacer.reserve(at));
+    }
+    run
+}
+
+/// The header-less servers of bench/pacing.sh and bench/limiters.sh: (name, server, declared
+/// rate, its senders in flight as the executor runs them, the server's sustained spacing).
+fn header_less_cases(epoch: Instant) -> Vec<(String, SimServer, Rate, usize, Duration)> {
+    let sandbox = |mode, l, w| {
+        let mut limiter = Limiter::new(Rate::new(l, w), mode);
+        SimServer::deciding(epoch, Box::new(move |unix| limiter.check(unix).allowed))
+    };
+    let leaky = |l, w| sandbox(WindowMode::Leaky, l, w);
+    let estimate = |l, w| sandbox(WindowMode::Estimate, l, w);
+    let lying = |w| SimServer::new(Counting::Anchored, Dialect::Note, 4, w, epoch).enforcing(3);
+    let s = Duration::from_secs;
+    let mut cases = vec![];
+    for declared in ["4/1s", "10/1s"] {
+        cases.push(("leaky 4/1s", leaky(4, s(1)), rate(declared), ms(250)));
+    }
+    for declared in ["2/1s", "10/1s"] {
+        cases.push(("nginx-like 2/1s", leaky(2, s(1)), rate(declared), ms(500)));
+    }
+    for declared in ["4/2s", "10/1s"] {
+        cases.push(("estimate 4/2s", estimate(4, s(2)), rate(declared), ms(500)));
+    }
+    for declared in ["4/5s", "10/1s"] {
+        cases.push((
+            "haproxy-like 4/5s",
+            estimate(4, s(5)),
+            rate(declared),
+            ms(1250),
+        ));
+    }
+    for declared in ["4/2s", "10/1s"] {
+        cases.push(("lying 3/2s", lying(s(2)), rate(declared), ms(667)));
+    }
+    cases
+        .into_iter()
+        .map(|(name, server, declared, spacing)| {
+            let k = crate::execute::in_flight(declared);
+            (
+                format!("{name} declared {declared}"),
+                server,
+                declared,
+                k,
+                spacing,
+            )
+        })
+        .collect()
+}
+
+/// Prints the after-429 ratio and 429 count of every header-less case over 12 s and 60 s:
+/// `cargo test --lib report_header_less -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn report_header_less() {
+    for secs in [12, 60, 300] {
+        let epoch = Instant::now();
+        for (name, mut server, declared, k, spacing) in header_less_cases(epoch) {
+            let start = epoch + ms(10_300);
+            let mut pacer = Pacer::new(declared, default_margin(declared));
+            let run = drive_senders(&mut pacer, &mut server, start, k, secs);
+            println!(
+                "{secs:>3}s {name:<32} k={k} after_429 {:>6} 429s {:>3} accepted {:>4} pace {}",
+                run.after_429(spacing)
+                    .map_or("-".into(), |r| format!("{r:.3}")),
+                run.refused,
+                run.accepted.len(),
+                pacer.effective_rate()
+            );
+        }
+    }
+}
+
+/// The bound on 429s without headers stated in `pacer_learn`, for a server admitting one
+/// request per `spacing` that keeps refusing for up to `memory` after an overload, over a run
+/// of `secs` with `k` requests in flight: decreases × the refusals while each settles, 4 failed
+/// bisection probes, the failed re-probes, times k.
+fn bound(declared: Rate, spacing: Duration, memory: Duration, secs: u64, k: usize) -> usize {
+    let g = (declared.window + default_margin(declared)) / declared.limit;
+    let ratio = spacing.as_secs_f64() / g.as_secs_f64();
+    let decreases = (ratio.ln() / (1.0f64 / 0.7).ln()).ceil().max(1.0);
+    let settling = 1.0
+        + (memory.as_secs_f64() / (2.0 * g.as_secs_f64()))
+            .log2()
+            .ceil()
+            .max(0.0);
+    let windows = secs as f64 / (2.0 * declared.window.as_secs_f64());
+    let reprobes = 1.0 + windows.log2().max(0.0);
+    ((decreases * settling + 4.0 + reprobes) * k as f64) as usize
+}
+
+/// Runs one header-less case of `header_less_cases` for `secs`: (after-429 ratio, 429s, bound).
+fn header_less(name: &str, declared: &str, secs: u64, memory: Duration) -> (f64, usize, usize) {
+    let epoch = Instant::now();
+    let wanted = format!("{name} declared {declared}");
+    let (_, mut server, declared, k, spacing) = header_less_cases(epoch)
+        .into_iter()
+        .find(|c| c.0 == wanted)
+        .expect("a case of header_less_cases");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let run = drive_senders(&mut pacer, &mut server, epoch + ms(10_300), k, secs);
+    let after = run
+        .after_429(spacing)
+        .expect("the declared rate draws a 429");
+    (
+        after,
+        run.refused,
+        bound(declared, spacing, memory, secs, k),
+    )
+}
+
+/// nginx `limit_req` (the sandbox's leaky bucket) under a declared rate 2.5 and 5 times its
+/// own: converged in 300 s at ≥ 0.9 of its pace from the first 429 (measured 0.977 and 0.970,
+/// 15 and 16 429s; 0.870 and 0.787 over 12 s, where the search is most of the run).
+#[test]
+fn a_leaky_bucket_is_paced_at_its_rate_after_the_first_429() {
+    for (name, memory) in [("leaky 4/1s", ms(1_000)), ("nginx-like 2/1s", ms(1_000))] {
+        let (after, refused, bound) = header_less(name, "10/1s", 300, memory);
+        assert!(after >= 0.9, "{name}: {after:.3}");
+        assert!(refused <= bound, "{name}: {refused} 429s, bound {bound}");
+    }
+}
+
+/// HAProxy's rate estimate (the sandbox's `estimate`) counts refused requests too, so a 429
+/// keeps it refusing for up to two of its windows. At its own declared rate the first 429
+/// only spreads the bursts out (measured 0.975 over 60 s, 0.922 over 12 s; one 429): its
+/// memory is waited out, not taken for a refusal of the declared spacing. Under `10/1s` the
+/// search pays for every step down (0.955-0.962 over 600 s, 0.93-0.95 over 300 s).
+#[test]
+fn a_rate_estimate_is_paced_at_its_rate_after_the_first_429() {
+    let cases = [
+        ("estimate 4/2s", "4/2s", 60, ms(4_000)),
+        ("haproxy-like 4/5s", "4/5s", 120, ms(10_000)),
+        ("estimate 4/2s", "10/1s", 600, ms(4_000)),
+    ];
+    for (name, declared, secs, memory) in cases {
+        let (after, refused, bound) = header_less(name, declared, secs, memory);
+        assert!(after >= 0.9, "{name} under {declared}: {after:.3}");
+        assert!(refused <= bound, "{name}: {refused} 429s, bound {bound}");
+    }
+    // Not met: HAProxy's `http_req_rate(5s)` > 4 under a declared 10/1s, a rate 12.5 times
+    // its own: 8 steps down, each paid with refusals it counts (0.907-0.916 over 600 s,
+    // 0.85-0.88 over 300 s). Held here at 0.85 with its bound on 429s.
+    let (after, refused, bound) = header_less("haproxy-like 4/5s", "10/1s", 600, ms(10_000));
+    assert!(after >= 0.85, "{after:.3}");
+    assert!(refused <= bound, "{refused} 429s, bound {bound}");
+}
+
+/// A server announcing `4/2s` that admits 3 per window: the count is learned per the announced
+/// window and sent in bursts (0.99 and 0.97 from the first 429 over 12 s; before, a spacing of
+/// 1/668ms at 0.77), and one more is re-probed after 8, 16, … windows.
+#[test]
+fn headers_that_overstate_the_limit_teach_a_count_per_window() {
+    for (declared, secs, most) in [
+        ("4/2s", 12, 2),
+        ("10/1s", 12, 2),
+        ("4/2s", 120, 6),
+        ("10/1s", 120, 6),
+    ] {
+        let (after, refused, _) = header_less("lying 3/2s", declared, secs, ms(0));
+        assert!(after >= 0.95, "under {declared}, {secs} s: {after:.3}");
+        assert!(
+            refused <= most,
+            "under {declared}, {secs} s: {refused} 429s"
+        );
+    }
 }

@@ -17,8 +17,11 @@
 //! the server's slower policy until their time came, and push the next valid slots a whole
 //! window later (declared `10/1s` against a server announcing `4/2s` lost 40 % of the pace).
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
+use super::pacer::later;
 use super::{Mode, Pacer};
 
 /// A send slot taken by [`Pacer::reserve`]; use it through [`Pacer::confirm`] or give it back
@@ -73,14 +76,18 @@ impl Pacer {
 
     /// Whether the request may go now in `slot`; if not, the slot is given back and the
     /// sender reserves another. A slot is withdrawn when the limits tightened or a block began
-    /// that it falls in, or when `now` is more than half the margin past it: the log counts
-    /// the send at the slot's instant, so lateness eats into the margin that is kept for
-    /// network jitter, and at most half of it is spent that way.
+    /// that it falls in. A slot used late stays valid: [`Pacer::departed`] logs the request
+    /// when it really leaves and re-plans what it crowds, so lateness costs only itself.
+    /// (Withdrawing a slot more than half the margin late sent its request to the end of the
+    /// schedule and left a hole of one spacing in an even one: 10–20 % of a leaky bucket's
+    /// pace on a loaded machine.) Only when sends are spaced for a server that counts gaps
+    /// (`smooth`) is a slot that a later one overtook, less than a spacing ago, withdrawn: its
+    /// request would arrive too close behind.
     pub fn confirm(&mut self, slot: Slot, now: Instant) -> bool {
         let valid = slot.tightenings == self.tightenings
             && self.pending.iter().any(|(id, _)| *id == slot.id)
             && self.blocked_until.is_none_or(|b| slot.at >= b)
-            && now.saturating_duration_since(slot.at) <= self.margin / 2;
+            && !self.overtaken(slot.at, now);
         if valid {
             self.pending.retain(|(id, _)| *id != slot.id);
         } else {
@@ -89,37 +96,66 @@ impl Pacer {
         valid
     }
 
-    /// The request confirmed in a slot at `slot_at` leaves at `now`. Lateness up to half the
-    /// margin is what the margin keeps for it; beyond that (a timer firing late on a loaded
-    /// machine, a slow ledger commit) the log takes the departure less that half, so the
-    /// sends after it are measured from when it really left, and reserved slots it now
-    /// crowds are withdrawn with those after them. (Counting the slot's instant let a burst
-    /// start before the server's window, measured from the late arrival, had ended.) Returns
-    /// the request's instant in the log, for [`Pacer::answered`].
-    pub fn departed(&mut self, slot_at: Instant, now: Instant) -> Instant {
-        // Only for bursts (a window longer than the even spacing), or before the first answer
-        // says whether the server has such a window: an even schedule measured from each late
-        // departure drifts by every lateness (a debug build on a loaded machine paced `2/1s`
-        // at 0.96 and a leaky bucket at 0.8), where its margin already covers it.
-        let bursts = self.mode() == Mode::Window || !self.server.is_empty() || !self.has_answers();
-        if !bursts || self.smooth {
-            return slot_at;
+    /// Spaced sends only: a send after `at` in the log has already gone (it is no longer
+    /// reserved) less than a spacing before `now`.
+    fn overtaken(&self, at: Instant, now: Instant) -> bool {
+        if !self.smooth {
+            return false;
         }
-        let Some(moved) = now.checked_sub(self.margin / 2).filter(|m| *m > slot_at) else {
-            return slot_at;
+        let interval = self.even_interval();
+        let reserved = |s: Instant| self.pending.iter().any(|(_, p)| *p == s);
+        self.sends
+            .iter()
+            .any(|s| *s > at && *s <= now && later(*s, interval) > now && !reserved(*s))
+    }
+
+    /// The request confirmed in a slot at `slot_at` leaves at `now`. Lateness up to
+    /// [`Pacer::lateness_allowance`] is what the margin keeps for it; beyond that (a timer
+    /// firing late on a loaded machine, a slow ledger commit) the log takes the departure less
+    /// that allowance, and the slots it now crowds are re-planned from there with those after
+    /// them: in a window log, those that would make L + 1 sends in a window; in an even
+    /// schedule, also those less than one spacing after it. Spaced for a server that counts
+    /// gaps (`smooth`: a leaky bucket), the allowance is zero: the next send is due one spacing
+    /// after the real departure. (Keeping the slot's instant let a late batch followed by
+    /// on-time sends crowd a window; counting the slot's instant let a burst start before the
+    /// server's window, measured from the late arrival, had ended.) Returns the request's
+    /// instant in the log, for [`Pacer::answered`].
+    pub fn departed(&mut self, slot_at: Instant, now: Instant) -> Instant {
+        let (allowance, spaced) = if self.smooth {
+            (Duration::ZERO, true)
+        } else {
+            (self.lateness_allowance(), self.mode() == Mode::Even)
         };
-        let Some(i) = self.sends.iter().rposition(|s| *s == slot_at) else {
-            return slot_at;
+        let late = now.saturating_duration_since(slot_at);
+        self.observe_lateness(now, late, late.min(allowance));
+        self.relog(slot_at, now.checked_sub(allowance).unwrap_or(now), spaced)
+    }
+
+    /// Moves the log's `entry` to `at` when that is later, and re-plans the reserved slots it
+    /// crowds (module docs). Returns the entry's new instant.
+    fn relog(&mut self, entry: Instant, at: Instant, spaced: bool) -> Instant {
+        if at <= entry {
+            return entry;
+        }
+        let Some(i) = self.sends.iter().rposition(|s| *s == entry) else {
+            return entry;
         };
         self.sends.remove(i);
-        self.insert_send(moved);
+        self.insert_send(at);
+        if spaced {
+            let next = later(at, self.even_interval());
+            let first = self.pending.iter().map(|(_, p)| *p).filter(|p| *p < next);
+            if let Some(first) = first.min() {
+                self.withdraw_reserved(|p| p >= first);
+            }
+        }
         // Every slot from the first crowded one on is re-planned: withdrawing only that one
         // would leave a hole in the schedule that later reservations, placed after the last
         // slot, never fill.
-        while let Some(crowded) = self.crowded_by(moved) {
-            self.withdraw_reserved(|at| at >= crowded);
+        while let Some(crowded) = self.crowded_by(at) {
+            self.withdraw_reserved(|p| p >= crowded);
         }
-        moved
+        at
     }
 
     /// The request logged at `entry` (see [`Pacer::departed`]) was answered at `at`, after
@@ -128,8 +164,51 @@ impl Pacer {
     /// answer (a cold start: 175 ms against 4 ms after) may have opened its window that late,
     /// so for bursts the log takes the latest reading, as for a late departure.
     pub fn answered(&mut self, entry: Instant, at: Instant) -> Instant {
-        let fastest = self.fastest_answer();
-        self.departed(entry, at.checked_sub(fastest).unwrap_or(at))
+        let counted = at.checked_sub(self.fastest_answer()).unwrap_or(at);
+        let allowance = self.lateness_allowance();
+        self.relog(
+            entry,
+            counted.checked_sub(allowance).unwrap_or(counted),
+            false,
+        )
+    }
+
+    /// Feeds how late one request left its slot at `now`, and how much of it the log absorbed;
+    /// kept for the log's memory.
+    fn observe_lateness(&mut self, now: Instant, late: Duration, absorbed: Duration) {
+        let memory = self.memory();
+        while self
+            .lateness
+            .front()
+            .is_some_and(|(at, ..)| later(*at, memory) <= now)
+        {
+            self.lateness.pop_front();
+        }
+        if !absorbed.is_zero() {
+            self.lateness.push_back((now, late, absorbed));
+        }
+    }
+
+    /// The most lateness the log absorbed (counted a send at its slot though it left that much
+    /// later) for a send it may still count: the margin keeps covering it. (A margin that
+    /// shrank under it let the next window start before the late arrival's had ended: 429s at
+    /// `1000/1s` after a late batch followed by on-time sends.)
+    pub(super) fn absorbed_lateness(&self) -> Duration {
+        let absorbed = self.lateness.iter().map(|(_, _, a)| *a).max();
+        absorbed.unwrap_or(Duration::ZERO)
+    }
+
+    /// How late a request may leave its slot and still be counted at it: what the margin
+    /// keeps beyond arrival jitter (the measured answer-time spread, which shifts an arrival by
+    /// at most that much) and 100 ppm of the window for clock drift; half the margin until an
+    /// answer has measured the spread. Later departures are logged when they left.
+    pub fn lateness_allowance(&self) -> Duration {
+        let jitter = if self.has_answers() {
+            self.spread + self.primary.window / 10_000
+        } else {
+            self.margin / 2
+        };
+        self.margin.saturating_sub(jitter)
     }
 
     /// A reserved slot that the send at `at` leaves too close: in a run of L + 1 sends shorter
@@ -226,17 +305,17 @@ mod tests {
     }
 
     #[test]
-    fn late_slots_are_withdrawn_and_released_slots_free_their_place() {
+    fn late_slots_stay_valid_and_released_slots_free_their_place() {
         let now = Instant::now();
         let mut pacer = pacer("4/2s", ms(100));
         let slots: Vec<Slot> = (0..4).map(|_| pacer.reserve(now)).collect();
         assert!(
-            !pacer.confirm(slots[0], now + ms(51)),
-            "more than half the margin late"
+            pacer.confirm(slots[0], now + ms(51)),
+            "more than half the margin late: logged when it leaves"
         );
+        assert_eq!(pacer.departed(slots[0].at, now + ms(51)), now + ms(1));
         assert!(pacer.confirm(slots[1], now + ms(50)));
         pacer.release(slots[2]);
-        assert_eq!(pacer.reserve(now + ms(60)).at, now + ms(60));
         assert_eq!(pacer.reserve(now + ms(60)).at, now + ms(60));
         assert_eq!(pacer.next_at(now + ms(60)), now + ms(2_100));
     }

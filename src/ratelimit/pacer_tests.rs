@@ -292,3 +292,43 @@ fn blocked_until_persists_and_clock_skew_only_delays() {
     third.restore(&skewed, t0, wall0);
     assert_eq!(third.next_at(t0), t0 + Duration::from_secs(301));
 }
+
+/// The lateness allowance is what the margin keeps beyond one answer-time spread and 100 ppm:
+/// a send that late is counted at its slot, and the margin does not drop below what it so
+/// absorbed while the log may still count that send, even when the spread that paid for it
+/// shrinks.
+#[test]
+fn the_margin_keeps_covering_the_lateness_the_log_absorbed() {
+    let t0 = Instant::now();
+    let r = rate("4/5s");
+    let mut p = Pacer::new(r, default_margin(r));
+    assert_eq!(
+        p.lateness_allowance(),
+        ms(10),
+        "half the floor before any answer"
+    );
+    for rtt in [3, 43, 43, 100] {
+        p.observe_rtt(ms(rtt));
+    }
+    assert_eq!(
+        p.margin(),
+        Duration::from_micros(80_500),
+        "2 × 40 ms + 0.5 ms"
+    );
+    assert_eq!(p.lateness_allowance(), ms(40));
+    let s = p.reserve(t0);
+    assert!(p.confirm(s, s.at + ms(40)));
+    assert_eq!(p.departed(s.at, s.at + ms(40)), s.at, "absorbed");
+    // The spread falls to 1 ms: the margin stays at 1 + 40 + 0.5 ms while that send counts.
+    for _ in 0..64 {
+        p.observe_rtt(ms(3));
+        p.observe_rtt(ms(4));
+    }
+    assert_eq!(p.margin(), Duration::from_micros(41_500));
+    // Once it is past the log's memory, the floor.
+    let s = p.reserve(t0 + ms(6_000));
+    assert!(p.confirm(s, s.at));
+    p.departed(s.at, s.at);
+    p.observe_rtt(ms(3));
+    assert_eq!(p.margin(), ms(20));
+}

@@ -1,5 +1,7 @@
 //! Test-only rate-limited server: request instants → OK or 429, plus rate-limit headers in a
-//! chosen dialect. Counts requests the three ways real servers do (anchored, aligned, sliding).
+//! chosen dialect. Counts requests the three ways fixed-quota servers do (anchored, aligned,
+//! sliding), or with the sandbox's own header-less limiters (nginx-like leaky bucket,
+//! HAProxy-like rate estimate), and may enforce a lower limit than its headers announce.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -15,6 +17,10 @@ pub enum Counting {
     Aligned { origin: Instant },
     /// At most L accepted requests in any trailing W.
     Sliding,
+    /// Another limiter decides, given the Unix time of [`SimServer::wall`] (the tests pass
+    /// the sandbox's, `src/sandbox/limiter.rs`: its leaky bucket and rate estimate); no
+    /// headers, whatever the dialect. See [`SimServer::deciding`].
+    Decider,
 }
 
 /// Which headers the server sends with every response.
@@ -28,6 +34,9 @@ pub enum Dialect {
     XRateLimit,
 }
 
+/// Unix time of a request → admitted.
+pub type Decider = Box<dyn FnMut(Duration) -> bool>;
+
 pub struct SimServer {
     counting: Counting,
     dialect: Dialect,
@@ -38,6 +47,11 @@ pub struct SimServer {
     window_start: Option<Instant>,
     /// Wall-clock time at `epoch`, for epoch-style resets.
     epoch: (Instant, SystemTime),
+    /// What decides, for [`Counting::Decider`]: Unix time → admitted.
+    decider: Option<Decider>,
+    /// A stricter server behind the one whose headers are sent: it decides, and a 429 carries
+    /// `Retry-After` from the announced reset (the sandbox's `--real-rate`).
+    real: Option<Box<SimServer>>,
 }
 
 pub struct Response {
@@ -62,7 +76,36 @@ impl SimServer {
             accepted: VecDeque::new(),
             window_start: None,
             epoch: (epoch, wall),
+            decider: None,
+            real: None,
         }
+    }
+
+    /// A server without headers whose answers `decide` gives (the sandbox's limiters).
+    pub fn deciding(epoch: Instant, decide: Decider) -> Self {
+        let mut server = SimServer::new(
+            Counting::Decider,
+            Dialect::None,
+            1,
+            Duration::from_secs(1),
+            epoch,
+        );
+        server.decider = Some(decide);
+        server
+    }
+
+    /// The same server enforcing `limit` per window while its headers keep announcing its own
+    /// (the sandbox's `--rate 4/2s --real-rate 3/2s`).
+    pub fn enforcing(mut self, limit: u32) -> Self {
+        let real = SimServer::new(
+            self.counting,
+            Dialect::None,
+            limit,
+            self.window,
+            self.epoch.0,
+        );
+        self.real = Some(Box::new(real));
+        self
     }
 
     /// The wall-clock time both sides agree on at instant `at`.
@@ -71,6 +114,15 @@ impl SimServer {
     }
 
     pub fn handle(&mut self, now: Instant) -> Response {
+        let unix = self.wall(now).duration_since(SystemTime::UNIX_EPOCH);
+        if let Some(decide) = self.decider.as_mut() {
+            let ok = decide(unix.unwrap_or_default());
+            return Response {
+                ok,
+                headers: vec![],
+            };
+        }
+        let real_ok = self.real.as_mut().map(|r| r.handle(now).ok);
         let reset_at = self.roll(now);
         let ok = self.accepted.len() < self.limit as usize;
         if ok {
@@ -78,14 +130,19 @@ impl SimServer {
         }
         let reset_at = match self.counting {
             // A sliding server frees quota when its oldest accepted request expires.
-            Counting::Sliding => self.accepted.front().map_or(now, |f| *f + self.window),
+            Counting::Sliding | Counting::Decider => {
+                self.accepted.front().map_or(now, |f| *f + self.window)
+            }
             _ => reset_at.unwrap_or(now + self.window),
         };
         let remaining = self.limit.saturating_sub(self.accepted.len() as u32);
-        Response {
-            ok,
-            headers: self.headers(now, remaining, reset_at - now),
+        let mut headers = self.headers(now, remaining, reset_at - now);
+        let ok = real_ok.unwrap_or(ok);
+        if !ok && self.real.is_some() {
+            let wait = super::duration::ceil_secs(reset_at - now).as_secs().max(1);
+            headers.push(("Retry-After".into(), wait.to_string()));
         }
+        Response { ok, headers }
     }
 
     /// Drops what left the window; returns the current window's end for fixed windows.
@@ -105,7 +162,7 @@ impl SimServer {
                 self.reset_fixed(start);
                 Some(start + self.window)
             }
-            Counting::Sliding => {
+            Counting::Sliding | Counting::Decider => {
                 while self
                     .accepted
                     .front()

@@ -26,7 +26,7 @@ mod args;
 mod config;
 mod handlers;
 mod headers;
-mod limiter;
+pub(crate) mod limiter;
 mod responses;
 mod server;
 mod state;

@@ -153,8 +153,8 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
-    fn run(wire: Wire, body: Value) -> Result<Message, String> {
-        check(wire, body.to_string().as_bytes(), None).map_err(|e| e.to_string())
+    fn run(wire: Wire, body: Value) -> Result<Message, Refusal> {
+        check(wire, body.to_string().as_bytes(), None)
     }
 
     #[test]
@@ -171,6 +171,7 @@ mod tests {
         let bad = json!({"messaging_product":"whatsapp","recipient":"13491208655302741918","type":"text"});
         assert!(run(Wire::CloudApi, bad)
             .unwrap_err()
+            .to_string()
             .contains("`recipient`"));
     }
 
@@ -211,7 +212,7 @@ mod tests {
             (Wire::CloudApi, json!([1, 2]), "JSON object"),
         ];
         for (wire, body, needle) in cases {
-            let err = run(wire, body.clone()).unwrap_err();
+            let err = run(wire, body.clone()).unwrap_err().to_string();
             assert!(err.contains(needle), "{body}: {err}");
         }
         let err = check(Wire::CloudApi, b"{not json", None).unwrap_err();

@@ -6,7 +6,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::lease::{Lease, LeaseError};
 use super::Target;
-use crate::ledger::{Asked, Begun, Key, Ledger, LedgerError, Outcome, Planned, State, Writer};
+use crate::ledger::{
+    Asked, AttemptError, Begun, Key, Ledger, LedgerError, Outcome, Planned, State, Writer,
+};
 
 /// A database of its own for one test, dropped at the end.
 struct Db {
@@ -245,7 +247,12 @@ fn a_claim_after_the_lease_is_lost_sends_nothing_and_says_so() {
         .block_on(h.attempting(key(1)))
         .expect_err("no claim without the lease");
     assert!(
-        err.contains("lost the lease of sender cloud_api:1"),
+        matches!(&err, AttemptError::Refused(LedgerError::LeaseLost { sender }) if sender == "cloud_api:1"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("lost the lease of sender cloud_api:1"),
         "{err}"
     );
     let (ledger, stats) = writer.close();

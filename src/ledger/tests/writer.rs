@@ -47,7 +47,21 @@ async fn an_illegal_attempt_is_refused_without_failing_the_batch() {
     let h = writer.handle();
     let (twice, fresh) = tokio::join!(h.attempting(key(0)), h.attempting(key(1)));
     let err = twice.expect_err("attempting twice must be refused");
-    assert!(err.contains("cannot go from `attempting`"), "{err}");
+    assert!(
+        matches!(
+            &err,
+            AttemptError::Refused(LedgerError::IllegalTransition {
+                from: State::Attempting,
+                to: State::Attempting,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("cannot go from `attempting`"),
+        "{err}"
+    );
     fresh.expect("the other row in the batch is marked");
     h.finish(
         key(1),
@@ -57,7 +71,12 @@ async fn an_illegal_attempt_is_refused_without_failing_the_batch() {
     );
     let (ledger, _) = writer.close();
     // A handle that outlives the writer can no longer mark anything.
-    assert!(h.attempting(key(0)).await.is_err());
+    let stopped = h
+        .attempting(key(0))
+        .await
+        .expect_err("the writer is closed");
+    assert!(matches!(stopped, AttemptError::Stopped), "{stopped:?}");
+    assert_eq!(stopped.to_string(), "the ledger writer has stopped");
     // Skipping is only legal from `pending`: the attempting row is untouched.
     assert_eq!(
         ledger.state_of(&key(1)).expect("state"),
