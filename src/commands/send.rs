@@ -36,10 +36,10 @@ pub fn run(a: &RunArgs) -> CommandResult {
         false => Some(token(&campaign)?),
     };
     let (path, _rehearsal) = ledger_path(a, &campaign)?;
-    // Every request this run may send, frozen once: the ledger keeps these payloads and the
-    // executor sends their bodies, byte for byte.
-    let frozen = state::freeze(&campaign, &requests);
-    let decided = requests.into_decided();
+    // Every request this run may send, frozen by one function: written into the ledger a block
+    // at a time, and built again per recipient for the executor, so what goes out is byte for
+    // byte what the ledger keeps (a refused run, where they would differ, sends nothing).
+    let frozen = state::freeze(requests);
     let (lock, resumed) = resume(a, &campaign, &frozen, &path)?;
     let sender = match &lock {
         Hold::Lease(lease) => Some(lease.sender().to_string()),
@@ -70,7 +70,7 @@ pub fn run(a: &RunArgs) -> CommandResult {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
-        let plan = build(&campaign, &decided, jiff::Timestamp::now(), &|to| {
+        let plan = build(&campaign, frozen.decided(), jiff::Timestamp::now(), &|to| {
             state::settled_of(&settled, to)
         });
         report_dropped(&plan);
@@ -116,8 +116,7 @@ pub fn run(a: &RunArgs) -> CommandResult {
     if a.state.is_none() && !a.sandbox && !a.quiet {
         eprintln!("ledger: {path} (see `sessioncast status`)");
     }
-    super::release(campaign, decided);
-    std::mem::forget(frozen);
+    super::release(campaign, frozen);
     runtime.shutdown_timeout(Duration::from_secs(1));
     if lost {
         return Err(Failure {
@@ -201,7 +200,7 @@ fn resume(
         retry_failed: a.retry_failed,
         rerender: a.rerender,
     };
-    let (settled, recovered) = state::reconcile(&mut ledger, &frozen.rows, asked, &a.campaign)?;
+    let (settled, recovered) = state::reconcile(&mut ledger, campaign, frozen, asked, &a.campaign)?;
     let by_recipient = state::by_recipient(&settled);
     let mut pacer = Pacer::new(campaign.rate, default_margin(campaign.rate));
     state::restore_pacer(&ledger, &mut pacer)?;

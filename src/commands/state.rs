@@ -10,7 +10,7 @@ use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, Stat
 use crate::plan::{DropReason, Settled};
 use crate::provider::Request;
 use crate::ratelimit::{Pacer, PacerState};
-use crate::render::{Requests, Status};
+use crate::render::{Decided, Requests, Status};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -172,32 +172,48 @@ fn payload_head(url: &str) -> String {
 }
 
 /// The requests this run may send, frozen as the ledger keeps them: one row per message of
-/// every recipient render kept (not invalid, repeated or suppressed), in recipient order. The
-/// executor sends the bodies of these very payloads.
+/// every recipient render kept (not invalid, repeated or suppressed). The rows are built from
+/// the rendered requests when they are needed, by one function: a block at a time into the
+/// ledger ([`Frozen::with_chunks`]), and one recipient at a time for the executor, which sends the
+/// body of each very payload (`impl Bodies for Frozen`). Two million payloads held at once were
+/// most of a million-recipient run's memory.
 pub struct Frozen {
-    pub rows: Vec<Planned>,
-    /// Per recipient, the end of its rows in `rows`.
-    ends: Vec<u32>,
-    /// Where the body starts in every payload.
-    body_at: usize,
+    requests: Requests,
+    /// The start of every payload, up to its body.
+    head: String,
 }
 
-/// Freezes every request of `requests` into ledger rows.
-pub fn freeze(c: &Campaign, requests: &Requests) -> Frozen {
+/// Recipients whose rows go to the ledger together (rendered in parallel, then written).
+const FREEZE_BLOCK: usize = 8192;
+
+/// Freezes the requests of `requests` (see [`Frozen`]).
+pub fn freeze(requests: Requests) -> Frozen {
     let head = payload_head(requests.url());
-    let rows: Vec<Planned> = (0..c.recipients.len())
-        .into_par_iter()
-        .filter(|&i| requests.status(i) == Status::Ready)
-        .flat_map_iter(|i| {
-            let r = &c.recipients[i];
-            let to = r.to.to_string();
-            let deadline = SystemTime::from(c.deadline(r));
-            let head = &head;
-            requests.bodies(c, i).into_iter().map(move |(index, body)| {
-                // Sized exactly: two million payloads grown by doubling held twice their text.
+    Frozen { requests, head }
+}
+
+impl Frozen {
+    /// What render decided for each recipient: what the planner reads.
+    pub fn decided(&self) -> &Decided {
+        self.requests.decided()
+    }
+
+    /// Recipient `i`'s frozen rows, in message order: none unless render kept it.
+    pub fn rows_of(&self, c: &Campaign, i: usize) -> Vec<Planned> {
+        if self.requests.status(i) != Status::Ready {
+            return Vec::new();
+        }
+        let r = &c.recipients[i];
+        let to = r.to.to_string();
+        let deadline = SystemTime::from(c.deadline(r));
+        let bodies = self.requests.bodies(c, i);
+        bodies
+            .into_iter()
+            .map(|(index, body)| {
+                // Sized exactly: grown by doubling, a payload would hold up to twice its text.
                 let body = body.to_string();
-                let mut payload = String::with_capacity(head.len() + body.len() + 1);
-                payload.push_str(head);
+                let mut payload = String::with_capacity(self.head.len() + body.len() + 1);
+                payload.push_str(&self.head);
                 payload.push_str(&body);
                 payload.push('}');
                 Planned {
@@ -206,37 +222,43 @@ pub fn freeze(c: &Campaign, requests: &Requests) -> Frozen {
                     deadline,
                 }
             })
-        })
-        .collect();
-    let mut ends = Vec::with_capacity(c.recipients.len());
-    let mut end = 0u32;
-    for i in 0..c.recipients.len() {
-        if requests.status(i) == Status::Ready {
-            end += requests.count(i).unwrap_or(0);
-        }
-        ends.push(end);
+            .collect()
     }
-    Frozen {
-        rows,
-        ends,
-        body_at: head.len(),
-    }
-}
 
-impl Frozen {
-    /// Recipient `i`'s frozen rows.
-    fn of(&self, i: usize) -> &[Planned] {
-        let start = i.checked_sub(1).map_or(0, |p| self.ends[p] as usize);
-        &self.rows[start..self.ends[i] as usize]
+    /// Calls `write` with every frozen row, in recipient order, a block of recipients at a
+    /// time: what the ledger's `begin_run` writes. The next blocks are rendered (in parallel)
+    /// on another thread while `write` stores the current one; at most a few are held at once.
+    pub fn with_chunks<R>(
+        &self,
+        c: &Campaign,
+        write: impl FnOnce(&mut dyn Iterator<Item = Vec<Planned>>) -> R,
+    ) -> R {
+        let n = c.recipients.len();
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Planned>>(2);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                for start in (0..n).step_by(FREEZE_BLOCK) {
+                    let block = (start..(start + FREEZE_BLOCK).min(n))
+                        .into_par_iter()
+                        .flat_map_iter(|i| self.rows_of(c, i))
+                        .collect();
+                    // The writer stopped (an error): nothing more to render.
+                    if tx.send(block).is_err() {
+                        break;
+                    }
+                }
+            });
+            write(&mut rx.into_iter())
+        })
     }
 }
 
 impl crate::execute::Bodies for Frozen {
-    fn bodies(&self, _: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)> {
-        self.of(recipient)
-            .iter()
+    fn bodies(&self, c: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)> {
+        self.rows_of(c, recipient)
+            .into_iter()
             .map(|row| {
-                let body = &row.payload[self.body_at..row.payload.len() - 1];
+                let body = &row.payload[self.head.len()..row.payload.len() - 1];
                 (row.key.message_index as usize, body.as_bytes().to_vec())
             })
             .collect()
@@ -250,7 +272,8 @@ impl crate::execute::Bodies for Frozen {
 /// `unknown` (this run reports them in its summary and exit code: nobody else will).
 pub fn reconcile(
     ledger: &mut Ledger,
-    rows: &[Planned],
+    c: &Campaign,
+    frozen: &Frozen,
     asked: Asked,
     campaign_file: &Path,
 ) -> Result<(HashMap<Key, State>, u64), Failure> {
@@ -261,7 +284,10 @@ pub fn reconcile(
             "ledger: {n} requests were in flight when an earlier run stopped; they are now `unknown` (they may have been delivered) and are not sent again unless --resend-unknown"
         );
     }
-    let (unknown, failed, sync, rerendered) = match ledger.begin_run(rows, asked).map_err(db)? {
+    let (unknown, failed, sync, rerendered) = match frozen
+        .with_chunks(c, |rows| ledger.begin_run_chunks(rows, asked))
+        .map_err(db)?
+    {
         Begun::Ready {
             unknown_requeued,
             failed_requeued,

@@ -53,11 +53,23 @@ pub enum Begun {
     Refused { changed: Vec<Key> },
 }
 
-/// The stored fields `sync_planned` compares against.
+/// The stored fields `sync_planned` compares against: the payload only as "the same as this
+/// run's or not", so a comparison copies no payload out of the database.
 pub(super) struct Stored {
     pub state: State,
-    pub payload: String,
+    pub same_payload: bool,
     pub deadline: i64,
+}
+
+/// What a sync does with a row whose content not yet sent changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OnChange {
+    /// Leave it and go on (`sync_planned`).
+    Keep,
+    /// The run will be refused and rolled back: from the first such row on, only classify.
+    Refuse,
+    /// `--rerender`: the row takes this run's payload and deadline at once.
+    Rerender,
 }
 
 impl Ledger {
@@ -69,22 +81,30 @@ impl Ledger {
             BackendMut::Pg(pg) => return pg.sync_planned(rows),
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = now_millis();
-        let mut report = SyncReport::default();
-        for row in rows {
-            sync_one(&tx, row, now, &mut report)?;
-        }
+        let (report, _) = sync_chunks(&tx, [rows], OnChange::Keep)?;
         tx.commit()?;
         Ok(report)
+    }
+
+    /// [`Ledger::begin_run_chunks`] with every row at once.
+    pub fn begin_run(&mut self, rows: &[Planned], asked: Asked) -> Result<Begun, LedgerError> {
+        self.begin_run_chunks([rows], asked)
     }
 
     /// The start of a run in one transaction: the requested requeues, then `sync_planned`, then
     /// (if asked) `rerender`. When content changed and `rerender` was not asked, everything is
     /// rolled back, so a refused run leaves the ledger exactly as it found it.
-    pub fn begin_run(&mut self, rows: &[Planned], asked: Asked) -> Result<Begun, LedgerError> {
+    ///
+    /// The planned rows come a chunk at a time, each written before the next is asked for, so
+    /// a million recipients' payloads are never all in memory at once.
+    pub fn begin_run_chunks<C: AsRef<[Planned]>>(
+        &mut self,
+        chunks: impl IntoIterator<Item = C>,
+        asked: Asked,
+    ) -> Result<Begun, LedgerError> {
         let conn = match self.backend_mut() {
             BackendMut::Lite(c) => c,
-            BackendMut::Pg(pg) => return pg.begin_run(rows, asked),
+            BackendMut::Pg(pg) => return pg.begin_run(chunks, asked),
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let unknown_requeued = match asked.resend_unknown {
@@ -95,20 +115,16 @@ impl Ledger {
             true => requeue_in(&tx, "state = 'failed' AND retryable = 1")?,
             false => 0,
         };
-        let now = now_millis();
-        let mut sync = SyncReport::default();
-        for row in rows {
-            sync_one(&tx, row, now, &mut sync)?;
-        }
-        let mut rerendered = 0;
-        if !sync.changed.is_empty() {
-            if !asked.rerender {
-                // Dropping the transaction rolls it back.
-                return Ok(Begun::Refused {
-                    changed: sync.changed,
-                });
-            }
-            rerendered = rerender_in(&tx, rows)?;
+        let on_change = match asked.rerender {
+            true => OnChange::Rerender,
+            false => OnChange::Refuse,
+        };
+        let (sync, rerendered) = sync_chunks(&tx, chunks, on_change)?;
+        if on_change == OnChange::Refuse && !sync.changed.is_empty() {
+            // Dropping the transaction rolls it back.
+            return Ok(Begun::Refused {
+                changed: sync.changed,
+            });
         }
         tx.commit()?;
         Ok(Begun::Ready {
@@ -128,25 +144,25 @@ impl Ledger {
             BackendMut::Pg(pg) => return pg.rerender(rows),
         };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let changed = rerender_in(&tx, rows)?;
+        let mut changed = 0;
+        for row in rows {
+            changed += rerender_one(&tx, row)?;
+        }
         tx.commit()?;
         Ok(changed)
     }
 }
 
-fn rerender_in(conn: &Connection, rows: &[Planned]) -> Result<usize, LedgerError> {
+/// Replaces a still-`pending` row's payload and deadline when its payload differs; 1 if it did.
+fn rerender_one(conn: &Connection, row: &Planned) -> Result<usize, LedgerError> {
     let mut stmt = conn.prepare_cached(
         "UPDATE deliveries SET payload = ?3, deadline = ?4
          WHERE recipient = ?1 AND message_index = ?2 AND state = 'pending'
            AND payload <> ?3",
     )?;
-    let mut changed = 0;
-    for row in rows {
-        let key = &row.key;
-        let deadline = to_millis(row.deadline);
-        changed += stmt.execute(params![key.to, key.message_index, row.payload, deadline])?;
-    }
-    Ok(changed)
+    let key = &row.key;
+    let deadline = to_millis(row.deadline);
+    Ok(stmt.execute(params![key.to, key.message_index, row.payload, deadline])?)
 }
 
 /// What to do with one planned row given what is stored for it.
@@ -160,16 +176,13 @@ pub(super) enum Action {
     AlreadyDone,
 }
 
-/// The rules of [`SyncReport`], apart from any database.
-pub(super) fn classify(stored: Option<&Stored>, row: &Planned, now: i64) -> Action {
-    let deadline = to_millis(row.deadline);
+/// The rules of [`SyncReport`], apart from any database. `deadline` is the planned row's.
+pub(super) fn classify(stored: Option<&Stored>, deadline: i64, now: i64) -> Action {
     let Some(stored) = stored else {
         return Action::Insert;
     };
     match stored.state {
-        State::Pending if stored.payload == row.payload => {
-            Action::Unchanged(stored.deadline != deadline)
-        }
+        State::Pending if stored.same_payload => Action::Unchanged(stored.deadline != deadline),
         State::Pending => Action::Changed,
         // Only a window that is open again revives a row: a later deadline that has passed too
         // (relative inbound times such as `30h ago` move it at every run) would be expired again
@@ -190,57 +203,93 @@ pub(super) fn tally(report: &mut SyncReport, key: &Key, action: Action) {
     }
 }
 
-fn sync_one(
+/// Syncs every row of `chunks` inside the caller's transaction; returns the report and how many
+/// payloads `OnChange::Rerender` replaced.
+fn sync_chunks<C: AsRef<[Planned]>>(
     conn: &Connection,
-    row: &Planned,
-    now: i64,
-    report: &mut SyncReport,
-) -> Result<(), LedgerError> {
-    let deadline = to_millis(row.deadline);
-    let action = classify(stored(conn, &row.key)?.as_ref(), row, now);
-    match action {
-        Action::Insert => insert(conn, row, deadline, now)?,
-        Action::Unchanged(true) => move_deadline(conn, &row.key, deadline)?,
-        Action::Revive => revive(conn, row, deadline)?,
-        Action::Unchanged(false) | Action::Changed | Action::AlreadyDone => {}
+    chunks: impl IntoIterator<Item = C>,
+    on_change: OnChange,
+) -> Result<(SyncReport, usize), LedgerError> {
+    let now = now_millis();
+    // A ledger with no row at all (a campaign's first run) needs no look-up per row: each row
+    // is inserted straight away, and only a key this very sync already wrote (which `freeze`
+    // never repeats) falls back to the comparison.
+    let empty: bool = conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM deliveries)", [], |r| {
+        r.get(0)
+    })?;
+    let mut report = SyncReport::default();
+    let mut rerendered = 0;
+    for chunk in chunks {
+        for row in chunk.as_ref() {
+            let deadline = to_millis(row.deadline);
+            if empty && insert_new(conn, row, deadline, now)? {
+                tally(&mut report, &row.key, Action::Insert);
+                continue;
+            }
+            let action = classify(stored(conn, row)?.as_ref(), deadline, now);
+            // A refused run is rolled back: once that is certain, writing more is wasted work.
+            let refusing = on_change == OnChange::Refuse && !report.changed.is_empty();
+            match action {
+                _ if refusing => {}
+                Action::Insert => {
+                    insert_new(conn, row, deadline, now)?;
+                }
+                Action::Unchanged(true) => move_deadline(conn, &row.key, deadline)?,
+                Action::Revive => revive(conn, row, deadline)?,
+                Action::Changed if on_change == OnChange::Rerender => {
+                    rerendered += rerender_one(conn, row)?;
+                }
+                Action::Unchanged(false) | Action::Changed | Action::AlreadyDone => {}
+            }
+            tally(&mut report, &row.key, action);
+        }
     }
-    tally(report, &row.key, action);
-    Ok(())
+    Ok((report, rerendered))
 }
 
-fn stored(conn: &Connection, key: &Key) -> Result<Option<Stored>, LedgerError> {
+/// The stored state of `row`'s key, its payload compared with `row`'s by the database.
+fn stored(conn: &Connection, row: &Planned) -> Result<Option<Stored>, LedgerError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT state, payload, deadline FROM deliveries
+        "SELECT state, payload = ?3, deadline FROM deliveries
          WHERE recipient = ?1 AND message_index = ?2",
     )?;
     let raw = stmt
-        .query_row(params![key.to, key.message_index], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
-        })
+        .query_row(
+            params![row.key.to, row.key.message_index, row.payload],
+            |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)),
+        )
         .optional()?;
-    let Some((state, payload, deadline)) = raw else {
+    let Some((state, same_payload, deadline)) = raw else {
         return Ok(None);
     };
     Ok(Some(Stored {
         state: state.parse()?,
-        payload,
+        same_payload,
         deadline,
     }))
 }
 
-fn insert(conn: &Connection, row: &Planned, deadline: i64, now: i64) -> Result<(), LedgerError> {
-    conn.prepare_cached(
-        "INSERT INTO deliveries (recipient, message_index, state, payload, deadline, planned_at)
-         VALUES (?1, ?2, 'pending', ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        row.key.to,
-        row.key.message_index,
-        row.payload,
-        deadline,
-        now
-    ])?;
-    Ok(())
+/// Records `row` as `pending`; `false` when its key is already recorded (nothing written).
+fn insert_new(
+    conn: &Connection,
+    row: &Planned,
+    deadline: i64,
+    now: i64,
+) -> Result<bool, LedgerError> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO deliveries (recipient, message_index, state, payload, deadline, planned_at)
+             VALUES (?1, ?2, 'pending', ?3, ?4, ?5)
+             ON CONFLICT (recipient, message_index) DO NOTHING",
+        )?
+        .execute(params![
+            row.key.to,
+            row.key.message_index,
+            row.payload,
+            deadline,
+            now
+        ])?;
+    Ok(n == 1)
 }
 
 /// A later (or earlier) `last_inbound_at` moves the deadline of a row not yet sent.

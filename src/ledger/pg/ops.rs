@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use postgres::{GenericClient, Row, Transaction};
 
 use super::{lock_parts, now_ms, Fence, PgLedger};
-use crate::ledger::sync::{classify, tally, Action, Stored};
+use crate::ledger::sync::{classify, tally, Action, OnChange, Stored};
 use crate::ledger::{
     from_millis, to_millis, Asked, Begun, Counts, Key, LedgerError, Outcome, Planned, RowView,
     State, SyncReport,
@@ -461,7 +461,13 @@ impl PgLedger {
         Ok(())
     }
 
-    pub fn begin_run(&mut self, rows: &[Planned], asked: Asked) -> Result<Begun, LedgerError> {
+    /// See [`crate::ledger::Ledger::begin_run_chunks`]: each chunk is classified and written
+    /// before the next is asked for.
+    pub fn begin_run<C: AsRef<[Planned]>>(
+        &mut self,
+        chunks: impl IntoIterator<Item = C>,
+        asked: Asked,
+    ) -> Result<Begun, LedgerError> {
         let campaign = self.campaign.clone();
         let mut tx = self.client.transaction()?;
         lock_campaign(&mut tx, &campaign)?;
@@ -473,16 +479,16 @@ impl PgLedger {
             true => requeue_in(&mut tx, &campaign, Requeue::FailedRetryable)?,
             false => 0,
         };
-        let sync = sync_in(&mut tx, &campaign, rows)?;
-        let mut rerendered = 0;
-        if !sync.changed.is_empty() {
-            if !asked.rerender {
-                // Dropping the transaction rolls it back.
-                return Ok(Begun::Refused {
-                    changed: sync.changed,
-                });
-            }
-            rerendered = rerender_in(&mut tx, &campaign, rows)?;
+        let on_change = match asked.rerender {
+            true => OnChange::Rerender,
+            false => OnChange::Refuse,
+        };
+        let (sync, rerendered) = sync_in(&mut tx, &campaign, chunks, on_change)?;
+        if on_change == OnChange::Refuse && !sync.changed.is_empty() {
+            // Dropping the transaction rolls it back.
+            return Ok(Begun::Refused {
+                changed: sync.changed,
+            });
         }
         tx.commit()?;
         Ok(Begun::Ready {
@@ -497,7 +503,7 @@ impl PgLedger {
         let campaign = self.campaign.clone();
         let mut tx = self.client.transaction()?;
         lock_campaign(&mut tx, &campaign)?;
-        let report = sync_in(&mut tx, &campaign, rows)?;
+        let (report, _) = sync_in(&mut tx, &campaign, [rows], OnChange::Keep)?;
         tx.commit()?;
         Ok(report)
     }
@@ -640,42 +646,70 @@ fn row_view(r: &Row) -> Result<RowView, LedgerError> {
     })
 }
 
-/// `sync_planned` with the stored rows read in one query and the changes written in bulk.
-fn sync_in(
+/// `sync_planned` with the stored rows read in one query and the changes written in bulk, a
+/// chunk of planned rows at a time; returns the report and how many payloads
+/// `OnChange::Rerender` replaced.
+fn sync_in<C: AsRef<[Planned]>>(
     tx: &mut Transaction<'_>,
     campaign: &str,
-    rows: &[Planned],
-) -> Result<SyncReport, LedgerError> {
+    chunks: impl IntoIterator<Item = C>,
+    on_change: OnChange,
+) -> Result<(SyncReport, usize), LedgerError> {
     let stored = tx.query(
         "SELECT recipient, message_index, state, payload, deadline FROM deliveries
          WHERE campaign = $1",
         &[&campaign],
     )?;
-    let mut by_key: HashMap<Key, Stored> = HashMap::with_capacity(stored.len());
+    let mut by_key: HashMap<Key, (State, String, i64)> = HashMap::with_capacity(stored.len());
     for r in &stored {
         by_key.insert(
             key_of(r),
-            Stored {
-                state: r.get::<_, String>(2).parse::<State>()?,
-                payload: r.get(3),
-                deadline: r.get(4),
-            },
+            (r.get::<_, String>(2).parse::<State>()?, r.get(3), r.get(4)),
         );
     }
     drop(stored);
     let now = crate::ledger::now_millis();
     let mut report = SyncReport::default();
-    let (mut inserts, mut moves, mut revives) = (Vec::new(), Vec::new(), Vec::new());
-    for row in rows {
-        let action = classify(by_key.get(&row.key), row, now);
-        match action {
-            Action::Insert => inserts.push(row),
-            Action::Unchanged(true) => moves.push(row),
-            Action::Revive => revives.push(row),
-            Action::Unchanged(false) | Action::Changed | Action::AlreadyDone => {}
+    let mut rerendered = 0;
+    for chunk in chunks {
+        let (mut inserts, mut moves, mut revives, mut rerenders) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for row in chunk.as_ref() {
+            let deadline = to_millis(row.deadline);
+            let stored = by_key
+                .get(&row.key)
+                .map(|(state, payload, deadline)| Stored {
+                    state: *state,
+                    same_payload: *payload == row.payload,
+                    deadline: *deadline,
+                });
+            let action = classify(stored.as_ref(), deadline, now);
+            // A refused run is rolled back: once that is certain, writing more is wasted work.
+            let refusing = on_change == OnChange::Refuse && !report.changed.is_empty();
+            match action {
+                _ if refusing => {}
+                Action::Insert => inserts.push(row),
+                Action::Unchanged(true) => moves.push(row),
+                Action::Revive => revives.push(row),
+                Action::Changed if on_change == OnChange::Rerender => rerenders.push(row),
+                Action::Unchanged(false) | Action::Changed | Action::AlreadyDone => {}
+            }
+            tally(&mut report, &row.key, action);
         }
-        tally(&mut report, &row.key, action);
+        write_sync(tx, campaign, &inserts, &moves, &revives)?;
+        rerendered += rerender_refs(tx, campaign, &rerenders)?;
     }
+    Ok((report, rerendered))
+}
+
+/// The writes of one chunk of `sync_in`: new rows, moved deadlines, revived rows.
+fn write_sync(
+    tx: &mut Transaction<'_>,
+    campaign: &str,
+    inserts: &[&Planned],
+    moves: &[&Planned],
+    revives: &[&Planned],
+) -> Result<(), LedgerError> {
     for chunk in inserts.chunks(CHUNK) {
         let (to, ix, payload, deadline) = columns(chunk);
         tx.execute(
@@ -710,7 +744,7 @@ fn sync_in(
             &[&campaign, &to, &ix, &payload, &deadline],
         )?;
     }
-    Ok(report)
+    Ok(())
 }
 
 type Columns<'a> = (Vec<&'a str>, Vec<i64>, Vec<&'a str>, Vec<i64>);
@@ -731,9 +765,18 @@ fn rerender_in(
     campaign: &str,
     rows: &[Planned],
 ) -> Result<usize, LedgerError> {
-    let mut changed = 0;
     let refs: Vec<&Planned> = rows.iter().collect();
-    for chunk in refs.chunks(CHUNK) {
+    rerender_refs(tx, campaign, &refs)
+}
+
+/// Replaces the payload and deadline of the `pending` rows among `rows` whose payload differs.
+fn rerender_refs(
+    tx: &mut Transaction<'_>,
+    campaign: &str,
+    rows: &[&Planned],
+) -> Result<usize, LedgerError> {
+    let mut changed = 0;
+    for chunk in rows.chunks(CHUNK) {
         let (to, ix, payload, deadline) = columns(chunk);
         changed += tx.execute(
             "UPDATE deliveries d SET payload = u.p, deadline = u.d

@@ -125,3 +125,94 @@ fn a_refused_begin_run_changes_nothing() {
         Some("CHANGED")
     );
 }
+
+/// Every row of the ledger as (key, state, payload, deadline), to compare before and after.
+fn snapshot(ledger: &crate::ledger::Ledger) -> Vec<(String, i64, String, String, i64)> {
+    let conn = ledger.sqlite();
+    let mut stmt = conn
+        .prepare(
+            "SELECT recipient, message_index, state, payload, deadline FROM deliveries ORDER BY 1, 2",
+        )
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn a_first_run_writes_every_chunk_and_a_repeated_key_is_compared_not_refused() {
+    let (_dir, _path, mut ledger) = fresh();
+    let chunks = vec![
+        (0..3).map(|i| planned(i, &format!("p{i}"), 1000)).collect(),
+        vec![planned(3, "p3", 1000)],
+        // The same key again in a later chunk of the same run: compared with what this run
+        // wrote, as a second run would compare it.
+        vec![planned(1, "p1", 1000), planned(4, "p4", 1000)],
+    ];
+    let Begun::Ready { sync, .. } = ledger
+        .begin_run_chunks(chunks, Asked::default())
+        .expect("begin")
+    else {
+        panic!("a first run cannot be refused");
+    };
+    assert_eq!((sync.inserted, sync.unchanged), (5, 1));
+    let rows = snapshot(&ledger);
+    assert_eq!(rows.len(), 5);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(
+            (row.2.as_str(), row.3.as_str()),
+            ("pending", format!("p{i}").as_str())
+        );
+    }
+}
+
+#[test]
+fn a_chunked_run_refused_late_leaves_every_earlier_chunk_unwritten() {
+    let (_dir, _path, mut ledger) = with_rows(4);
+    ledger.mark_attempting(&key(0)).expect("mark");
+    ledger.finish(&key(0), &sent()).expect("finish");
+    let before = snapshot(&ledger);
+    // New rows and a moved deadline come first; the changed content only in the last chunk.
+    let mut moved = planned(2, "p2", 2000);
+    moved.deadline += Duration::from_secs(1);
+    let chunks = vec![
+        vec![planned(0, "p0", 1000), planned(5, "p5", 1000), moved],
+        vec![planned(6, "p6", 1000)],
+        vec![planned(1, "p1-edited", 1000), planned(3, "p3-edited", 1000)],
+    ];
+    let begun = ledger
+        .begin_run_chunks(chunks.clone(), Asked::default())
+        .expect("begin");
+    assert_eq!(
+        begun,
+        Begun::Refused {
+            changed: vec![key(1), key(3)]
+        }
+    );
+    assert_eq!(snapshot(&ledger), before, "a refused run changes nothing");
+
+    let asked = Asked {
+        rerender: true,
+        ..Asked::default()
+    };
+    let Begun::Ready {
+        sync, rerendered, ..
+    } = ledger.begin_run_chunks(chunks, asked).expect("begin")
+    else {
+        panic!("--rerender is not refused");
+    };
+    assert_eq!((sync.inserted, sync.unchanged, rerendered), (2, 1, 2));
+    assert_eq!(sync.already_done, vec![key(0)]);
+    let payload = |i| ledger.payload(&key(i)).expect("payload");
+    assert_eq!(payload(1).as_deref(), Some("p1-edited"));
+    assert_eq!(payload(3).as_deref(), Some("p3-edited"));
+    assert_eq!(payload(6).as_deref(), Some("p6"));
+    assert_eq!(
+        payload(0).as_deref(),
+        Some("p0"),
+        "a sent row keeps its payload"
+    );
+}
