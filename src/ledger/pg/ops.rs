@@ -149,43 +149,14 @@ impl<'a> OutcomeColumns<'a> {
 }
 
 /// Records outcomes in one statement; returns the keys it changed (the others were in a state
-/// their outcome cannot follow).
+/// their outcome cannot follow). The writer's statement without claims or fence.
 pub(crate) fn finish_batch(
     tx: &mut Transaction<'_>,
     campaign: &str,
     items: &[(&Key, &Outcome)],
 ) -> Result<HashSet<Key>, LedgerError> {
-    let OutcomeColumns {
-        to,
-        ix,
-        state,
-        pid,
-        reason,
-        retryable,
-        code,
-        first,
-        second,
-    } = OutcomeColumns::new(items);
-    let rows = tx.query(
-        concat!(
-            "UPDATE deliveries d SET state = u.state, provider_id = u.provider_id,
-                 reason = u.reason, retryable = u.retryable, error_code = u.error_code,
-                 finished_at = CASE WHEN u.state = 'pending' THEN NULL ELSE ",
-            now_ms!(),
-            " END
-             FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],
-                         $7::bool[], $8::text[], $9::text[], $10::bigint[])
-                  AS u(recipient, message_index, state, provider_id, reason, retryable, s1, s2,
-                       error_code)
-             WHERE d.campaign = $1 AND d.recipient = u.recipient
-               AND d.message_index = u.message_index AND d.state IN (u.s1, u.s2)
-             RETURNING d.recipient, d.message_index"
-        ),
-        &[
-            &campaign, &to, &ix, &state, &pid, &reason, &retryable, &first, &second, &code,
-        ],
-    )?;
-    Ok(rows.iter().map(key_of).collect())
+    let (_, finished, _) = write_run(tx, campaign, None, items, &[])?;
+    Ok(finished)
 }
 
 /// A run of distinct keys from the writer: its outcomes and its claims in ONE statement
