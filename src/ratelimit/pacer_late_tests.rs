@@ -545,6 +545,19 @@ struct Bucket {
     epoch: Instant,
 }
 
+impl Bucket {
+    /// A full bucket of 4 refilling one token per 500 ms, its clock starting at `epoch`.
+    fn full_4_per_2s(epoch: Instant) -> Bucket {
+        Bucket {
+            limit: 4,
+            per_token: ms(500),
+            tokens: 4.0,
+            last: None,
+            epoch,
+        }
+    }
+}
+
 impl Server for Bucket {
     fn handle(&mut self, at: Instant) -> Response {
         let cap = f64::from(self.limit);
@@ -590,13 +603,7 @@ fn a_limit_without_a_window_is_paced_at_the_refills_it_shows() {
     let t0 = Instant::now() + ms(10_300);
     let declared = rate("10/1s");
     let mut pacer = Pacer::new(declared, default_margin(declared));
-    let mut bucket = Bucket {
-        limit: 4,
-        per_token: ms(500),
-        tokens: 4.0,
-        last: None,
-        epoch: t0 - ms(10_300),
-    };
+    let mut bucket = Bucket::full_4_per_2s(t0 - ms(10_300));
     let run = drive(&mut pacer, &mut bucket, t0, 41, 5, &Late::none(), true);
     let inferred = pacer.windowless.and_then(|w| w.rate()).expect("inferred");
     eprintln!("{inferred}: 429s {}, span {:?}", run.throttled, span(&run));
@@ -633,13 +640,7 @@ fn a_full_bucket_is_not_taken_for_a_longer_window() {
     let t0 = Instant::now() + ms(10_300);
     let declared = rate("2/2s");
     let mut pacer = Pacer::new(declared, default_margin(declared));
-    let mut bucket = Bucket {
-        limit: 4,
-        per_token: ms(500),
-        tokens: 4.0,
-        last: None,
-        epoch: t0 - ms(10_300),
-    };
+    let mut bucket = Bucket::full_4_per_2s(t0 - ms(10_300));
     let run = drive(&mut pacer, &mut bucket, t0, 31, 1, &Late::none(), true);
     assert!(pacer.windowless.and_then(|w| w.rate()).is_none());
     assert_eq!(run.throttled, 0);
