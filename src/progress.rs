@@ -14,6 +14,7 @@ use crate::ratelimit::Rate;
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::{SignedDuration, Timestamp};
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
@@ -57,7 +58,7 @@ struct Counts {
     /// The wait in progress: until when (on the runtime's clock) and why.
     waiting: Option<(Instant, String)>,
     /// Every planned request's deadline in sending order (the first `done()` have gone).
-    deadlines: Vec<Timestamp>,
+    deadlines: Arc<[Timestamp]>,
 }
 
 impl Counts {
@@ -233,7 +234,7 @@ fn count(c: &mut Counts, e: &Event) {
             deadlines,
         } => {
             (c.total, c.rate) = (*total, Some(*rate));
-            c.deadlines.clone_from(deadlines);
+            c.deadlines = Arc::clone(deadlines);
         }
         Event::Pace { rate, .. } => c.rate = Some(*rate),
         Event::Waiting { until, reason } => {
@@ -448,7 +449,7 @@ mod tests {
         tx.send(Event::Started {
             total: 6,
             rate,
-            deadlines: Vec::new(),
+            deadlines: Arc::new([]),
         })
         .unwrap();
         tx.send(sent(0)).unwrap();
@@ -521,7 +522,7 @@ mod tests {
         tx.send(Event::Started {
             total: 6,
             rate: "2/300s".parse().unwrap(),
-            deadlines,
+            deadlines: deadlines.into(),
         })
         .unwrap();
         for index in 0..2 {

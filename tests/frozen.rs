@@ -112,3 +112,153 @@ messages:
         .iter()
         .any(|(_, b)| String::from_utf8_lossy(b).contains("¡Hola José 🌷!")));
 }
+
+/// The first request is answered only after this has rewritten, in the ledger file, the
+/// payload of every row still `pending`: as another program could between the start of a run
+/// and its sends.
+#[derive(Clone)]
+struct Altering {
+    received: Received,
+    ledger: std::path::PathBuf,
+    /// Every row's payload just before the rewrite.
+    before: Arc<Mutex<Option<Vec<(String, String)>>>>,
+}
+
+async fn record_altering(State(s): State<Altering>, uri: Uri, body: Bytes) -> &'static str {
+    {
+        let mut before = s.before.lock().unwrap();
+        if before.is_none() {
+            let db = rusqlite::Connection::open(&s.ledger).unwrap();
+            db.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let mut stmt = db
+                .prepare("SELECT recipient, payload FROM deliveries ORDER BY 1")
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            *before = Some(rows);
+            db.execute(
+                "UPDATE deliveries SET payload = replace(payload, 'Hello', 'Altered')
+                 WHERE state = 'pending'",
+                [],
+            )
+            .unwrap();
+        }
+    }
+    s.received
+        .lock()
+        .unwrap()
+        .push((uri.path().to_string(), body.to_vec()));
+    r#"{"messaging_product":"whatsapp","messages":[{"id":"wamid.frozen"}]}"#
+}
+
+/// The executor reads each body from the ledger, a block of 1,024 recipients at a time, and
+/// renders nothing: after the ledger's pending payloads are rewritten mid-run, the recipients
+/// of the next block receive the rewritten text, which no rendering of the campaign produces.
+/// (At 1000/1s at most 256 requests are in flight, so the second block is read only after
+/// hundreds of answers, all given after the rewrite.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bodies_sent_are_read_from_the_ledger_not_rendered_again() {
+    const N: usize = 1030;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = dir.path().join("ledger.db");
+    let state = Altering {
+        received: Arc::default(),
+        ledger: ledger.clone(),
+        before: Arc::default(),
+    };
+    let app = axum::Router::new()
+        .fallback(post(record_altering))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut csv = String::from("to,last_inbound_at\n");
+    for i in 0..N {
+        csv.push_str(&format!("+1415{:07},1h ago\n", 2_000_000 + i));
+    }
+    std::fs::write(dir.path().join("r.csv"), csv).unwrap();
+    let yaml = format!(
+        r#"version: 1
+name: frozen-read
+provider: {{ kind: cloud_api, base_url: "http://{addr}", token_env: {TOKEN_ENV}, phone_number_id: "1065" }}
+rate: 1000/1s
+recipients: {{ file: r.csv }}
+messages:
+  - {{ type: text, body: "Hello {{{{ to }}}}" }}
+"#
+    );
+    let campaign = dir.path().join("c.yaml");
+    std::fs::write(&campaign, yaml).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+        .arg("run")
+        .arg(&campaign)
+        .arg("--state")
+        .arg(&ledger)
+        .arg("--quiet")
+        .env(TOKEN_ENV, "tok-frozen")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.abort();
+
+    let before = state
+        .before
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("a request arrived");
+    let db = rusqlite::Connection::open(&ledger).unwrap();
+    let mut stmt = db
+        .prepare("SELECT recipient, state, payload FROM deliveries ORDER BY 1")
+        .unwrap();
+    let after: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let received = state.received.lock().unwrap().clone();
+    assert_eq!((after.len(), received.len()), (N, N));
+    let body_of = |payload: &str| {
+        let start =
+            format!(r#"{{"method":"POST","url":"http://{addr}/v23.0/1065/messages","body":"#);
+        payload
+            .strip_prefix(start.as_str())
+            .and_then(|b| b.strip_suffix('}'))
+            .unwrap_or_else(|| panic!("{payload}"))
+            .to_string()
+    };
+    let mut altered = 0;
+    for ((recipient, state, now), (was_recipient, was)) in after.iter().zip(&before) {
+        assert_eq!((recipient, state.as_str()), (was_recipient, "sent"));
+        let key = format!("-{}-0\"", recipient.trim_start_matches('+'));
+        let hits: Vec<_> = received
+            .iter()
+            .filter(|(_, body)| String::from_utf8_lossy(body).contains(&key))
+            .collect();
+        assert_eq!(hits.len(), 1, "{key}");
+        let sent = String::from_utf8(hits[0].1.clone()).unwrap();
+        // Each body is one the ledger held for the row: frozen, or rewritten before it was read.
+        assert!(
+            sent == body_of(was) || sent == body_of(now),
+            "{recipient}: {sent}"
+        );
+        if sent.contains("Altered") {
+            assert_eq!(sent, body_of(now));
+            altered += 1;
+        }
+    }
+    assert!(
+        altered >= N - 1024,
+        "the second block was read after the rewrite: {altered} altered bodies"
+    );
+}

@@ -36,11 +36,13 @@ pub fn run(a: &RunArgs) -> CommandResult {
         false => Some(token(&campaign)?),
     };
     let (path, _rehearsal) = ledger_path(a, &campaign)?;
-    // Every request this run may send, frozen by one function: written into the ledger a block
-    // at a time, and built again per recipient for the executor, so what goes out is byte for
-    // byte what the ledger keeps (a refused run, where they would differ, sends nothing).
+    // Every request this run may send, frozen into the ledger a block at a time; then the
+    // rendering is freed, and the executor reads each payload back from the ledger: what goes
+    // out is what the ledger keeps.
     let frozen = state::freeze(requests);
     let (lock, resumed) = resume(a, &campaign, &frozen, &path)?;
+    let decided = frozen.into_decided();
+    let bodies = state::Sending::new(&resumed.ledger, resumed.chosen)?;
     let sender = match &lock {
         Hold::Lease(lease) => Some(lease.sender().to_string()),
         Hold::Lock(_) => None,
@@ -70,13 +72,13 @@ pub fn run(a: &RunArgs) -> CommandResult {
             (Some((_, t)), _) => t.clone(),
             (None, t) => t.unwrap_or_default(),
         };
-        let plan = build(&campaign, frozen.decided(), jiff::Timestamp::now(), &|to| {
+        let plan = build(&campaign, &decided, jiff::Timestamp::now(), &|to| {
             state::settled_of(&settled, to)
         });
         report_dropped(&plan);
         let client = execute::client()
             .map_err(|e| Failure::runtime(format!("cannot build the HTTP client: {e}")))?;
-        let summary = send(&campaign, &plan, &frozen, a, |events, stop| Setup {
+        let summary = send(&campaign, &plan, &bodies, a, |events, stop| Setup {
             client,
             token,
             pacer,
@@ -116,7 +118,7 @@ pub fn run(a: &RunArgs) -> CommandResult {
     if a.state.is_none() && !a.sandbox && !a.quiet {
         eprintln!("ledger: {path} (see `sessioncast status`)");
     }
-    super::release(campaign, frozen);
+    super::release(campaign, decided);
     runtime.shutdown_timeout(Duration::from_secs(1));
     if lost {
         return Err(Failure {
@@ -170,6 +172,8 @@ struct Resumed {
     pacer: Pacer,
     /// Requests an earlier, killed run left in flight, now `unknown`.
     recovered: u64,
+    /// Which messages the ledger froze for each recipient: what the executor reads back.
+    chosen: state::Chosen,
 }
 
 /// Takes the campaign's lock (SQLite) or its sender's lease (PostgreSQL) and reconciles its
@@ -200,7 +204,8 @@ fn resume(
         retry_failed: a.retry_failed,
         rerender: a.rerender,
     };
-    let (settled, recovered) = state::reconcile(&mut ledger, campaign, frozen, asked, &a.campaign)?;
+    let (settled, recovered, chosen) =
+        state::reconcile(&mut ledger, campaign, frozen, asked, &a.campaign)?;
     let by_recipient = state::by_recipient(&settled);
     let mut pacer = Pacer::new(campaign.rate, default_margin(campaign.rate));
     state::restore_pacer(&ledger, &mut pacer)?;
@@ -210,6 +215,7 @@ fn resume(
         by_recipient,
         pacer,
         recovered,
+        chosen,
     };
     Ok((lock, resumed))
 }
@@ -243,17 +249,25 @@ fn token(c: &Campaign) -> Result<String, Failure> {
 /// campaign at it. Returns the sandbox and the one-off token it requires.
 async fn start_sandbox(c: &mut Campaign, a: &RunArgs) -> Result<(Sandbox, String), Failure> {
     let token = format!("sbx-{:032x}", rand::random::<u128>());
-    let inbound = c
-        .recipients
-        .iter()
-        .map(|r| (r.to.to_string(), SystemTime::from(r.last_inbound_at)))
-        .collect();
+    // Phone numbers as numbers: a map of a million number strings was most of the stand-in's
+    // memory.
+    let (mut inbound, mut inbound_numbers) = (HashMap::new(), Vec::new());
+    for r in &c.recipients {
+        let at = SystemTime::from(r.last_inbound_at);
+        match r.to.phone_number() {
+            Some(n) => inbound_numbers.push((n, at)),
+            None => {
+                inbound.insert(r.to.to_string(), at);
+            }
+        }
+    }
     let config = SandboxConfig {
         rate: Some(c.rate),
         window_mode: WindowMode::Anchored,
         headers: HeaderDialect::Note,
         token: Some(token.clone()),
         inbound,
+        inbound_numbers,
         window_length: Duration::try_from(c.window.length).unwrap_or(Duration::MAX),
         // The stand-in refuses what `check` would refuse, as a strict provider would.
         validator: Some(crate::provider::parse::validator()),
@@ -283,7 +297,7 @@ async fn start_sandbox(c: &mut Campaign, a: &RunArgs) -> Result<(Sandbox, String
 async fn send(
     c: &Campaign,
     plan: &Plan,
-    bodies: &state::Frozen,
+    bodies: &state::Sending,
     a: &RunArgs,
     setup: impl FnOnce(UnboundedSender<Event>, watch::Receiver<bool>) -> Setup,
 ) -> Summary {

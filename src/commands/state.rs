@@ -6,7 +6,9 @@ use crate::campaign::{Campaign, UserId};
 use crate::exit::Exit;
 use crate::ledger::pg::{self, lease::Lease, lease::LeaseError, Target, UrlError};
 use crate::ledger::PACER_META;
-use crate::ledger::{Asked, Begun, Key, Ledger, LockError, Planned, RunLock, State};
+use crate::ledger::{
+    Asked, Begun, Key, Ledger, LedgerError, LockError, Payloads, Planned, RunLock, State,
+};
 use crate::plan::{DropReason, Settled};
 use crate::provider::Request;
 use crate::ratelimit::{Pacer, PacerState};
@@ -173,10 +175,11 @@ fn payload_head(url: &str) -> String {
 
 /// The requests this run may send, frozen as the ledger keeps them: one row per message of
 /// every recipient render kept (not invalid, repeated or suppressed). The rows are built from
-/// the rendered requests when they are needed, by one function: a block at a time into the
-/// ledger ([`Frozen::with_chunks`]), and one recipient at a time for the executor, which sends the
-/// body of each very payload (`impl Bodies for Frozen`). Two million payloads held at once were
-/// most of a million-recipient run's memory.
+/// the rendered requests a block at a time into the ledger ([`Frozen::with_chunks`]), by one
+/// function ([`Frozen::rows_of`]); two million payloads held at once were most of a
+/// million-recipient run's memory. Once the ledger holds them the rendering is freed
+/// ([`Frozen::into_decided`]) and the executor reads each payload back from the ledger
+/// ([`Sending`]): what goes out is what the ledger froze.
 pub struct Frozen {
     requests: Requests,
     /// The start of every payload, up to its body.
@@ -193,11 +196,6 @@ pub fn freeze(requests: Requests) -> Frozen {
 }
 
 impl Frozen {
-    /// What render decided for each recipient: what the planner reads.
-    pub fn decided(&self) -> &Decided {
-        self.requests.decided()
-    }
-
     /// Recipient `i`'s frozen rows, in message order: none unless render kept it.
     pub fn rows_of(&self, c: &Campaign, i: usize) -> Vec<Planned> {
         if self.requests.status(i) != Status::Ready {
@@ -225,41 +223,158 @@ impl Frozen {
             .collect()
     }
 
+    /// Only what render decided, the rendered messages freed: all a run needs once the ledger
+    /// holds its payloads.
+    pub fn into_decided(self) -> Decided {
+        self.requests.into_decided()
+    }
+
     /// Calls `write` with every frozen row, in recipient order, a block of recipients at a
     /// time: what the ledger's `begin_run` writes. The next blocks are rendered (in parallel)
     /// on another thread while `write` stores the current one; at most a few are held at once.
+    /// Also returns which messages were frozen for each recipient.
     pub fn with_chunks<R>(
         &self,
         c: &Campaign,
         write: impl FnOnce(&mut dyn Iterator<Item = Vec<Planned>>) -> R,
-    ) -> R {
+    ) -> (R, Chosen) {
         let n = c.recipients.len();
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Planned>>(2);
         std::thread::scope(|scope| {
-            scope.spawn(move || {
+            let producer = scope.spawn(move || {
+                let mut chosen = Chosen::with_recipients(n);
                 for start in (0..n).step_by(FREEZE_BLOCK) {
-                    let block = (start..(start + FREEZE_BLOCK).min(n))
+                    let each: Vec<Vec<Planned>> = (start..(start + FREEZE_BLOCK).min(n))
                         .into_par_iter()
-                        .flat_map_iter(|i| self.rows_of(c, i))
+                        .map(|i| self.rows_of(c, i))
                         .collect();
+                    for (i, rows) in (start..).zip(&each) {
+                        chosen.set(i, rows.iter().map(|row| row.key.message_index));
+                    }
                     // The writer stopped (an error): nothing more to render.
-                    if tx.send(block).is_err() {
+                    if tx.send(each.into_iter().flatten().collect()).is_err() {
                         break;
                     }
                 }
+                chosen
             });
-            write(&mut rx.into_iter())
+            let written = write(&mut rx.into_iter());
+            let chosen = producer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (written, chosen)
         })
     }
 }
 
-impl crate::execute::Bodies for Frozen {
-    fn bodies(&self, c: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)> {
-        self.rows_of(c, recipient)
+/// Which messages this run froze for each recipient (by campaign index): the keys the
+/// executor reads back from the ledger. A bit per message index below 64 (8 bytes a
+/// recipient); a recipient with a later message keeps its list aside.
+pub struct Chosen {
+    bits: Vec<u64>,
+    beyond: HashMap<usize, Vec<u32>>,
+}
+
+impl Chosen {
+    fn with_recipients(n: usize) -> Chosen {
+        Chosen {
+            bits: vec![0; n],
+            beyond: HashMap::new(),
+        }
+    }
+
+    fn set(&mut self, recipient: usize, indexes: impl Iterator<Item = u32> + Clone) {
+        if indexes.clone().all(|i| i < 64) {
+            self.bits[recipient] = indexes.fold(0, |bits, i| bits | 1 << i);
+        } else {
+            self.beyond.insert(recipient, indexes.collect());
+        }
+    }
+
+    /// Recipient `recipient`'s frozen message indexes, in order.
+    pub fn of(&self, recipient: usize) -> Vec<u32> {
+        if let Some(list) = self.beyond.get(&recipient) {
+            return list.clone();
+        }
+        let bits = self.bits.get(recipient).copied().unwrap_or(0);
+        (0..64).filter(|i| bits & 1 << i != 0).collect()
+    }
+}
+
+/// The body of a frozen payload (`{"method":…,"url":…,"body":BODY}`), its very bytes.
+fn body_of(payload: &str) -> Result<&str, &'static str> {
+    let start = format!("{{\"method\":\"{}\",\"url\":", Request::METHOD);
+    let rest = payload
+        .strip_prefix(start.as_str())
+        .ok_or("it does not start with the method and URL")?;
+    let mut url = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+    if !matches!(url.next(), Some(Ok(_))) {
+        return Err("its URL is not a JSON string");
+    }
+    rest[url.byte_offset()..]
+        .strip_prefix(",\"body\":")
+        .and_then(|body| body.strip_suffix('}'))
+        .ok_or("it has no body after its URL")
+}
+
+/// The executor's bodies on a run with a ledger: each block of the plan's recipients read back
+/// from the payloads the ledger froze (on a connection of its own), never rendered again.
+pub struct Sending {
+    chosen: Chosen,
+    payloads: std::sync::Mutex<Payloads>,
+}
+
+impl Sending {
+    /// Reads the payloads of `ledger` for the messages `chosen` names.
+    pub fn new(ledger: &Ledger, chosen: Chosen) -> Result<Sending, Failure> {
+        let payloads = ledger.payloads().map_err(|e| {
+            Failure::runtime(format!("cannot open the ledger to read its payloads: {e}"))
+        })?;
+        Ok(Sending {
+            chosen,
+            payloads: std::sync::Mutex::new(payloads),
+        })
+    }
+}
+
+impl crate::execute::Bodies for Sending {
+    fn fetch(
+        &self,
+        c: &Campaign,
+        block: &[usize],
+    ) -> Result<Vec<Vec<(usize, Vec<u8>)>>, LedgerError> {
+        let mut keys = Vec::new();
+        let mut counts = Vec::with_capacity(block.len());
+        for &i in block {
+            let to = c.recipients[i].to.to_string();
+            let indexes = self.chosen.of(i);
+            counts.push(indexes.len());
+            keys.extend(indexes.into_iter().map(|index| Key::new(to.clone(), index)));
+        }
+        let payloads = self
+            .payloads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .fetch(&keys)?;
+        let mut rows = keys.into_iter().zip(payloads);
+        counts
             .into_iter()
-            .map(|row| {
-                let body = &row.payload[self.head.len()..row.payload.len() - 1];
-                (row.key.message_index as usize, body.as_bytes().to_vec())
+            .map(|n| {
+                rows.by_ref()
+                    .take(n)
+                    .map(|(key, payload)| {
+                        let Some(payload) = payload else {
+                            return Err(LedgerError::UnknownKey { key });
+                        };
+                        match body_of(&payload) {
+                            Ok(body) => Ok((key.message_index as usize, body.as_bytes().to_vec())),
+                            Err(why) => Err(LedgerError::BadPayload {
+                                key,
+                                why: why.to_string(),
+                            }),
+                        }
+                    })
+                    .collect()
             })
             .collect()
     }
@@ -276,7 +391,7 @@ pub fn reconcile(
     frozen: &Frozen,
     asked: Asked,
     campaign_file: &Path,
-) -> Result<(HashMap<Key, State>, u64), Failure> {
+) -> Result<(HashMap<Key, State>, u64, Chosen), Failure> {
     let db = |e: crate::ledger::LedgerError| Failure::runtime(e.to_string());
     let n = ledger.recover_interrupted().map_err(db)?;
     if n > 0 {
@@ -284,10 +399,8 @@ pub fn reconcile(
             "ledger: {n} requests were in flight when an earlier run stopped; they are now `unknown` (they may have been delivered) and are not sent again unless --resend-unknown"
         );
     }
-    let (unknown, failed, sync, rerendered) = match frozen
-        .with_chunks(c, |rows| ledger.begin_run_chunks(rows, asked))
-        .map_err(db)?
-    {
+    let (begun, chosen) = frozen.with_chunks(c, |rows| ledger.begin_run_chunks(rows, asked));
+    let (unknown, failed, sync, rerendered) = match begun.map_err(db)? {
         Begun::Ready {
             unknown_requeued,
             failed_requeued,
@@ -327,7 +440,7 @@ pub fn reconcile(
         );
     }
     let settled = ledger.settled().map_err(db)?;
-    Ok((settled, n as u64))
+    Ok((settled, n as u64, chosen))
 }
 
 /// What earlier runs settled, per recipient number: how many of its messages, and the reason
@@ -499,6 +612,26 @@ mod tests {
         let body = serde_json::json!({"to": "+1", "text": {"body": "¡Hola \"José\" 🌷\n"}});
         let old = serde_json::json!({"method": "POST", "url": url, "body": body}).to_string();
         assert_eq!(format!("{}{body}}}", payload_head(url)), old);
+    }
+
+    #[test]
+    fn a_payload_gives_back_its_body_byte_for_byte() {
+        let url = "https://h.example.com/v23.0/1/messages?\"x\"}";
+        let body = r#"{"to":"+1","text":{"body":"¡Hola \"José\" 🌷\n}"}}"#;
+        let payload = format!("{}{body}}}", payload_head(url));
+        assert_eq!(body_of(&payload), Ok(body));
+        assert!(body_of(r#"{"method":"POST","body":{}}"#).is_err());
+        assert!(body_of(r#"{"method":"POST","url":3,"body":{}}"#).is_err());
+    }
+
+    #[test]
+    fn chosen_messages_are_kept_for_any_index() {
+        let mut chosen = Chosen::with_recipients(3);
+        chosen.set(0, [0, 2, 63].into_iter());
+        chosen.set(2, [1, 64, 70].into_iter());
+        assert_eq!(chosen.of(0), [0, 2, 63]);
+        assert_eq!(chosen.of(1), Vec::<u32>::new());
+        assert_eq!(chosen.of(2), [1, 64, 70]);
     }
 
     #[test]

@@ -29,19 +29,38 @@ pub use send::{classify_transport, Attempt};
 
 /// What the executor sends: each recipient's wire bodies, exactly as they go out.
 pub trait Bodies: Sync {
-    /// Recipient `recipient`'s messages, in order: (message index, body bytes).
-    fn bodies(&self, campaign: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)>;
+    /// The messages of each recipient of `block` (campaign indexes, in plan order), in the same
+    /// order: (message index, body bytes), in message order. Asked a block at a time
+    /// ([`FETCH_BLOCK`] recipients), so a reader can fetch them from a ledger in one go.
+    fn fetch(
+        &self,
+        campaign: &Campaign,
+        block: &[usize],
+    ) -> Result<Vec<Vec<(usize, Vec<u8>)>>, ledger::LedgerError>;
 }
 
-/// Without a ledger, the rendered requests themselves.
+/// Recipients whose bodies are asked for at once: a block of the plan, read from the ledger in
+/// one transaction (SQLite) or one round trip (PostgreSQL) while only that block is held.
+pub const FETCH_BLOCK: usize = 1024;
+
+/// Without a ledger (a run of the library, the tests), the rendered requests themselves.
 impl Bodies for Requests {
-    fn bodies(&self, campaign: &Campaign, recipient: usize) -> Vec<(usize, Vec<u8>)> {
-        if self.status(recipient) != Status::Ready {
-            return Vec::new();
-        }
-        let bodies = Requests::bodies(self, campaign, recipient);
+    fn fetch(
+        &self,
+        campaign: &Campaign,
+        block: &[usize],
+    ) -> Result<Vec<Vec<(usize, Vec<u8>)>>, ledger::LedgerError> {
         let bytes = |b: serde_json::Value| b.to_string().into_bytes();
-        bodies.into_iter().map(|(i, b)| (i, bytes(b))).collect()
+        Ok(block
+            .iter()
+            .map(|&recipient| match self.status(recipient) {
+                Status::Ready => Requests::bodies(self, campaign, recipient)
+                    .into_iter()
+                    .map(|(i, b)| (i, bytes(b)))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect())
     }
 }
 
@@ -53,8 +72,9 @@ pub enum Event {
         /// The declared rate (the pace until the server says otherwise).
         rate: Rate,
         /// Each planned request's deadline, in sending (earliest-deadline-first) order, so
-        /// progress can count who is expected to expire at the pace in force.
-        deadlines: Vec<Timestamp>,
+        /// progress can count who is expected to expire at the pace in force. Shared, not
+        /// copied: two million of them are 32 MB.
+        deadlines: Arc<[Timestamp]>,
     },
     Sent {
         to: UserId,
@@ -269,7 +289,8 @@ pub async fn execute(
             let d = campaign.deadline(&campaign.recipients[e.recipient]);
             std::iter::repeat_n(d, e.messages as usize)
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .into();
     shared.emit(Event::Started {
         total: plan.requests(),
         rate: campaign.rate,
@@ -380,27 +401,55 @@ async fn dispatch(
     let mut stop = shared.stop_tx.subscribe();
     let mut tasks = JoinSet::new();
     let mut summary = Summary::default();
-    for entry in plan.scheduled() {
-        let permit = tokio::select! {
-            p = Arc::clone(&permits).acquire_owned() => p.ok(),
-            _ = stop.wait_for(Option::is_some) => None,
+    let mut scheduled = plan.scheduled();
+    loop {
+        let block: Vec<_> = scheduled.by_ref().take(FETCH_BLOCK).collect();
+        if block.is_empty() {
+            break;
+        }
+        let fetched = match shared.stopped() {
+            true => None,
+            false => {
+                let recipients: Vec<usize> = block.iter().map(|e| e.recipient).collect();
+                match bodies.fetch(campaign, &recipients) {
+                    Ok(each) if each.len() == block.len() => Some(each),
+                    Ok(_) => {
+                        shared.stop("the ledger gave the bodies of another block".into());
+                        None
+                    }
+                    Err(e) => {
+                        // Nothing of this block was claimed: it stays `pending`.
+                        shared.stop(format!("cannot read the frozen requests: {e}"));
+                        None
+                    }
+                }
+            }
         };
-        let Some(permit) = permit.filter(|_| !shared.stopped()) else {
-            summary.not_started += u64::from(entry.messages);
+        let Some(fetched) = fetched else {
+            summary.not_started += block.iter().map(|e| u64::from(e.messages)).sum::<u64>();
             continue;
         };
-        while let Some(done) = tasks.try_join_next() {
-            summary.add(&done.unwrap_or_default());
+        for (entry, requests) in block.iter().zip(fetched) {
+            let permit = tokio::select! {
+                p = Arc::clone(&permits).acquire_owned() => p.ok(),
+                _ = stop.wait_for(Option::is_some) => None,
+            };
+            let Some(permit) = permit.filter(|_| !shared.stopped()) else {
+                summary.not_started += u64::from(entry.messages);
+                continue;
+            };
+            while let Some(done) = tasks.try_join_next() {
+                summary.add(&done.unwrap_or_default());
+            }
+            let r = &campaign.recipients[entry.recipient];
+            let job = send::Job::new(r.to, campaign.deadline(r), requests, settled);
+            let shared = Arc::clone(shared);
+            tasks.spawn(async move {
+                let tally = send::recipient(&shared, job).await;
+                drop(permit);
+                tally
+            });
         }
-        let r = &campaign.recipients[entry.recipient];
-        let requests = bodies.bodies(campaign, entry.recipient);
-        let job = send::Job::new(r.to, campaign.deadline(r), requests, settled);
-        let shared = Arc::clone(shared);
-        tasks.spawn(async move {
-            let tally = send::recipient(&shared, job).await;
-            drop(permit);
-            tally
-        });
     }
     while let Some(done) = tasks.join_next().await {
         summary.add(&done.unwrap_or_default());

@@ -69,6 +69,12 @@ impl UserId {
         (self.0 & BSUID_TAG == 0).then(|| Phone::from_value(self.0))
     }
 
+    /// A phone number's E.164 digits as a number (the digits `key_text` writes), when this
+    /// identity is one: 8 bytes where the text would take a string.
+    pub fn phone_number(self) -> Option<u64> {
+        (self.0 & BSUID_TAG == 0).then_some(self.0)
+    }
+
     /// The business-scoped id, when this identity is one.
     pub fn bsuid(self) -> Option<Bsuid> {
         if self.0 & BSUID_TAG == 0 {

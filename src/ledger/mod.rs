@@ -22,6 +22,7 @@ mod lock;
 mod ops;
 pub mod pg;
 mod query;
+mod reader;
 mod schema;
 mod state;
 mod sync;
@@ -38,6 +39,7 @@ use std::cell::{RefCell, RefMut};
 use rusqlite::Connection;
 
 pub use lock::{lock_path, LockError, RunLock};
+pub use reader::Payloads;
 pub use schema::SCHEMA_VERSION;
 pub use state::{Key, Outcome, ParseStateError, State};
 pub use sync::{Asked, Begun, SyncReport};
@@ -137,6 +139,12 @@ pub enum LedgerError {
     },
     #[error("{key} is not in the ledger")]
     UnknownKey { key: Key },
+    /// A row's frozen payload is not in the shape sessioncast writes (edited by hand?).
+    #[error("the frozen payload of {key} is not a request sessioncast froze: {why}")]
+    BadPayload { key: Key, why: String },
+    /// The ledger is held in memory only: nothing can open it a second time.
+    #[error("the ledger has no file: its payloads cannot be read on a second connection")]
+    NoFile,
     #[error("{key}: cannot go from `{from}` to `{to}`")]
     IllegalTransition { key: Key, from: State, to: State },
     /// The schema's CHECK constraint makes this unreachable unless the file was edited by hand.

@@ -401,3 +401,33 @@ fn expire_passed_if_idle_leaves_a_running_campaign_alone() {
     );
     assert_eq!(ledger.state_of(&key(0)).unwrap(), Some(State::Expired));
 }
+
+#[test]
+fn payloads_are_read_back_on_a_second_connection_in_the_order_asked() {
+    let (_dir, _path, ledger) = with_rows(5);
+    let mut reader = ledger.payloads().expect("reader");
+    let keys = [key(3), key(0), Key::new("+19990000000", 0), key(4)];
+    let got = reader.fetch(&keys).expect("fetch");
+    let want = [Some("p3"), Some("p0"), None, Some("p4")].map(|p| p.map(str::to_string));
+    assert_eq!(got, want);
+    // A payload changed in the file after the reader opened is what it reads next.
+    ledger
+        .sqlite()
+        .execute(
+            "UPDATE deliveries SET payload = 'q3' WHERE recipient = ?1",
+            [&key(3).to],
+        )
+        .expect("update");
+    assert_eq!(
+        reader.fetch(&keys[..1]).expect("fetch"),
+        [Some("q3".into())]
+    );
+}
+
+#[test]
+fn a_ledger_in_memory_has_no_second_reader() {
+    let ledger = Ledger {
+        store: Store::Sqlite(rusqlite::Connection::open_in_memory().expect("memory")),
+    };
+    assert!(matches!(ledger.payloads(), Err(LedgerError::NoFile)));
+}

@@ -230,6 +230,7 @@ pub fn config_from_args(args: &SandboxArgs) -> Result<SandboxConfig, ConfigError
         headers: args.headers,
         token,
         inbound,
+        inbound_numbers: Vec::new(),
         window_length: args.window_length,
         fail_rate: args.fail_rate,
         drop_rate: args.drop_rate,

@@ -84,6 +84,10 @@ pub struct SandboxConfig {
     pub token: Option<String>,
     /// Recipient (E.164, `+` optional) → time of their last inbound message.
     pub inbound: HashMap<String, SystemTime>,
+    /// More of the same for phone numbers, keyed by their E.164 digits as a number (a
+    /// `UserId`'s `phone_number`): how a run's million recipients are given, 24 bytes each
+    /// instead of a map of strings. A number given twice takes its last time.
+    pub inbound_numbers: Vec<(u64, SystemTime)>,
     /// How long the session window stays open after an inbound message (24 h on WhatsApp).
     pub window_length: Duration,
     /// Probability (0..=1) that an otherwise acceptable send fails with a 500 (code 131000).
@@ -131,6 +135,7 @@ impl Default for SandboxConfig {
             headers: HeaderDialect::default(),
             token: None,
             inbound: HashMap::new(),
+            inbound_numbers: Vec::new(),
             window_length: Duration::from_secs(24 * 3600),
             fail_rate: 0.0,
             drop_rate: 0.0,
@@ -161,7 +166,10 @@ impl fmt::Debug for SandboxConfig {
             .field("window_mode", &self.window_mode)
             .field("headers", &self.headers)
             .field("token", &self.token.as_ref().map(|_| "***"))
-            .field("inbound", &self.inbound.len())
+            .field(
+                "inbound",
+                &(self.inbound.len() + self.inbound_numbers.len()),
+            )
             .field("window_length", &self.window_length)
             .field("fail_rate", &self.fail_rate)
             .field("drop_rate", &self.drop_rate)
@@ -183,6 +191,16 @@ impl fmt::Debug for SandboxConfig {
 }
 
 /// Digits of a phone number, so `+15551234567` and `15551234567` name the same recipient.
+/// Sorts `numbers` by number and keeps, of a number given more than once, its last time.
+pub(crate) fn last_per_number(numbers: &mut Vec<(u64, SystemTime)>) {
+    // A stable sort keeps equal numbers in the order given; reversed, the last comes first and
+    // is the one `dedup` keeps.
+    numbers.sort_by_key(|&(n, _)| n);
+    numbers.reverse();
+    numbers.dedup_by_key(|&mut (n, _)| n);
+    numbers.reverse();
+}
+
 pub(crate) fn phone_key(phone: &str) -> String {
     // A business-scoped user id (`US.1349…`) is its own key, exactly as written.
     if crate::identity::Bsuid::looks_like(phone) {

@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::config::{phone_key, HeaderDialect, SandboxConfig, Validator};
+use super::config::{last_per_number, phone_key, HeaderDialect, SandboxConfig, Validator};
 use super::limiter::Limiter;
 use super::webhooks::{Emitter, Outgoing, WebhookStats};
 use crate::ratelimit::Rate;
@@ -44,8 +44,7 @@ pub(crate) struct App {
     pub rate: Option<Rate>,
     pub dialect: HeaderDialect,
     pub token: Option<String>,
-    /// Keyed by the digits of the phone number.
-    pub inbound: HashMap<String, SystemTime>,
+    pub inbound: Inbound,
     pub window_length: Duration,
     pub fail_rate: f64,
     pub drop_rate: f64,
@@ -53,6 +52,52 @@ pub(crate) struct App {
     pub delay: Duration,
     pub validator: Option<Validator>,
     inner: Mutex<Inner>,
+}
+
+/// The recipients' last inbound times: phone numbers by their digits as a number, in a sorted
+/// vector (16 bytes of key and 16 of time each: a map of a million number strings was the largest
+/// part of a rehearsal's memory), other ids (BSUIDs) by their text.
+pub(crate) struct Inbound {
+    numbers: Vec<(u64, SystemTime)>,
+    others: HashMap<String, SystemTime>,
+}
+
+impl Inbound {
+    /// From the configuration's map and numbers; a number given twice keeps its last time (the
+    /// numbers' last, then the map's).
+    fn new(map: &HashMap<String, SystemTime>, mut numbers: Vec<(u64, SystemTime)>) -> Inbound {
+        let mut others = HashMap::new();
+        for (to, at) in map {
+            let key = phone_key(to);
+            match number(&key) {
+                Some(n) => numbers.push((n, *at)),
+                None => {
+                    others.insert(key, *at);
+                }
+            }
+        }
+        last_per_number(&mut numbers);
+        numbers.shrink_to_fit();
+        Inbound { numbers, others }
+    }
+
+    /// The last inbound time of the recipient whose `phone_key` is `key`.
+    pub fn get(&self, key: &str) -> Option<SystemTime> {
+        match number(key) {
+            Some(n) => self
+                .numbers
+                .binary_search_by_key(&n, |&(k, _)| k)
+                .ok()
+                .map(|i| self.numbers[i].1),
+            None => self.others.get(key).copied(),
+        }
+    }
+}
+
+/// A `phone_key` of digits only (at most 19, so it fits) as a number.
+fn number(key: &str) -> Option<u64> {
+    let digits = !key.is_empty() && key.len() <= 19 && key.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| key.parse().ok()).flatten()
 }
 
 pub(crate) struct Inner {
@@ -107,11 +152,7 @@ impl App {
                 HeaderDialect::None
             },
             token: config.token,
-            inbound: config
-                .inbound
-                .iter()
-                .map(|(k, v)| (phone_key(k), *v))
-                .collect(),
+            inbound: Inbound::new(&config.inbound, config.inbound_numbers),
             window_length: config.window_length,
             fail_rate: config.fail_rate,
             drop_rate: config.drop_rate,
@@ -166,5 +207,34 @@ impl Inner {
     /// Rolls the dice for an injected fault with probability `p` (no roll when `p` is zero).
     pub fn roll(&mut self, p: f64) -> bool {
         p > 0.0 && self.rng.random_bool(p.clamp(0.0, 1.0))
+    }
+}
+
+#[cfg(test)]
+mod inbound_tests {
+    use super::*;
+
+    #[test]
+    fn inbound_times_are_found_by_number_or_by_id_and_the_last_given_wins() {
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let map = HashMap::from([
+            ("+1 555 123 4567".to_string(), t(1)),
+            ("US.13491208655302741918".to_string(), t(2)),
+        ]);
+        let numbers = vec![
+            (14155550100, t(3)),
+            (5215512345678, t(9)),
+            (14155550100, t(4)),
+        ];
+        let inbound = Inbound::new(&map, numbers);
+        assert_eq!(inbound.get(&phone_key("+15551234567")), Some(t(1)));
+        assert_eq!(inbound.get(&phone_key("+1 415 555 0100")), Some(t(4)));
+        assert_eq!(
+            inbound.get(&phone_key("US.13491208655302741918")),
+            Some(t(2))
+        );
+        assert_eq!(inbound.get(&phone_key("+14155550101")), None);
+        assert_eq!(inbound.get(""), None);
+        assert_eq!(inbound.numbers.len(), 3);
     }
 }

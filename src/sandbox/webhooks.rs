@@ -143,10 +143,18 @@ impl Emitter {
     /// One inbound message per `--inbound` user at their `last_inbound_at`: what the platform
     /// posted when they wrote, in the order they wrote.
     fn opening_messages(&mut self, config: &SandboxConfig) {
-        let mut users: Vec<(&String, &SystemTime)> = config.inbound.iter().collect();
-        users.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
-        for (to, at) in users {
-            self.inbound(config.webhook_provider, to, unix(*at), None, "Hi!");
+        let mut numbers = config.inbound_numbers.clone();
+        super::config::last_per_number(&mut numbers);
+        let numbers = numbers.into_iter().map(|(n, at)| (at, format!("+{n}")));
+        let mut users: Vec<(SystemTime, String)> = config
+            .inbound
+            .iter()
+            .map(|(to, at)| (*at, to.clone()))
+            .chain(numbers)
+            .collect();
+        users.sort();
+        for (at, to) in users {
+            self.inbound(config.webhook_provider, &to, unix(at), None, "Hi!");
             self.counts.inbound += 1;
         }
     }

@@ -130,6 +130,8 @@ pub struct Fence {
 /// The PostgreSQL side of a [`super::Ledger`]: one connection and the campaign it serves.
 pub struct PgLedger {
     client: Client,
+    /// Where it lives, for the connections of its readers.
+    target: Target,
     campaign: String,
     /// The sender whose lease this runner holds, when it holds one.
     fence: Option<Fence>,
@@ -153,6 +155,7 @@ impl PgLedger {
         schema::migrate(&mut client, target)?;
         Ok(PgLedger {
             client,
+            target: target.clone(),
             campaign: campaign.to_string(),
             fence: None,
             offset_ms: 0,
@@ -187,6 +190,14 @@ impl PgLedger {
         self.offset_ms = offset_ms;
     }
 
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    pub fn campaign(&self) -> &str {
+        &self.campaign
+    }
+
     pub fn offset_ms(&self) -> i64 {
         self.offset_ms
     }
@@ -213,5 +224,5 @@ pub fn lock_parts(key: i64) -> (i64, i64) {
     ((bits >> 32) as i64, (bits & 0xffff_ffff) as i64)
 }
 
-pub(crate) use ops::{refusal, save_meta_pg, write_run};
+pub(crate) use ops::{fetch_payloads, refusal, save_meta_pg, write_run};
 pub(crate) use webhooks::apply_webhooks;

@@ -759,3 +759,29 @@ fn rerender_refs(
     }
     Ok(changed as usize)
 }
+
+/// The payloads of `keys`, in their order (`None`: no such row): one round trip for the block,
+/// the keys sent as two arrays and joined on the primary key.
+pub(crate) fn fetch_payloads(
+    c: &mut impl GenericClient,
+    campaign: &str,
+    keys: &[Key],
+) -> Result<Vec<Option<String>>, LedgerError> {
+    let tos: Vec<&str> = keys.iter().map(|k| k.to.as_str()).collect();
+    let indexes: Vec<i64> = keys.iter().map(|k| index(k.message_index)).collect();
+    let rows = c.query(
+        "SELECT k.n, d.payload
+         FROM unnest($2::text[], $3::bigint[]) WITH ORDINALITY AS k(recipient, message_index, n)
+         JOIN deliveries d ON d.campaign = $1 AND d.recipient = k.recipient
+             AND d.message_index = k.message_index",
+        &[&campaign, &tos, &indexes],
+    )?;
+    let mut out = vec![None; keys.len()];
+    for r in rows {
+        let n: i64 = r.get(0);
+        if let Some(slot) = usize::try_from(n - 1).ok().and_then(|i| out.get_mut(i)) {
+            *slot = Some(r.get::<_, String>(1));
+        }
+    }
+    Ok(out)
+}
