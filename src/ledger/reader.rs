@@ -74,7 +74,15 @@ impl Payloads {
                 tx.finish()?;
                 Ok(out)
             }
-            Store::Pg { client, campaign } => pg::fetch_payloads(client, campaign, keys),
+            // The synchronous client drives its own runtime, which cannot start on a thread
+            // already driving one (the executor's): the round trip goes from a thread of its
+            // own, joined at once.
+            Store::Pg { client, campaign } => std::thread::scope(|scope| {
+                scope
+                    .spawn(|| pg::fetch_payloads(client, campaign, keys))
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }),
         }
     }
 }

@@ -174,8 +174,9 @@ fn the_same_scenario_gives_the_same_rows_on_both_backends() {
     assert_eq!(other.counts().expect("counts").total(), 0);
 }
 
-/// The frozen payloads of `keys` read back on a second connection, after a writer committed a
-/// claim in between (a read never waits for or disturbs the writer).
+/// The frozen payloads of `keys` read back on a second connection, then again from inside an
+/// async runtime after a writer committed a claim in between (a read never waits for or
+/// disturbs the writer).
 fn read_back(ledger: Ledger, keys: &[Key]) -> Vec<Option<String>> {
     let mut reader = ledger.payloads().expect("a reader");
     let first = reader.fetch(keys).expect("fetch");
@@ -183,9 +184,12 @@ fn read_back(ledger: Ledger, keys: &[Key]) -> Vec<Option<String>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    rt.block_on(writer.handle().attempting(key(2)))
-        .expect("claim");
-    assert_eq!(reader.fetch(keys).expect("fetch again"), first);
+    let again = rt.block_on(async {
+        writer.handle().attempting(key(2)).await.expect("claim");
+        // As the executor reads: from inside its runtime.
+        reader.fetch(keys).expect("fetch again")
+    });
+    assert_eq!(again, first);
     drop(writer.close());
     first
 }
