@@ -47,7 +47,8 @@ python3 bench/measure.py check - -- $BIN check "$OUT/million.yaml" --now $NOW
 python3 bench/measure.py plan-json - -- $BIN plan "$OUT/million.yaml" --format json --now $NOW
 # Output to /dev/null as the target states; the request count comes from the run's own summary.
 python3 bench/measure.py dry-run-json - -- $BIN run "$OUT/million.yaml" --dry-run --format json --now $NOW
-# A real run's start-up: load, render once, freeze every request into a new ledger; then one
-# second of sends to the in-process sandbox (exit 5: stopped with work left). The rehearsal's
-# ledger is a temporary file, new each run.
+# A real run's start-up: load, render once, freeze every request into a new ledger (the
+# rendering is freed once it is committed); then one second of sends to the in-process sandbox,
+# each body read back from the ledger a block of 1,024 recipients at a time (exit 5: stopped with
+# work left). The rehearsal's ledger is a temporary file, new each run.
 OK_EXITS=5 python3 bench/measure.py run-sandbox-1s - -- $BIN run "$OUT/million.yaml" --sandbox --max-duration 1s --quiet
