@@ -121,8 +121,11 @@ struct Altering {
     received: Received,
     ledger: std::path::PathBuf,
     /// Every row's payload just before the rewrite.
-    before: Arc<Mutex<Option<Vec<(String, String)>>>>,
+    before: Arc<Mutex<Option<Rows>>>,
 }
+
+/// (recipient, payload) of every row.
+type Rows = Vec<(String, String)>;
 
 async fn record_altering(State(s): State<Altering>, uri: Uri, body: Bytes) -> &'static str {
     {

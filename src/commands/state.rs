@@ -342,7 +342,7 @@ impl crate::execute::Bodies for Sending {
         &self,
         c: &Campaign,
         block: &[usize],
-    ) -> Result<Vec<Vec<(usize, Vec<u8>)>>, LedgerError> {
+    ) -> Result<Vec<crate::execute::Messages>, LedgerError> {
         let mut keys = Vec::new();
         let mut counts = Vec::with_capacity(block.len());
         for &i in block {

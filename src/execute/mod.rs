@@ -27,6 +27,9 @@ use tokio::task::JoinSet;
 
 pub use send::{classify_transport, Attempt};
 
+/// One recipient's messages: (message index, body bytes), in message order.
+pub type Messages = Vec<(usize, Vec<u8>)>;
+
 /// What the executor sends: each recipient's wire bodies, exactly as they go out.
 pub trait Bodies: Sync {
     /// The messages of each recipient of `block` (campaign indexes, in plan order), in the same
@@ -36,7 +39,7 @@ pub trait Bodies: Sync {
         &self,
         campaign: &Campaign,
         block: &[usize],
-    ) -> Result<Vec<Vec<(usize, Vec<u8>)>>, ledger::LedgerError>;
+    ) -> Result<Vec<Messages>, ledger::LedgerError>;
 }
 
 /// Recipients whose bodies are asked for at once: a block of the plan, read from the ledger in
@@ -49,7 +52,7 @@ impl Bodies for Requests {
         &self,
         campaign: &Campaign,
         block: &[usize],
-    ) -> Result<Vec<Vec<(usize, Vec<u8>)>>, ledger::LedgerError> {
+    ) -> Result<Vec<Messages>, ledger::LedgerError> {
         let bytes = |b: serde_json::Value| b.to_string().into_bytes();
         Ok(block
             .iter()

@@ -15,7 +15,7 @@ enum Store {
     /// A read-only connection to the ledger file: WAL lets it read while the writer commits.
     Lite(Connection),
     Pg {
-        client: postgres::Client,
+        client: Box<postgres::Client>,
         campaign: String,
     },
 }
@@ -44,7 +44,7 @@ impl Ledger {
                 Store::Lite(reader)
             }
             Backend::Pg(pg) => Store::Pg {
-                client: pg.target().connect()?,
+                client: Box::new(pg.target().connect()?),
                 campaign: pg.campaign().to_string(),
             },
         };
@@ -79,7 +79,7 @@ impl Payloads {
             // own, joined at once.
             Store::Pg { client, campaign } => std::thread::scope(|scope| {
                 scope
-                    .spawn(|| pg::fetch_payloads(client, campaign, keys))
+                    .spawn(|| pg::fetch_payloads(client.as_mut(), campaign, keys))
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             }),
