@@ -141,9 +141,9 @@ pub enum Decision {
 }
 
 /// Lay out `jobs` (already filtered of duplicates, suppressed, invalid...) on the slot grid.
-/// Returns the scheduled jobs in send order with their first slot, and the ones that cannot make
-/// it (window already closed, or no slot before the deadline).
-pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<(Job, u64)>, Vec<Dropped>) {
+/// Returns the scheduled jobs in send order, each with its first slot (`Job::slot`), and the
+/// ones that cannot make it (window already closed, or no slot before the deadline).
+pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<Job>, Vec<Dropped>) {
     // Partition in place: with a million recipients a second vector of jobs is real memory.
     let mut open = jobs;
     let closed = |j: &Job| j.deadline <= slots.start;
@@ -155,15 +155,13 @@ pub fn schedule(slots: &Slots, jobs: Vec<Job>) -> (Vec<(Job, u64)>, Vec<Dropped>
     open.retain(|j| !closed(j));
     let (chosen, late) = select(open, |d| slots.before(d));
     dropped.extend(late.into_iter().map(|j| (j, DropReason::ExpiresBeforeSlot)));
+    // Slots are given in place: a second list of a million jobs would be real memory.
+    let mut scheduled = chosen;
     let mut next = 0u64;
-    let scheduled = chosen
-        .into_iter()
-        .map(|j| {
-            let slot = next;
-            next += u64::from(j.messages);
-            (j, slot)
-        })
-        .collect();
+    for j in &mut scheduled {
+        j.slot = next;
+        next += u64::from(j.messages);
+    }
     (scheduled, dropped)
 }
 

@@ -119,17 +119,20 @@ pub fn build(
                 deadline,
                 messages: left,
                 priority: priority(campaign, i),
+                slot: 0,
             }),
         }
     }
     let (scheduled, late) = schedule(&slots, jobs);
+    // Collected in place (a `Job` is the size of a `Planned`, asserted below): the scheduled
+    // jobs become the plan's entries without a second million-element list.
     let mut out: Vec<Planned> = scheduled
         .into_iter()
-        .map(|(j, slot)| Planned {
+        .map(|j| Planned {
             recipient: j.id,
             deadline: j.deadline,
             messages: j.messages,
-            decision: Decision::Scheduled { slot },
+            decision: Decision::Scheduled { slot: j.slot },
         })
         .collect();
     let mut dropped: Vec<Planned> = late
@@ -143,6 +146,7 @@ pub fn build(
         .chain(entries)
         .collect();
     dropped.sort_by_key(|p| p.recipient);
+    out.reserve_exact(dropped.len());
     out.extend(dropped);
     Plan {
         now,
@@ -151,6 +155,12 @@ pub fn build(
         rejected: campaign.rejected.len(),
     }
 }
+
+// In-place collection from `Vec<Job>` into `Vec<Planned>` needs equal sizes and alignments.
+const _: () = assert!(
+    std::mem::size_of::<Job>() == std::mem::size_of::<Planned>()
+        && std::mem::align_of::<Job>() == std::mem::align_of::<Planned>()
+);
 
 /// The recipient's `priority` variable as a whole number (0 when absent or not a number).
 fn priority(c: &Campaign, i: usize) -> i64 {

@@ -13,6 +13,10 @@ pub struct Job {
     /// Slots needed: one per message.
     pub messages: u32,
     pub priority: i64,
+    /// Its first slot, once `schedule` has placed it (0 before). Kept in the job rather than
+    /// paired with it so that the scheduled list becomes the plan's entries in place: a job is
+    /// the size of a `Planned` (a million of either is 48 MB).
+    pub slot: u64,
 }
 
 /// Above this many recipients, priority moves (quadratic) are skipped; priority then only
@@ -25,20 +29,32 @@ pub fn select(mut jobs: Vec<Job>, slots_before: impl Fn(Timestamp) -> u64) -> (V
     // Stable EDF order: ties by higher priority, then input order.
     // The id makes every key unique, so an unstable sort gives the same, deterministic order.
     jobs.sort_unstable_by_key(|j| (j.deadline, Reverse(j.priority), j.id));
-    let mut heap: BinaryHeap<(u32, Reverse<i64>, usize)> = BinaryHeap::new();
+    // The chosen jobs so far, by (slots needed, lower priority, later deadline). It is filled
+    // only when a job first does not fit: until then every job is chosen and none is evicted,
+    // so a campaign that reaches everyone never builds it. Positions are u32 (16 bytes an
+    // entry): four billion recipients would not fit in memory long before.
+    let mut heap: BinaryHeap<(u32, Reverse<i64>, u32)> = BinaryHeap::new();
+    let mut in_heap = 0; // jobs[..in_heap] have been pushed
     let mut used = 0u64;
     let mut late = vec![false; jobs.len()];
     for (pos, j) in jobs.iter().enumerate() {
-        heap.push((j.messages, Reverse(j.priority), pos));
         used += u64::from(j.messages);
         if used > slots_before(j.deadline) {
+            heap.extend(
+                jobs[in_heap..=pos]
+                    .iter()
+                    .zip(in_heap..)
+                    .map(|(j, p)| (j.messages, Reverse(j.priority), p as u32)),
+            );
+            in_heap = pos + 1;
             // Evict the chosen job needing most slots (lowest priority, latest deadline first).
             if let Some((k, _, evict)) = heap.pop() {
                 used -= u64::from(k);
-                late[evict] = true;
+                late[evict as usize] = true;
             }
         }
     }
+    drop(heap);
     let dropped: Vec<Job> = jobs
         .iter()
         .zip(&late)

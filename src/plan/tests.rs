@@ -22,6 +22,7 @@ fn job(id: usize, due_s: i64, messages: u32) -> Job {
         deadline: t0() + SignedDuration::from_secs(due_s),
         messages,
         priority: 0,
+        slot: 0,
     }
 }
 
@@ -38,10 +39,10 @@ fn worked_case_reaches_all_six_urgent_first() {
     ];
     let (scheduled, dropped) = schedule(&slots(2, 300), jobs);
     assert!(dropped.is_empty());
-    let order: Vec<usize> = scheduled.iter().map(|(j, _)| j.id).collect();
+    let order: Vec<usize> = scheduled.iter().map(|j| j.id).collect();
     assert_eq!(order, vec![4, 5, 0, 1, 2, 3]);
     assert_eq!(
-        scheduled.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        scheduled.iter().map(|j| j.slot).collect::<Vec<_>>(),
         vec![0, 1, 2, 3, 4, 5]
     );
 }
@@ -86,7 +87,7 @@ fn priority_reorders_only_without_losing_anyone() {
     let (scheduled, dropped) = schedule(&slots(2, 300), jobs);
     assert!(dropped.is_empty());
     assert_eq!(
-        scheduled.iter().map(|(j, _)| j.id).collect::<Vec<_>>(),
+        scheduled.iter().map(|j| j.id).collect::<Vec<_>>(),
         vec![0, 1, 2, 3]
     );
 
@@ -94,7 +95,7 @@ fn priority_reorders_only_without_losing_anyone() {
     let mut c = job(2, 900, 1);
     c.priority = 10;
     let (scheduled, _) = schedule(&slots(2, 300), vec![job(0, 600, 1), job(1, 900, 1), c]);
-    assert_eq!(scheduled[0].0.id, 2);
+    assert_eq!(scheduled[0].id, 2);
 }
 
 #[test]
@@ -102,7 +103,7 @@ fn priority_decides_whom_to_drop_among_equals() {
     let mut keep = job(1, 100, 1);
     keep.priority = 5;
     let (scheduled, dropped) = schedule(&slots(1, 300), vec![job(0, 100, 1), keep]);
-    assert_eq!(scheduled[0].0.id, 1);
+    assert_eq!(scheduled[0].id, 1);
     assert_eq!(dropped[0].0.id, 0);
 }
 
@@ -138,17 +139,17 @@ proptest! {
     ) {
         let s = slots(limit, 300);
         let jobs: Vec<Job> = specs.iter().enumerate().map(|(id, &(due, k, p))| Job {
-            id, deadline: t0() + SignedDuration::from_secs(due), messages: k, priority: p,
+            id, deadline: t0() + SignedDuration::from_secs(due), messages: k, priority: p, slot: 0,
         }).collect();
         let best = optimum(&s, &jobs);
         let (scheduled, dropped) = schedule(&s, jobs.clone());
         prop_assert_eq!(scheduled.len(), best);
         prop_assert_eq!(scheduled.len() + dropped.len(), jobs.len());
         let mut next = 0;
-        for (j, slot) in &scheduled {
-            prop_assert_eq!(*slot, next, "messages stay together, slots contiguous");
+        for j in &scheduled {
+            prop_assert_eq!(j.slot, next, "messages stay together, slots contiguous");
             for m in 0..u64::from(j.messages) {
-                prop_assert!(s.at(slot + m) < j.deadline, "slot {} of job {} misses its deadline", slot + m, j.id);
+                prop_assert!(s.at(j.slot + m) < j.deadline, "slot {} of job {} misses its deadline", j.slot + m, j.id);
             }
             next += u64::from(j.messages);
         }
