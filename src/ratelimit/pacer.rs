@@ -481,6 +481,10 @@ impl Pacer {
         let mut base = self.primary.window.min(Duration::from_secs(1));
         if self.smooth {
             base = self.even_interval() * 2;
+            // After a refused burst, from a declared window: the server counts over one.
+            if self.learned.is_some_and(|l| l.bursty_settling()) {
+                base = base.max(self.primary.window);
+            }
         }
         // Not capped at the window: a server that counts refused requests too (HAProxy's
         // rate estimate over several windows) keeps refusing while it is fed, and a backoff

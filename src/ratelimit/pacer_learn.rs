@@ -63,6 +63,8 @@ pub const LEARNED_TTL_WINDOWS: u32 = 12;
 const DECREASE: f64 = 0.7;
 /// The search stops when good and refused spacings are this close (relative).
 const CONVERGED: f64 = 0.03;
+/// Probing up from a spacing estimated from a burst: this much shorter at a time.
+const NEAR_STEP: f64 = 0.97;
 /// Accepted sends at a spacing before it counts as good.
 const HOLD_SENDS: u32 = 3;
 
@@ -98,6 +100,16 @@ pub(super) struct Learned {
     gap: u32,
     /// Re-probing a converged spacing: 3 % faster at a time until a 429.
     reprobe: bool,
+    /// The burst the first 429 ended: when its first accepted request went and how many were
+    /// accepted (two or more: the server lets bursts through, so it counts requests over a
+    /// window rather than spacing them). The first acceptance after the 429 closes it: that
+    /// many and one more in the time since its first is the server's rate, near enough.
+    burst: Option<(Instant, u32)>,
+    /// 429s between the first one and the first acceptance after it.
+    refused_since_burst: u32,
+    /// The spacing came from such a burst: probe up in small steps, not halfway to the
+    /// declared rate (every refusal costs a server that counts refusals a spacing, and more).
+    near: bool,
 }
 
 /// A count per announced window learned from 429s below the announced limit (a server whose
@@ -135,7 +147,17 @@ impl Learned {
             probe_after: None,
             gap: FIRST_GAP,
             reprobe: false,
+            burst: None,
+            refused_since_burst: 1,
+            near: false,
         }
+    }
+}
+
+impl Learned {
+    /// Waiting for the first acceptance after a burst was refused.
+    pub(super) fn bursty_settling(&self) -> bool {
+        self.burst.is_some()
     }
 }
 
@@ -173,7 +195,11 @@ impl Pacer {
             // requests (HAProxy's estimate) keeps refusing for several of its periods, and
             // reading that as a refusal of the new spacing slowed the pace far below its rate.
             // The backoff, doubling without a cap at the window, stops feeding it meanwhile.
-            Some(l) if sent < l.since || (l.settling && l.accepted == 0) => return false,
+            Some(mut l) if sent < l.since || (l.settling && l.accepted == 0) => {
+                l.refused_since_burst += 1;
+                self.learned = Some(l);
+                return false;
+            }
             Some(l) => l,
             None => {
                 // None of ours accepted: the quota went to someone else and says nothing.
@@ -212,10 +238,20 @@ impl Pacer {
                     return false;
                 }
                 self.smooth = true;
-                Learned::new(declared, sent)
+                let mut l = Learned::new(declared, sent);
+                l.burst = self
+                    .first_send_within(at, self.primary.window)
+                    .filter(|_| accepted >= 2)
+                    .map(|first| (first, accepted));
+                l
             }
         };
         let refused = l.interval;
+        if l.ok.is_none() {
+            // The burst's estimate itself was refused (a server that does not count refusals):
+            // search as without it.
+            l.near = false;
+        }
         l.bad = Some(l.bad.map_or(refused, |b| b.max(refused)));
         let probe = l.ok.is_some_and(|ok| ok > refused);
         l.interval = match l.ok {
@@ -261,6 +297,27 @@ impl Pacer {
         if sent >= l.since {
             if l.settling && l.first_ok.is_none() {
                 l.memory = l.memory.max(at.saturating_duration_since(l.since));
+                if let Some((first, n)) = l.burst.take() {
+                    // The server admitted `n` from `first` and the next only at `sent`.
+                    // A server that counts refused requests too (HAProxy's estimate) spent that
+                    // time on our 429s as well; one that does not is refused a faster probe.
+                    let counted = n.saturating_add(l.refused_since_burst);
+                    let spacing = sent.saturating_duration_since(first) / counted;
+                    if spacing > l.interval {
+                        l.interval = spacing.min(MAX_WAIT);
+                        l.near = true;
+                        let since = self.sends.back().map_or(at, |last| (*last).max(at));
+                        (l.since, l.accepted, l.first_ok, l.settling) = (since, 0, None, false);
+                        self.learned = Some(l);
+                        self.tightened();
+                        let pace = Rate::new(1, round_ms(l.interval));
+                        self.note(format!(
+                            "{n} accepted in a burst, then none until {}: pace now {pace}, probing up",
+                            humantime_ms(sent.saturating_duration_since(first))
+                        ));
+                        return;
+                    }
+                }
             }
             l.accepted = l.accepted.saturating_add(1);
             l.first_ok.get_or_insert(at);
@@ -284,6 +341,8 @@ impl Pacer {
             good.mul_f64(1.0 - CONVERGED)
         } else {
             match l.bad {
+                // Near the server's rate: a small step, or halfway when that is smaller.
+                Some(bad) if l.near => ((good + bad) / 2).max(good.mul_f64(NEAR_STEP)),
                 Some(bad) => (good + bad) / 2,
                 None => good.mul_f64(DECREASE),
             }
@@ -463,6 +522,15 @@ impl Pacer {
         self.note(format!("probing up: pace now {}", q.rate));
     }
 
+    /// Our first send in the trailing `window`.
+    fn first_send_within(&self, at: Instant, window: Duration) -> Option<Instant> {
+        let from = at.checked_sub(window);
+        self.sends
+            .iter()
+            .find(|t| **t <= at && from.is_none_or(|f| **t > f))
+            .copied()
+    }
+
     /// Our sends the server accepted in the trailing `window`; `None` when none was (the quota
     /// went to someone else).
     fn accepted_within(&self, at: Instant, window: Duration) -> Option<u32> {
@@ -472,6 +540,16 @@ impl Pacer {
         let refused = self.throttled.iter().filter(recent).count();
         let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
         (accepted >= 1).then_some(accepted)
+    }
+}
+
+/// `1.9s`, `640ms`: a duration for a log line.
+fn humantime_ms(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms >= 1000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        format!("{ms}ms")
     }
 }
 
