@@ -4,6 +4,7 @@
 mod duration;
 mod headers;
 mod pacer;
+mod pacer_bucket;
 mod pacer_learn;
 mod pacer_slots;
 mod pacer_state;

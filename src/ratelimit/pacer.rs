@@ -15,7 +15,7 @@
 //! - A policy (limit and window) stricter than what we enforce is adopted: same window → lower
 //!   limit; another window → an extra sliding-log constraint. Looser policies are ignored. A
 //!   limit without a window is read against the declared window until its refills prove that
-//!   window too short (`pacer_window`).
+//!   window too short (`pacer_window`), or prove a token bucket (`pacer_bucket`).
 //! - `remaining == 0` with a reset: nothing is sent before `at + reset + margin`. A reset is
 //!   only as exact as it is written: whole delta seconds (`t=2`) mean anything in (1, 2] s, an
 //!   epoch second measured from `Date` may be up to 2 s late (`Signal::reset_slack`). The
@@ -118,6 +118,8 @@ pub struct Pacer {
     pub(super) policy_at: Option<Instant>,
     /// A limit announced without a window, and the window its refills show (`pacer_window`).
     pub(super) windowless: Option<super::pacer_window::Windowless>,
+    /// The same limit read as a token bucket, once its refills prove one (`pacer_bucket`).
+    pub(super) bucket: Option<Box<super::pacer_bucket::Bucket>>,
     /// Set by the first 429 without headers: sends are spaced evenly from then on, whatever
     /// the mode, because a server that says nothing may be smoothing (leaky bucket, HAProxy's
     /// rate estimate) and refuse bursts that fit a fixed window.
@@ -162,6 +164,7 @@ impl Pacer {
             notes: Vec::new(),
             policy_at: None,
             windowless: None,
+            bucket: None,
             smooth: false,
             settling: false,
             spread: Duration::ZERO,
@@ -198,7 +201,7 @@ impl Pacer {
         if let (true, Some(&last)) = (self.mode() == Mode::Even || self.smooth, self.sends.back()) {
             at = at.max(later(last, self.even_interval()));
         }
-        at
+        self.bucket_next(at).unwrap_or(at)
     }
 
     /// The next send after `at` in the window log: a slot already reserved, or where the log
@@ -235,6 +238,7 @@ impl Pacer {
             self.policy_at = Some(at);
             if signal.window.is_none() {
                 self.observe_windowless(at, limit, signal.remaining, throttled);
+                self.observe_bucket(sent, at, limit, signal.remaining, throttled);
             }
             self.adopt(Rate::new(
                 limit,
@@ -300,6 +304,7 @@ impl Pacer {
             .iter()
             .copied()
             .chain(inferred)
+            .chain(self.bucket_rate())
             .fold(primary, slower)
     }
 

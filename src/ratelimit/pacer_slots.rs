@@ -90,6 +90,7 @@ impl Pacer {
             && !self.overtaken(slot.at, now);
         if valid {
             self.pending.retain(|(id, _)| *id != slot.id);
+            self.bucket_confirmed(now);
         } else {
             self.release(slot);
         }

@@ -33,12 +33,15 @@ pub(super) struct Windowless {
     accepted: u32,
     /// The window inferred once the declared one was proven too short.
     window: Option<Duration>,
+    /// Set when the refills proved a token bucket (`pacer_bucket`): no window describes it.
+    pub(super) bucket: bool,
 }
 
 impl Windowless {
     /// The inferred policy, once there is one.
     pub(super) fn rate(&self) -> Option<Rate> {
-        self.window.map(|w| Rate::new(self.limit, w))
+        let window = self.window.filter(|_| !self.bucket);
+        window.map(|w| Rate::new(self.limit, w))
     }
 }
 
@@ -74,10 +77,14 @@ impl Pacer {
                     start_remaining: remaining,
                     accepted: 0,
                     window: None,
+                    bucket: false,
                 });
                 return;
             }
         };
+        if w.bucket {
+            return;
+        }
         if !throttled {
             w.accepted = w.accepted.saturating_add(1);
         }
