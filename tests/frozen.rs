@@ -54,22 +54,7 @@ messages:
     let campaign = dir.path().join("c.yaml");
     std::fs::write(&campaign, yaml).unwrap();
     let ledger = dir.path().join("ledger.db");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessioncast"))
-        .arg("run")
-        .arg(&campaign)
-        .arg("--state")
-        .arg(&ledger)
-        .arg("--quiet")
-        .env(TOKEN_ENV, "tok-frozen")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_quiet(&campaign, &ledger).await;
     server.abort();
 
     let db = rusqlite::Connection::open(&ledger).unwrap();
@@ -196,22 +181,7 @@ messages:
     );
     let campaign = dir.path().join("c.yaml");
     std::fs::write(&campaign, yaml).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessioncast"))
-        .arg("run")
-        .arg(&campaign)
-        .arg("--state")
-        .arg(&ledger)
-        .arg("--quiet")
-        .env(TOKEN_ENV, "tok-frozen")
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_quiet(&campaign, &ledger).await;
     server.abort();
 
     let before = state
@@ -263,5 +233,25 @@ messages:
     assert!(
         altered >= N - 1024,
         "the second block was read after the rewrite: {altered} altered bodies"
+    );
+}
+
+/// Runs `campaign` with its ledger at `ledger`, quietly, and asserts it succeeded.
+async fn run_quiet(campaign: &std::path::Path, ledger: &std::path::Path) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessioncast"))
+        .arg("run")
+        .arg(campaign)
+        .arg("--state")
+        .arg(ledger)
+        .arg("--quiet")
+        .env(TOKEN_ENV, "tok-frozen")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
