@@ -375,3 +375,40 @@ messages:
         .collect();
     insta::assert_debug_snapshot!(got);
 }
+
+/// Spaces around CSV fields and names (a hand-edited or exported file) are not part of them:
+/// the number, the time and every variable are read trimmed, as the request shows.
+#[test]
+fn padded_csv_fields_and_headers_are_read_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("r.csv"),
+        " to , last_inbound_at , first_name \n +14155550101 , 2h ago ,  Ana \n",
+    )
+    .unwrap();
+    let campaign = dir.path().join("c.yaml");
+    std::fs::write(
+        &campaign,
+        r#"version: 1
+name: padded
+provider: { kind: messangi, base_url: "https://api.example.com", token_env: T, from: "14155550100" }
+rate: 2/1s
+recipients: { file: r.csv }
+vars: {}
+messages:
+  - { type: text, body: "Hi <{{ first_name }}>" }
+"#,
+    )
+    .unwrap();
+    let out = dry_run_json(campaign.to_str().unwrap());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let request: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(request["to"], "+14155550101");
+    assert_eq!(request["body"]["request"]["message"], "Hi <Ana>");
+}

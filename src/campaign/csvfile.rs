@@ -33,7 +33,9 @@ impl CsvFile {
 
     fn with(path: &Path, builder: &mut csv::ReaderBuilder) -> io::Result<CsvFile> {
         let file = File::open(path)?;
-        let reader = builder.trim(csv::Trim::All).from_reader(Newlines {
+        // Fields are trimmed here, not by the reader: its trimming copies every record into a
+        // new one, and `read_into` lets a caller trim only what it reads.
+        let reader = builder.trim(csv::Trim::None).from_reader(Newlines {
             inner: file,
             offset: 0,
             ends: VecDeque::new(),
@@ -45,9 +47,40 @@ impl CsvFile {
         })
     }
 
-    /// The header row's fields.
+    /// The header row's fields, trimmed.
     pub fn headers(&mut self) -> csv::Result<Vec<String>> {
-        Ok(self.reader.headers()?.iter().map(str::to_string).collect())
+        Ok(self
+            .reader
+            .headers()?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect())
+    }
+
+    /// Read the next row into `record`, reusing its memory: its first line (1-based), or why
+    /// the reader could not read it. The fields are **not** trimmed (the iterator trims them):
+    /// trim each field read with `str::trim`.
+    pub fn read_into(&mut self, record: &mut csv::StringRecord) -> Option<(u64, csv::Result<()>)> {
+        if self.done {
+            return None;
+        }
+        match self.reader.read_record(record) {
+            Ok(false) => None,
+            Ok(true) => {
+                let byte = record.position().map_or(0, |p| p.byte());
+                Some((self.line_at(byte), Ok(())))
+            }
+            Err(e) => {
+                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
+                    self.done = true;
+                }
+                let byte = e
+                    .position()
+                    .map(|p| p.byte())
+                    .unwrap_or_else(|| self.reader.position().byte());
+                Some((self.line_at(byte), Err(e)))
+            }
+        }
     }
 
     /// The line of the record the reader began reading at byte `byte`. The reader begins a
@@ -80,27 +113,15 @@ impl Iterator for CsvFile {
     type Item = (u64, csv::Result<csv::StringRecord>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
         let mut record = csv::StringRecord::new();
-        match self.reader.read_record(&mut record) {
-            Ok(false) => None,
-            Ok(true) => {
-                let byte = record.position().map_or(0, |p| p.byte());
-                Some((self.line_at(byte), Ok(record)))
-            }
-            Err(e) => {
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    self.done = true;
-                }
-                let byte = e
-                    .position()
-                    .map(|p| p.byte())
-                    .unwrap_or_else(|| self.reader.position().byte());
-                Some((self.line_at(byte), Err(e)))
-            }
-        }
+        let (line, read) = self.read_into(&mut record)?;
+        Some((
+            line,
+            read.map(|()| {
+                record.trim();
+                record
+            }),
+        ))
     }
 }
 
@@ -172,6 +193,26 @@ mod tests {
             lines(b"to,x\r\ra,1\r\n\rb,2"),
             [(3, "a".into()), (5, "b".into())]
         );
+    }
+
+    #[test]
+    fn read_into_reuses_the_record_and_leaves_trimming_to_the_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, " to , x\n a ,\u{a0}1 \n b,2\n").unwrap();
+        let mut f = CsvFile::open(&path, true).unwrap();
+        assert_eq!(f.headers().unwrap(), ["to", "x"]);
+        let mut record = csv::StringRecord::new();
+        assert!(matches!(f.read_into(&mut record), Some((2, Ok(())))));
+        assert_eq!(record.iter().collect::<Vec<_>>(), [" a ", "\u{a0}1 "]);
+        assert!(matches!(f.read_into(&mut record), Some((3, Ok(())))));
+        assert_eq!(record.iter().collect::<Vec<_>>(), [" b", "2"]);
+        assert!(f.read_into(&mut record).is_none());
+        // The iterator trims as `str::trim` does (Unicode white space included).
+        let mut f = CsvFile::open(&path, true).unwrap();
+        f.headers().unwrap();
+        let first = f.next().unwrap().1.unwrap();
+        assert_eq!(first.iter().collect::<Vec<_>>(), ["a", "1"]);
     }
 
     #[test]

@@ -112,6 +112,41 @@ pub(super) fn inline(
     raw
 }
 
+/// Up to `CHUNK` rows read from the CSV, and the rows among them the reader could not read.
+#[derive(Default)]
+struct Batch {
+    /// Each row's line and its untrimmed fields; only the first `len` are this batch's, the
+    /// rest are records kept for reuse.
+    rows: Vec<(u64, csv::StringRecord)>,
+    len: usize,
+    errors: Vec<(u64, csv::Error)>,
+}
+
+impl Batch {
+    /// Read the next rows into this batch's records.
+    fn fill(&mut self, reader: &mut CsvFile) {
+        self.len = 0;
+        while self.len + self.errors.len() < CHUNK {
+            if self.len == self.rows.len() {
+                self.rows.push((0, csv::StringRecord::new()));
+            }
+            let (line, record) = &mut self.rows[self.len];
+            match reader.read_into(record) {
+                None => break,
+                Some((at, Ok(()))) => {
+                    *line = at;
+                    self.len += 1;
+                }
+                Some((at, Err(e))) => self.errors.push((at, e)),
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.errors.is_empty()
+    }
+}
+
 /// Where the columns are: `to`, `last_inbound_at`, and the variables (every other column).
 struct Columns {
     to: usize,
@@ -140,33 +175,33 @@ pub(super) fn csv(
         ..Raw::default()
     };
     // A reader thread reads the next chunk while the pool parses this one: phone validation is
-    // parallel, CSV reading is not, and this way neither waits for the other.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(u64, csv::Result<csv::StringRecord>)>>(1);
+    // parallel, CSV reading is not, and this way neither waits for the other. Parsed batches go
+    // back to the reader, which reads the next rows into the same records without allocating.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let (back, spare) = std::sync::mpsc::sync_channel::<Batch>(2);
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            let mut records = reader;
+            let mut reader = reader;
             loop {
-                let chunk: Vec<_> = records.by_ref().take(CHUNK).collect();
-                if chunk.is_empty() || tx.send(chunk).is_err() {
+                let mut batch = spare.try_recv().unwrap_or_default();
+                batch.fill(&mut reader);
+                if batch.is_empty() || tx.send(batch).is_err() {
                     break;
                 }
             }
         });
-        for batch in rx {
-            let mut rows = Vec::with_capacity(batch.len());
-            for (line, rec) in batch {
-                match rec {
-                    Ok(r) => rows.push((line, r)),
-                    Err(e) => malformed(l, path, line, &e),
-                }
+        for mut batch in rx {
+            for (line, e) in batch.errors.drain(..) {
+                malformed(l, path, line, &e);
             }
-            let parsed: Vec<_> = rows
+            let parsed: Vec<_> = batch.rows[..batch.len]
                 .par_iter()
                 .map(|(line, rec)| parse_row(*line, rec, &cols, now))
                 .collect();
             for row in parsed {
                 keep(l, &mut raw, path, row);
             }
+            let _ = back.try_send(batch);
         }
     });
     let file = path.display().to_string();
@@ -241,12 +276,10 @@ fn parse_row(
     cols: &Columns,
     now: Timestamp,
 ) -> Result<Recipient, RowError> {
-    let to_raw = rec.get(cols.to).unwrap_or("");
-    let country = match cols
-        .country
-        .and_then(|c| rec.get(c))
-        .filter(|c| !c.is_empty())
-    {
+    // The reader leaves fields untrimmed (see `CsvFile::read_into`).
+    let field = |i: usize| rec.get(i).map_or("", str::trim);
+    let to_raw = field(cols.to);
+    let country = match cols.country.map(field).filter(|c| !c.is_empty()) {
         Some(c) => Some(
             c.parse::<Country>()
                 .map_err(|e| (line, to_raw.to_string(), "country", e.into()))?,
@@ -255,12 +288,12 @@ fn parse_row(
     };
     let to = UserId::parse_in(to_raw, country)
         .map_err(|e| (line, to_raw.to_string(), "to", e.into()))?;
-    let last_inbound_at = parse_inbound(rec.get(cols.at).unwrap_or(""), now)
+    let last_inbound_at = parse_inbound(field(cols.at), now)
         .map_err(|e| (line, to_raw.to_string(), "last_inbound_at", e.into()))?;
     let values = cols
         .vars
         .iter()
-        .map(|&i| minijinja::Value::from(rec.get(i).unwrap_or("")))
+        .map(|&i| minijinja::Value::from(field(i)))
         .collect();
     let vars = Vars {
         names: cols.names.clone(),
