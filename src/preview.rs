@@ -33,30 +33,35 @@ pub fn write_requests(
     let scheduled: Vec<_> = plan.scheduled().collect();
     let total = plan.requests();
     let mut written = 0u64;
+    // Each part's output buffer is kept for the next chunk: memory new to the process is slow
+    // to touch, and reused buffers no longer grow.
+    let mut bufs: Vec<Vec<u8>> = Vec::new();
     for chunk in scheduled.chunks(CHUNK * rayon::current_num_threads().max(1)) {
-        let parts: Vec<(Vec<u8>, u64)> = chunk
+        bufs.resize_with(chunk.len().div_ceil(CHUNK), Vec::new);
+        let counts: Vec<u64> = chunk
             .par_chunks(CHUNK)
-            .map(|part| {
-                let mut buf = Vec::with_capacity(part.len() * 512);
+            .zip(bufs.par_iter_mut())
+            .map(|(part, buf)| {
+                buf.clear();
                 let mut n = 0;
                 for entry in part {
-                    let r = &campaign.recipients[entry.recipient];
+                    let r = &campaign.recipients[entry.recipient()];
                     let eta = plan.eta(entry).map(|t| t.to_string()).unwrap_or_default();
                     let to = r.to.to_string();
-                    for (index, body) in requests.bodies(campaign, entry.recipient) {
+                    for (index, body) in requests.bodies(campaign, entry.recipient()) {
                         n += 1;
-                        let req = (url, &body);
+                        let req = (url, body.as_str());
                         let _ = match format {
-                            PreviewFormat::Json => write_json(&mut buf, &headers, &to, index, req),
-                            PreviewFormat::Pretty => write_pretty(&mut buf, &to, index, req, &eta),
+                            PreviewFormat::Json => write_json(buf, &headers, &to, index, req),
+                            PreviewFormat::Pretty => write_pretty(buf, &to, index, req, &eta),
                         };
                     }
                 }
-                (buf, n)
+                n
             })
             .collect();
-        for (buf, n) in parts {
-            out.write_all(&buf)?;
+        for (buf, n) in bufs.iter().zip(counts) {
+            out.write_all(buf)?;
             written += n;
         }
     }
@@ -80,7 +85,7 @@ fn write_json(
     headers: &str,
     to: &str,
     index: usize,
-    (url, body): (&str, &serde_json::Value),
+    (url, body): (&str, &str),
 ) -> io::Result<()> {
     buf.extend_from_slice(b"{\"to\":");
     serde_json::to_writer(&mut *buf, to)?;
@@ -91,7 +96,7 @@ fn write_json(
     )?;
     serde_json::to_writer(&mut *buf, url)?;
     write!(buf, ",\"headers\":{headers},\"body\":")?;
-    serde_json::to_writer(&mut *buf, body)?;
+    buf.extend_from_slice(body.as_bytes());
     buf.extend_from_slice(b"}\n");
     Ok(())
 }
@@ -100,7 +105,7 @@ fn write_pretty(
     buf: &mut Vec<u8>,
     to: &str,
     index: usize,
-    (url, body): (&str, &serde_json::Value),
+    (url, body): (&str, &str),
     eta: &str,
 ) -> io::Result<()> {
     writeln!(buf, "# {to} · messages[{index}] · planned {eta}")?;
@@ -109,7 +114,9 @@ fn write_pretty(
         writeln!(buf, "{k}: {v}")?;
     }
     writeln!(buf)?;
-    serde_json::to_writer_pretty(&mut *buf, body)?;
+    // Indented for reading; the field order is the body's own.
+    let value: serde_json::Value = serde_json::from_str(body)?;
+    serde_json::to_writer_pretty(&mut *buf, &value)?;
     writeln!(buf, "\n")?;
     Ok(())
 }

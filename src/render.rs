@@ -361,7 +361,7 @@ messages:
         let body = |c: &Campaign| {
             let (requests, problems) = render(c);
             assert!(problems.is_empty(), "{problems}");
-            requests.bodies(c, 0)[0].1.to_string()
+            requests.bodies(c, 0).swap_remove(0).1
         };
         let before = body(&c);
         assert!(before.contains("one A") && before.contains("two B") && before.contains("body A"));

@@ -99,7 +99,7 @@ fn row(c: &Campaign, plan: &Plan, order: usize, e: &Planned) -> Row {
         Decision::Dropped(r) => ("dropped", Some(r.as_str()), None, None),
     };
     Row {
-        to: c.recipients[e.recipient].to.to_string(),
+        to: c.recipients[e.recipient()].to.to_string(),
         status,
         reason,
         deadline: Some(e.deadline.to_string()),
@@ -251,7 +251,7 @@ fn write_table(c: &Campaign, plan: &Plan, color: bool, out: &mut impl Write) -> 
         "order", "to", "deadline", "eta", "spare"
     )?;
     for (order, e) in plan.entries.iter().enumerate() {
-        let to = c.recipients[e.recipient].to.to_string();
+        let to = c.recipients[e.recipient()].to.to_string();
         match e.decision {
             Decision::Scheduled { slot } => {
                 let eta = plan.slots.at(slot);

@@ -33,7 +33,8 @@ pub fn run(a: &RunArgs) -> CommandResult {
             writeln!(
                 err,
                 "  {}  {reason}  (deadline {})",
-                c.recipients[e.recipient].to, e.deadline
+                c.recipients[e.recipient()].to,
+                e.deadline
             )?;
         }
         for r in &c.rejected {

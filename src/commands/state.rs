@@ -209,7 +209,6 @@ impl Frozen {
             .into_iter()
             .map(|(index, body)| {
                 // Sized exactly: grown by doubling, a payload would hold up to twice its text.
-                let body = body.to_string();
                 let mut payload = String::with_capacity(self.head.len() + body.len() + 1);
                 payload.push_str(&self.head);
                 payload.push_str(&body);

@@ -53,13 +53,12 @@ impl Bodies for Requests {
         campaign: &Campaign,
         block: &[usize],
     ) -> Result<Vec<Messages>, ledger::LedgerError> {
-        let bytes = |b: serde_json::Value| b.to_string().into_bytes();
         Ok(block
             .iter()
             .map(|&recipient| match self.status(recipient) {
                 Status::Ready => Requests::bodies(self, campaign, recipient)
                     .into_iter()
-                    .map(|(i, b)| (i, bytes(b)))
+                    .map(|(i, b)| (i, b.into_bytes()))
                     .collect(),
                 _ => Vec::new(),
             })
@@ -289,7 +288,7 @@ pub async fn execute(
     let deadlines = plan
         .scheduled()
         .flat_map(|e| {
-            let d = campaign.deadline(&campaign.recipients[e.recipient]);
+            let d = campaign.deadline(&campaign.recipients[e.recipient()]);
             std::iter::repeat_n(d, e.messages as usize)
         })
         .collect::<Vec<_>>()
@@ -413,7 +412,7 @@ async fn dispatch(
         let fetched = match shared.stopped() {
             true => None,
             false => {
-                let recipients: Vec<usize> = block.iter().map(|e| e.recipient).collect();
+                let recipients: Vec<usize> = block.iter().map(|e| e.recipient()).collect();
                 match bodies.fetch(campaign, &recipients) {
                     Ok(each) if each.len() == block.len() => Some(each),
                     Ok(_) => {
@@ -444,7 +443,7 @@ async fn dispatch(
             while let Some(done) = tasks.try_join_next() {
                 summary.add(&done.unwrap_or_default());
             }
-            let r = &campaign.recipients[entry.recipient];
+            let r = &campaign.recipients[entry.recipient()];
             let job = send::Job::new(r.to, campaign.deadline(r), requests, settled);
             let shared = Arc::clone(shared);
             tasks.spawn(async move {

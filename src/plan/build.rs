@@ -109,13 +109,13 @@ pub fn build(
         };
         match reason {
             Some(reason) => entries.push(Planned {
-                recipient: i,
+                index: index(i),
                 deadline,
                 messages: left,
                 decision: Decision::Dropped(reason),
             }),
             None => jobs.push(Job {
-                id: i,
+                id: index(i),
                 deadline,
                 messages: left,
                 priority: priority(campaign, i),
@@ -129,7 +129,7 @@ pub fn build(
     let mut out: Vec<Planned> = scheduled
         .into_iter()
         .map(|j| Planned {
-            recipient: j.id,
+            index: j.id,
             deadline: j.deadline,
             messages: j.messages,
             decision: Decision::Scheduled { slot: j.slot },
@@ -138,14 +138,14 @@ pub fn build(
     let mut dropped: Vec<Planned> = late
         .into_iter()
         .map(|(j, reason)| Planned {
-            recipient: j.id,
+            index: j.id,
             deadline: j.deadline,
             messages: j.messages,
             decision: Decision::Dropped(reason),
         })
         .chain(entries)
         .collect();
-    dropped.sort_by_key(|p| p.recipient);
+    dropped.sort_by_key(|p| p.index);
     out.reserve_exact(dropped.len());
     out.extend(dropped);
     Plan {
@@ -161,6 +161,12 @@ const _: () = assert!(
     std::mem::size_of::<Job>() == std::mem::size_of::<Planned>()
         && std::mem::align_of::<Job>() == std::mem::align_of::<Planned>()
 );
+
+/// A recipient's index as the plan keeps it (see `Planned::index`).
+fn index(i: usize) -> u32 {
+    // Unreachable: 2³² recipients would take over 800 GB of memory before getting here.
+    u32::try_from(i).expect("fewer than 2^32 recipients")
+}
 
 /// The recipient's `priority` variable as a whole number (0 when absent or not a number).
 fn priority(c: &Campaign, i: usize) -> i64 {

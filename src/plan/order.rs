@@ -8,14 +8,15 @@ use std::collections::BinaryHeap;
 /// A recipient as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    pub id: usize,
+    /// The recipient's index (32 bits, as in `Planned`).
+    pub id: u32,
     pub deadline: Timestamp,
     /// Slots needed: one per message.
     pub messages: u32,
     pub priority: i64,
     /// Its first slot, once `schedule` has placed it (0 before). Kept in the job rather than
     /// paired with it so that the scheduled list becomes the plan's entries in place: a job is
-    /// the size of a `Planned` (a million of either is 48 MB).
+    /// the size of a `Planned` (a million of either is 40 MB).
     pub slot: u64,
 }
 

@@ -16,7 +16,7 @@ fn slots(limit: u64, window_s: i64) -> Slots {
     }
 }
 
-fn job(id: usize, due_s: i64, messages: u32) -> Job {
+fn job(id: u32, due_s: i64, messages: u32) -> Job {
     Job {
         id,
         deadline: t0() + SignedDuration::from_secs(due_s),
@@ -39,7 +39,7 @@ fn worked_case_reaches_all_six_urgent_first() {
     ];
     let (scheduled, dropped) = schedule(&slots(2, 300), jobs);
     assert!(dropped.is_empty());
-    let order: Vec<usize> = scheduled.iter().map(|j| j.id).collect();
+    let order: Vec<u32> = scheduled.iter().map(|j| j.id).collect();
     assert_eq!(order, vec![4, 5, 0, 1, 2, 3]);
     assert_eq!(
         scheduled.iter().map(|j| j.slot).collect::<Vec<_>>(),
@@ -138,7 +138,7 @@ proptest! {
         specs in proptest::collection::vec((-300i64..2400, 1u32..=2, 0i64..3), 0..=12),
     ) {
         let s = slots(limit, 300);
-        let jobs: Vec<Job> = specs.iter().enumerate().map(|(id, &(due, k, p))| Job {
+        let jobs: Vec<Job> = (0..).zip(&specs).map(|(id, &(due, k, p))| Job {
             id, deadline: t0() + SignedDuration::from_secs(due), messages: k, priority: p, slot: 0,
         }).collect();
         let best = optimum(&s, &jobs);

@@ -5,7 +5,7 @@ use crate::identity::UserId;
 use crate::message::Message;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 /// Graph API version used when the campaign names none.
 pub const DEFAULT_API_VERSION: &str = "v23.0";
@@ -24,21 +24,53 @@ pub struct CloudApiSpec {
     pub api_version: Option<String>,
 }
 
-pub fn body(key: &str, to: &UserId, message: &Message, reply_to: Option<&str>) -> Value {
-    let mut m = Map::new();
-    m.insert("messaging_product".into(), json!("whatsapp"));
-    m.insert("recipient_type".into(), json!("individual"));
-    // A user known only by a business-scoped id is addressed by `recipient` instead of `to`.
-    match to.bsuid() {
-        None => m.insert("to".into(), json!(to.to_string())),
-        Some(b) => m.insert("recipient".into(), json!(b.as_str())),
-    };
-    // Echoed on sent/delivered/read status webhooks: how `ingest` finds the row.
-    m.insert("biz_opaque_callback_data".into(), json!(key));
-    if let Some(id) = reply_to {
-        m.insert("context".into(), json!({ "message_id": id }));
+/// The `/messages` body, serialized straight from the rendered message (fields in the order
+/// below); the message's own object goes under its type's name.
+#[derive(Serialize)]
+pub struct Body<'a> {
+    messaging_product: &'static str,
+    recipient_type: &'static str,
+    /// A user known only by a business-scoped id is addressed by `recipient` instead of `to`.
+    #[serde(flatten)]
+    to: To<'a>,
+    /// Echoed on sent/delivered/read status webhooks: how `ingest` finds the row.
+    biz_opaque_callback_data: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    context: Option<Context<'a>>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    object: super::Named<Value>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum To<'a> {
+    To(#[serde(serialize_with = "super::as_text")] &'a UserId),
+    Recipient(String),
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    message_id: &'a str,
+}
+
+pub fn body<'a>(
+    key: &'a str,
+    to: &'a UserId,
+    message: &'a Message,
+    reply_to: Option<&'a str>,
+) -> Body<'a> {
+    Body {
+        messaging_product: "whatsapp",
+        recipient_type: "individual",
+        to: match to.bsuid() {
+            None => To::To(to),
+            Some(b) => To::Recipient(b.as_str().to_string()),
+        },
+        biz_opaque_callback_data: key,
+        context: reply_to.map(|message_id| Context { message_id }),
+        kind: message.type_name(),
+        object: super::Named(message.type_name(), message.kind().cloud()),
     }
-    m.insert("type".into(), json!(message.type_name()));
-    m.insert(message.type_name().into(), message.kind().cloud());
-    Value::Object(m)
 }

@@ -112,21 +112,48 @@ impl Provider {
 
     /// The JSON body that sends a rendered `message` (answering `reply_to`, a provider message
     /// id) to `to`, carrying the send `key` (see [`send_key`]) in the field the provider echoes
-    /// on its status webhooks.
+    /// on its status webhooks: the very text sent.
     pub fn body(
         &self,
         key: &str,
         to: &UserId,
         message: &Message,
         reply_to: Option<&str>,
-    ) -> serde_json::Value {
-        match &self.account {
-            Account::Messangi { from, callbacks } => {
-                messangi::body(from, callbacks.as_deref(), key, to, message, reply_to)
+    ) -> String {
+        let text = match &self.account {
+            Account::Messangi { from, callbacks } => serde_json::to_string(&messangi::body(
+                from,
+                callbacks.as_deref(),
+                key,
+                to,
+                message,
+                reply_to,
+            )),
+            Account::CloudApi { .. } => {
+                serde_json::to_string(&cloud_api::body(key, to, message, reply_to))
             }
-            Account::CloudApi { .. } => cloud_api::body(key, to, message, reply_to),
-        }
+        };
+        // Every field is a string, a number or a JSON value: nothing here can fail to serialize.
+        text.expect("a wire body serializes")
     }
+}
+
+/// One `"name": value` entry, flattened into the object around it (the entry's name is the
+/// message's type, known only at run time).
+struct Named<T>(&'static str, T);
+
+impl<T: serde::Serialize> serde::Serialize for Named<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, &self.1)?;
+        map.end()
+    }
+}
+
+/// A value written as JSON text through its `Display` (a recipient's number), not copied first.
+fn as_text<S: serde::Serializer>(v: &&UserId, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 /// Why a base URL is refused. `shown` is the address without what may be a secret (user

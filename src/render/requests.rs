@@ -178,8 +178,9 @@ impl Requests {
             .collect()
     }
 
-    /// Recipient `i`'s wire bodies with their message index, in message order.
-    pub fn bodies(&self, c: &Campaign, i: usize) -> Vec<(usize, serde_json::Value)> {
+    /// Recipient `i`'s wire bodies (JSON text, the very bytes sent) with their message index,
+    /// in message order.
+    pub fn bodies(&self, c: &Campaign, i: usize) -> Vec<(usize, String)> {
         let to = &c.recipients[i].to;
         self.rendered(c, i)
             .iter()
