@@ -68,10 +68,18 @@ CREATE TABLE inbound (
 ) WITHOUT ROWID;
 ";
 
+/// Page size of a new ledger. A row holds a whole request (a few hundred bytes); at SQLite's
+/// default 4 KB a page fits a dozen, and freezing a million recipients spends its time on page
+/// splits and WAL frames. At 16 KB that start-up is about a tenth faster (measured: 2,000,000
+/// rows), and sends at 1000/1s are unchanged. A ledger keeps the size it was created with.
+pub(super) const PAGE_SIZE: u32 = 16384;
+
 /// Opens `path`, sets the pragmas and creates or checks the schema.
 pub fn connect(path: &Path) -> Result<Connection, LedgerError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    // Only a file that holds nothing yet takes it (before WAL is set, which writes the header).
+    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     set_durability(&conn)?;
     migrate(&conn, path)?;
     Ok(conn)

@@ -60,6 +60,10 @@ fn open_sets_durability_and_schema_version() {
     };
     assert_eq!(pragma("journal_mode"), "Text(\"wal\")");
     assert_eq!(pragma("synchronous"), "Integer(2)"); // FULL
+    assert_eq!(
+        pragma("page_size"),
+        format!("Integer({})", super::schema::PAGE_SIZE)
+    );
     assert_eq!(pragma("user_version"), format!("Integer({SCHEMA_VERSION})"));
 }
 
