@@ -10,8 +10,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Freed memory goes back after 2 ms, not mimalloc 3's default second: loading a million
-/// recipients frees as fast as it allocates, and a second's worth kept raises the peak by a
-/// sixth (measured: `check` 226 MB instead of 260 MB at no cost in time).
+/// recipients frees as fast as it allocates, and keeping a second's worth raised `check`'s peak
+/// at 1,000,000 recipients from about 226 MiB to 245–259 MiB, for no measurable gain in time.
 const PURGE_AFTER_MS: std::ffi::c_long = 2;
 
 fn main() {
