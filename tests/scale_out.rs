@@ -556,3 +556,42 @@ async fn a_password_on_the_command_line_is_refused() {
         );
     }
 }
+
+/// A `--standby` runner loads the campaign again once it takes the lease: recipients added to
+/// the file while it waited are sent, and the ones the holder sent are not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_sends_the_campaign_as_it_is_when_it_takes_over() {
+    let Some(db) = pg::TestDb::new("standby_reload") else {
+        return;
+    };
+    const RATE: &str = "10/1s";
+    let provider =
+        Provider::start(sandbox(RATE, WindowMode::Sliding, Duration::from_millis(5))).await;
+    let folder = Folder::with_state(db.url());
+    let write = |recipients| {
+        folder.write(
+            "c.yaml",
+            &campaign("reload", provider.addr(), "1065", RATE, recipients, ""),
+        )
+    };
+    write(0..30);
+    let mut holder = folder.spawn("holder", &["run", "c.yaml"]);
+    wait_for_holder(&db, &[holder.id().unwrap()]).await;
+    let mut standby = folder.spawn("standby", &["run", "c.yaml", "--standby"]);
+    // Once it says it stands by, it has loaded the file as it was.
+    let until = Instant::now() + Duration::from_secs(20);
+    while !folder.printed("standby").1.contains("standing by") {
+        assert!(Instant::now() < until, "{:?}", folder.printed("standby"));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    write(0..40);
+    let (h, s) = (holder.wait().await.unwrap(), standby.wait().await.unwrap());
+    let printed = (folder.printed("holder"), folder.printed("standby"));
+    assert!(h.success() && s.success(), "{printed:?}");
+    assert!(printed.1 .1.contains("took over"), "{printed:?}");
+    let stats = provider.stats();
+    assert_eq!(stats.accepted, 40, "{stats:?} {printed:?}");
+    provider.assert_nobody_twice();
+    let status = folder.status("c.yaml").await;
+    assert_eq!(count(&status, "sent"), 40, "{}", status["counts"]);
+}

@@ -14,6 +14,7 @@ use crate::plan::{build, Plan, Settled};
 use crate::preview::PreviewFormat;
 use crate::progress::{self, Style};
 use crate::ratelimit::{default_margin, Pacer};
+use crate::render::Requests;
 use crate::sandbox::{HeaderDialect, Sandbox, SandboxConfig, Stats, WindowMode};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -25,22 +26,43 @@ pub fn run(a: &RunArgs) -> CommandResult {
             "--now is for --dry-run only: a real run sends at the real time",
         ));
     }
-    let now = super::now(None)?;
-    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::render)?;
-    if let Some(n) = campaign.not_after.filter(|n| jiff::Timestamp::now() > *n) {
-        eprintln!("the campaign's not_after ({n}) has passed: nothing is sent");
+    let Some((campaign, requests)) = load(a)? else {
         return Ok(Exit::Ok);
-    }
-    let token = match a.sandbox {
-        true => None,
-        false => Some(token(&campaign)?),
     };
+    // The token is checked before any wait for the lease, and again for a campaign loaded anew.
+    let token_of = |c: &Campaign| match a.sandbox {
+        true => Ok(None),
+        false => token(c).map(Some),
+    };
+    token_of(&campaign)?;
     let (path, _rehearsal) = ledger_path(a, &campaign)?;
+    let (lock, ledger) = hold(a, &campaign, &path)?;
+    // A standby that waited for the lease loads the campaign again: while it waited, the file,
+    // its recipients and the time its relative inbound times are read against may all have
+    // moved on, and what it sends must be what the campaign says now.
+    let (campaign, requests) = match &lock {
+        Hold::Lease(lease) if lease.waited().is_some() => {
+            let name = campaign.name.clone();
+            drop((campaign, requests));
+            let Some((fresh, requests)) = load(a)? else {
+                return Ok(Exit::Ok);
+            };
+            if state::sender_key(&fresh) != lease.sender() || fresh.name != name {
+                return Err(Failure::usage(format!(
+                    "the campaign changed its name or sender while this runner waited for the lease of sender {}: nothing was sent; run it again",
+                    lease.sender()
+                )));
+            }
+            (fresh, requests)
+        }
+        _ => (campaign, requests),
+    };
+    let token = token_of(&campaign)?;
     // Every request this run may send, frozen into the ledger a block at a time; then the
     // rendering is freed, and the executor reads each payload back from the ledger: what goes
     // out is what the ledger keeps.
     let frozen = state::freeze(requests);
-    let (lock, resumed) = resume(a, &campaign, &frozen, &path)?;
+    let resumed = resume(a, &campaign, &frozen, ledger)?;
     let decided = frozen.into_decided();
     let bodies = state::Sending::new(&resumed.ledger, resumed.chosen)?;
     let sender = match &lock {
@@ -176,15 +198,22 @@ struct Resumed {
     chosen: state::Chosen,
 }
 
-/// Takes the campaign's lock (SQLite) or its sender's lease (PostgreSQL) and reconciles its
-/// ledger with this run (see `state::reconcile`).
-fn resume(
-    a: &RunArgs,
-    campaign: &Campaign,
-    frozen: &state::Frozen,
-    at: &Location,
-) -> Result<(Hold, Resumed), Failure> {
-    let (lock, mut ledger) = match at {
+/// Loads and renders the campaign for a run; `None` when its `not_after` has passed (said on
+/// stderr: nothing is to be sent).
+fn load(a: &RunArgs) -> Result<Option<(Campaign, Requests)>, Failure> {
+    let now = super::now(None)?;
+    let (campaign, requests) = prepare(&a.campaign, now, a.skip_invalid, crate::render::render)?;
+    if let Some(n) = campaign.not_after.filter(|n| jiff::Timestamp::now() > *n) {
+        eprintln!("the campaign's not_after ({n}) has passed: nothing is sent");
+        return Ok(None);
+    }
+    Ok(Some((campaign, requests)))
+}
+
+/// Takes the campaign's lock (SQLite) or its sender's lease (PostgreSQL; with `--standby`,
+/// waiting for it) and opens its ledger.
+fn hold(a: &RunArgs, campaign: &Campaign, at: &Location) -> Result<(Hold, Ledger), Failure> {
+    Ok(match at {
         Location::File(path) => {
             let (lock, ledger) = state::lock_and_open(path)?;
             (Hold::Lock(lock), ledger)
@@ -198,7 +227,16 @@ fn resume(
             eprintln!("sender {sender}: this runner holds its lease (ledger {target})");
             (Hold::Lease(Box::new(lease)), ledger)
         }
-    };
+    })
+}
+
+/// Reconciles the held ledger with this run (see `state::reconcile`) and restores the pacer.
+fn resume(
+    a: &RunArgs,
+    campaign: &Campaign,
+    frozen: &state::Frozen,
+    mut ledger: Ledger,
+) -> Result<Resumed, Failure> {
     let asked = Asked {
         resend_unknown: a.resend_unknown,
         retry_failed: a.retry_failed,
@@ -209,15 +247,14 @@ fn resume(
     let by_recipient = state::by_recipient(&settled);
     let mut pacer = Pacer::new(campaign.rate, default_margin(campaign.rate));
     state::restore_pacer(&ledger, &mut pacer)?;
-    let resumed = Resumed {
+    Ok(Resumed {
         ledger,
         settled,
         by_recipient,
         pacer,
         recovered,
         chosen,
-    };
-    Ok((lock, resumed))
+    })
 }
 
 /// One line for the recipients this run leaves out, by reason.
