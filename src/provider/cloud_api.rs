@@ -5,7 +5,6 @@ use crate::identity::UserId;
 use crate::message::Message;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// Graph API version used when the campaign names none.
 pub const DEFAULT_API_VERSION: &str = "v23.0";
@@ -40,7 +39,7 @@ pub struct Body<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     #[serde(flatten)]
-    object: super::Named<Value>,
+    object: super::Named,
 }
 
 #[derive(Serialize)]

@@ -4,7 +4,6 @@ use crate::identity::UserId;
 use crate::message::{Kind, Message};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::borrow::Cow;
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
@@ -56,7 +55,7 @@ struct Request<'a> {
     file_name: Option<&'a str>,
     /// Meta's object for contacts, location and interactive, under the type's name.
     #[serde(flatten)]
-    object: Option<super::Named<Value>>,
+    object: Option<super::Named>,
 }
 
 pub fn body<'a>(

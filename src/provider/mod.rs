@@ -140,9 +140,9 @@ impl Provider {
 
 /// One `"name": value` entry, flattened into the object around it (the entry's name is the
 /// message's type, known only at run time).
-struct Named<T>(&'static str, T);
+struct Named(&'static str, serde_json::Value);
 
-impl<T: serde::Serialize> serde::Serialize for Named<T> {
+impl serde::Serialize for Named {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = s.serialize_map(Some(1))?;
