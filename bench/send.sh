@@ -4,14 +4,17 @@
 #
 #   bash bench/send.sh              # 5,000 messages
 #   N=20000 bash bench/send.sh
+#   BIN=path/to/sessioncast bash bench/send.sh   # a given binary
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
 PORT=${PORT:-18765}
 OUT=bench/out
 mkdir -p "$OUT"
-cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/sessioncast
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=${CARGO_TARGET_DIR:-target}/release/sessioncast
+fi
 
 source bench/lib.sh
 send_campaign "$N" "$OUT" send "$PORT"

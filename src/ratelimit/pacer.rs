@@ -34,16 +34,20 @@
 //!
 //! # Margin
 //! Each window gets a margin against network jitter, lateness and clock error. It starts at a
-//! floor ([`default_margin`]) and grows with what is measured: twice the spread of answer times
-//! (a send's arrival may shift by up to that spread; the slowest of the last 64 answers is left
-//! out, as the first one also paid for the connection) plus 100 ppm of the window for clock
-//! drift, at most 5 % of the window. What it keeps beyond one spread and the drift is the
-//! lateness allowance ([`Pacer::lateness_allowance`]): a request leaving later than that, or
-//! answered later than the server can have counted it by then, is logged when the server may
-//! have counted it and re-plans the slots it crowds (`Pacer::departed`, `Pacer::answered`), so
-//! it costs only its own lateness. Lateness itself does not raise the margin (a margin paid by
-//! every window cost an even schedule more than the late sends did), but the margin never drops
-//! below what it allowed a send the log still counts.
+//! floor ([`default_margin`]) and grows with what is measured: the spread of answer times (a
+//! send's arrival may shift by up to that spread; the slowest of the last 64 answers is left
+//! out, as the first one also paid for the connection), plus how late requests usually leave
+//! their slots (the median of the last 64), plus 100 ppm of the window for clock drift, at most
+//! 5 % of the window. What it keeps beyond the spread and the drift is the lateness allowance
+//! ([`Pacer::lateness_allowance`]): a request leaving later than that is logged when it left,
+//! less the allowance, and re-plans the slots it crowds (`Pacer::departed`), so it costs only
+//! its own lateness. An answer says how late the server may have counted its request: one
+//! slower than the margin's jitter share allows moves the request in the log by the excess
+//! (`Pacer::answered`). Rarer, longer lateness does not raise the margin (a margin paid by
+//! every window cost an even schedule more than the late sends did), but the margin never
+//! drops below the spread plus what it allowed a send the log still counts. (Twice the spread,
+//! the jitter share counted again on top, held an express-rate-limit server's 2 s windows
+//! 2.04 s apart when the first answer of each came 20 ms slower than the rest.)
 //!
 //! # Bound on 429s without headers
 //! See `pacer_learn`: logarithmic in how far the declared rate is above the real one, plus a
@@ -91,7 +95,7 @@ pub fn default_margin(rate: Rate) -> Duration {
 }
 
 /// Answer times remembered for the jitter estimate.
-const RTT_SAMPLES: usize = 64;
+pub(super) const RTT_SAMPLES: usize = 64;
 
 /// Decides when the next request may be sent. Owned by one task (or behind a mutex).
 #[derive(Debug, Clone)]
@@ -131,6 +135,8 @@ pub struct Pacer {
     /// Recent departures, for the margin (see `pacer_slots`): when, how late, and how much of
     /// that the log absorbed (counted at the slot).
     pub(super) lateness: VecDeque<(Instant, Duration, Duration)>,
+    /// How late each of the last [`RTT_SAMPLES`] requests left its slot, for the margin.
+    pub(super) late_samples: VecDeque<Duration>,
     /// The answer time last fed to [`Pacer::observe_rtt`]: the answer [`Pacer::observe`] gets
     /// next is to a request sent this long before it.
     last_rtt: Duration,
@@ -169,6 +175,7 @@ impl Pacer {
             settling: false,
             spread: Duration::ZERO,
             lateness: VecDeque::new(),
+            late_samples: VecDeque::new(),
             last_rtt: Duration::ZERO,
             sends: VecDeque::new(),
             throttled: VecDeque::new(),
@@ -334,8 +341,8 @@ impl Pacer {
         );
         let window = self.primary.window;
         self.spread = hi - lo.min(hi);
-        let measured =
-            (self.spread * 2).max(self.spread + self.absorbed_lateness()) + window / 10_000;
+        let lateness = self.absorbed_lateness().max(self.usual_lateness());
+        let measured = self.spread + lateness + self.drift();
         let cap = (window / 20).max(self.floor);
         self.margin = measured.clamp(self.floor, cap);
     }

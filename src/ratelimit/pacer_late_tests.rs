@@ -399,6 +399,30 @@ fn a_slow_first_answer_holds_the_next_burst_back_to_when_the_server_may_have_cou
         now = answer(&mut p, now, ms(4));
     }
     assert_eq!(p.next_at(now), t0 + ms(2_020));
+    // Every burst's first answer slow (24 ms among 4 ms ones, as express-rate-limit answers):
+    // the margin holds that 20 ms spread, so such an answer is within it and moves nothing.
+    // (Counting the spread again on top held each window 2.04 s apart: 0.98 of the pace.)
+    let mut p = Pacer::new(rate("4/2s"), ms(20));
+    for rtt in [24, 4, 4, 4, 24, 4, 4, 4] {
+        p.observe_rtt(ms(rtt));
+    }
+    assert_eq!(p.margin(), Duration::from_micros(20_200), "20 ms + 100 ppm");
+    let mut now = answer(&mut p, t0, ms(24));
+    for _ in 0..3 {
+        now = answer(&mut p, now, ms(4));
+    }
+    assert_eq!(p.next_at(now), t0 + Duration::from_micros(2_020_200));
+    // One slower than the margin allows for moves the next burst by what it exceeds it.
+    let mut now = answer(&mut p, t0 + ms(5_000), ms(60));
+    for _ in 0..3 {
+        now = answer(&mut p, now, ms(4));
+    }
+    let margin = p.margin();
+    assert_eq!(
+        p.next_at(now),
+        t0 + ms(5_000 + 60 - 4 + 2_000) + Duration::from_micros(200),
+        "the answer less the fastest, plus the drift (margin {margin:?})"
+    );
 }
 
 /// The span from the first accepted arrival to the last.

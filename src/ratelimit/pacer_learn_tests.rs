@@ -190,8 +190,8 @@ fn the_margin_follows_measured_jitter_between_floor_and_five_percent() {
     pacer.observe_rtt(Duration::from_millis(60));
     assert_eq!(
         pacer.margin(),
-        Duration::from_micros(80_500),
-        "2 × 40 ms spread + 100 ppm of 5 s"
+        Duration::from_micros(40_500),
+        "40 ms spread + 100 ppm of 5 s"
     );
     pacer.observe_rtt(Duration::from_secs(3));
     pacer.observe_rtt(Duration::from_secs(3));

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::pacer::later;
+use super::pacer::{later, RTT_SAMPLES};
 use super::{Mode, Pacer};
 
 /// A send slot taken by [`Pacer::reserve`]; use it through [`Pacer::confirm`] or give it back
@@ -162,16 +162,15 @@ impl Pacer {
     /// The request logged at `entry` (see [`Pacer::departed`]) was answered at `at`, after
     /// its answer time was fed to [`Pacer::observe_rtt`]. The server counted it somewhere
     /// between its departure and `at` less the fastest answer time; a server that was slow to
-    /// answer (a cold start: 175 ms against 4 ms after) may have opened its window that late,
-    /// so for bursts the log takes the latest reading, as for a late departure.
+    /// answer (a cold start: 175 ms against 4 ms after) may have opened its window that late.
+    /// The entry moves so that the margin after it reaches that latest reading (plus the
+    /// drift): an answer within the margin's share for arrival jitter moves nothing.
     pub fn answered(&mut self, entry: Instant, at: Instant) -> Instant {
         let counted = at.checked_sub(self.fastest_answer()).unwrap_or(at);
-        let allowance = self.lateness_allowance();
-        self.relog(
-            entry,
-            counted.checked_sub(allowance).unwrap_or(counted),
-            false,
-        )
+        // The margin after the log's entry must reach past `counted` by the clock drift; its
+        // arrival-jitter share is what this answer measures, so all of it may be used here.
+        let reach = self.margin.saturating_sub(self.drift());
+        self.relog(entry, counted.checked_sub(reach).unwrap_or(counted), false)
     }
 
     /// Feeds how late one request left its slot at `now`, and how much of it the log absorbed;
@@ -188,6 +187,28 @@ impl Pacer {
         if !absorbed.is_zero() {
             self.lateness.push_back((now, late, absorbed));
         }
+        if self.late_samples.len() == RTT_SAMPLES {
+            self.late_samples.pop_front();
+        }
+        self.late_samples.push_back(late);
+    }
+
+    /// How late requests usually leave their slots: the median of the last [`RTT_SAMPLES`]
+    /// departures, those not yet made counting as on time (one late first send is not usual).
+    /// The margin keeps at least this much for lateness; rarer, longer delays are logged when
+    /// they left and cost only themselves (a margin raised by every window for them cost an
+    /// even schedule more than the late sends did).
+    pub(super) fn usual_lateness(&self) -> Duration {
+        let Some(middle) = self.late_samples.len().checked_sub(RTT_SAMPLES / 2 + 1) else {
+            return Duration::ZERO;
+        };
+        let mut late: Vec<Duration> = self.late_samples.iter().copied().collect();
+        *late.select_nth_unstable(middle).1
+    }
+
+    /// What the margin keeps for clock drift between us and the server: 100 ppm of the window.
+    pub(super) fn drift(&self) -> Duration {
+        self.primary.window / 10_000
     }
 
     /// The most lateness the log absorbed (counted a send at its slot though it left that much
@@ -205,7 +226,7 @@ impl Pacer {
     /// answer has measured the spread. Later departures are logged when they left.
     pub fn lateness_allowance(&self) -> Duration {
         let jitter = if self.has_answers() {
-            self.spread + self.primary.window / 10_000
+            self.spread + self.drift()
         } else {
             self.margin / 2
         };
