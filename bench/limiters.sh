@@ -16,6 +16,7 @@
 #   PROFILE=debug bash bench/limiters.sh
 #   ONLY=nginx bash bench/limiters.sh       # one limiter
 #   SECS=60 ONLY=nginx bash bench/limiters.sh   # a longer run: the converged pace after learning
+#   SECS=300 ONLY=haproxy RATES=10/1s bash bench/limiters.sh   # one declared rate (any rate)
 #   BIN=path/to/sessioncast bash bench/limiters.sh   # a given binary, not built here
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -133,7 +134,7 @@ for case in "${CASES[@]}"; do
   IFS='|' read -r kind real shape declared <<<"$case"
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$kind" ]; then continue; fi
   read -r limit window <<<"$real"
-  for rate in $declared; do
+  for rate in ${RATES:-$declared}; do
     dir="$(pwd)/$OUT/$kind-${rate//\//-}"
     rm -rf "$dir" && mkdir -p "$dir"
     rate_case "$dir" "limiters-$kind" "$FRONT" "$rate" "$limit" "$window" "$SECS" 5000000

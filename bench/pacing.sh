@@ -15,6 +15,7 @@
 #   PROFILE=debug bash bench/pacing.sh   # the debug build (pacing does not depend on CPU speed)
 #   ONLY=leaky bash bench/pacing.sh      # one kind
 #   SECS=60 ONLY=leaky bash bench/pacing.sh   # a longer run: the converged pace after learning
+#   SECS=300 ONLY=estimate RATES=10/1s bash bench/pacing.sh   # one declared rate (any rate)
 #   BIN=path/to/sessioncast PORT=18776 bash bench/pacing.sh   # a given binary, another port
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ for case in "${CASES[@]}"; do
   IFS='|' read -r kind opts real shape declared <<<"$case"
   if [ -n "${ONLY:-}" ] && [ "$ONLY" != "$kind" ]; then continue; fi
   read -r limit window <<<"$real"
-  for rate in $declared; do
+  for rate in ${RATES:-$declared}; do
     dir="$OUT/$kind-${rate//\//-}"
     rm -rf "$dir" && mkdir -p "$dir"
     # Enough messages for about $SECS seconds at the slower of the two rates.
