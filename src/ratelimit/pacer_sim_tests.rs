@@ -177,6 +177,36 @@ fn a_stricter_policy_header_is_adopted_before_any_429() {
     assert_eq!(pacer.effective_rate(), rate("3/1s"));
 }
 
+/// The provider note's `2/300s` with its headers, one sender, 2 ms answers: two back to back
+/// every 301 s (the 1 s margin), 300/301 = 0.9967 of the optimum at anchored, clock-aligned and
+/// sliding servers alike, with no 429 (the target: 0.995).
+#[test]
+fn the_provider_notes_2_per_300s_is_paced_at_0_995_of_its_optimum() {
+    let epoch = Instant::now();
+    for counting in [
+        Counting::Anchored,
+        Counting::Aligned { origin: epoch },
+        Counting::Sliding,
+    ] {
+        let r = rate("2/300s");
+        let mut server = SimServer::new(counting, Dialect::Note, 2, r.window, epoch);
+        let mut pacer = Pacer::new(r, default_margin(r));
+        let run = drive_senders(&mut pacer, &mut server, epoch + ms(10_700), 1, 3_000);
+        assert_eq!(run.refused, 0, "{counting:?}");
+        let n = run.accepted.len();
+        assert!(n >= 18, "{counting:?}: {n} accepted in 3,000 s");
+        // n requests in bursts of two span ⌈n/2⌉ − 1 windows at best.
+        let windows = u32::try_from(n.div_ceil(2) - 1).unwrap();
+        let optimum = r.window * windows;
+        let ratio = optimum.as_secs_f64() / (run.accepted[n - 1] - run.accepted[0]).as_secs_f64();
+        assert!(ratio >= 0.995, "{counting:?}: {ratio:.4}");
+        assert!(
+            ratio < 1.0,
+            "{counting:?}: {ratio:.4} is faster than the server admits"
+        );
+    }
+}
+
 /// A run through concurrent senders: what the server accepted and when the first 429 came.
 struct Senders {
     accepted: Vec<Instant>,
