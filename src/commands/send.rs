@@ -36,26 +36,30 @@ pub fn run(a: &RunArgs) -> CommandResult {
     };
     token_of(&campaign)?;
     let (path, _rehearsal) = ledger_path(a, &campaign)?;
-    let (lock, ledger) = hold(a, &campaign, &path)?;
-    // A standby that waited for the lease loads the campaign again: while it waited, the file,
-    // its recipients and the time its relative inbound times are read against may all have
-    // moved on, and what it sends must be what the campaign says now.
-    let (campaign, requests) = match &lock {
-        Hold::Lease(lease) if lease.waited().is_some() => {
-            let name = campaign.name.clone();
+    let (name, sender_key) = (campaign.name.clone(), state::sender_key(&campaign));
+    // A standby whose sender another runner holds frees this load (a million recipients and
+    // their requests) while it waits, perhaps for hours, and loads the campaign again once the
+    // lease is its own: by then the file, its recipients and the time its relative inbound
+    // times are read against may all have moved on, and what it sends must be what the
+    // campaign says now.
+    let (lock, ledger, campaign, requests) = match hold(&path, &sender_key, false) {
+        Err(busy) if busy.exit == Exit::Locked && a.standby => {
             drop((campaign, requests));
+            let (lock, ledger) = hold(&path, &sender_key, true)?;
             let Some((fresh, requests)) = load(a)? else {
                 return Ok(Exit::Ok);
             };
-            if state::sender_key(&fresh) != lease.sender() || fresh.name != name {
+            if state::sender_key(&fresh) != sender_key || fresh.name != name {
                 return Err(Failure::usage(format!(
-                    "the campaign changed its name or sender while this runner waited for the lease of sender {}: nothing was sent; run it again",
-                    lease.sender()
+                    "the campaign changed its name or sender while this runner waited for the lease of sender {sender_key}: nothing was sent; run it again"
                 )));
             }
-            (fresh, requests)
+            (lock, ledger, fresh, requests)
         }
-        _ => (campaign, requests),
+        held => {
+            let (lock, ledger) = held?;
+            (lock, ledger, campaign, requests)
+        }
     };
     let token = token_of(&campaign)?;
     // Every request this run may send, frozen into the ledger a block at a time; then the
@@ -210,9 +214,9 @@ fn load(a: &RunArgs) -> Result<Option<(Campaign, Requests)>, Failure> {
     Ok(Some((campaign, requests)))
 }
 
-/// Takes the campaign's lock (SQLite) or its sender's lease (PostgreSQL; with `--standby`,
-/// waiting for it) and opens its ledger.
-fn hold(a: &RunArgs, campaign: &Campaign, at: &Location) -> Result<(Hold, Ledger), Failure> {
+/// Takes the campaign's lock (SQLite) or the lease of its sender `sender` (PostgreSQL; with
+/// `wait`, waiting for it) and opens its ledger. Exit 6 (`Locked`) when another run holds it.
+fn hold(at: &Location, sender: &str, wait: bool) -> Result<(Hold, Ledger), Failure> {
     Ok(match at {
         Location::File(path) => {
             let (lock, ledger) = state::lock_and_open(path)?;
@@ -222,8 +226,7 @@ fn hold(a: &RunArgs, campaign: &Campaign, at: &Location) -> Result<(Hold, Ledger
             target,
             campaign: name,
         } => {
-            let sender = state::sender_key(campaign);
-            let (lease, ledger) = state::lease_and_open(target, name, &sender, a.standby)?;
+            let (lease, ledger) = state::lease_and_open(target, name, sender, wait)?;
             eprintln!("sender {sender}: this runner holds its lease (ledger {target})");
             (Hold::Lease(Box::new(lease)), ledger)
         }
