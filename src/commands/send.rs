@@ -43,7 +43,11 @@ pub fn run(a: &RunArgs) -> CommandResult {
     // times are read against may all have moved on, and what it sends must be what the
     // campaign says now.
     let (lock, ledger, campaign, requests) = match hold(&path, &sender_key, false) {
-        Err(busy) if busy.exit == Exit::Locked && a.standby => {
+        Err(busy)
+            if busy.exit == Exit::Locked
+                && a.standby
+                && matches!(path, Location::Postgres { .. }) =>
+        {
             drop((campaign, requests));
             let (lock, ledger) = hold(&path, &sender_key, true)?;
             let Some((fresh, requests)) = load(a)? else {
