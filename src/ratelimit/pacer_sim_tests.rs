@@ -536,3 +536,46 @@ fn report_over_declared() {
         println!("{secs}s {name:<20} mean {:.3}", sum / 8.0);
     }
 }
+
+/// The best any client could do against a rate estimate once the declared `10/1s` drew its
+/// first 429, for the after-429 ratio that `report_over_declared` measures the pacer by: the
+/// same first burst (sends 102 ms apart until the first refusal), then each request at the first
+/// millisecond the server would admit it, known without asking (a refused request would count).
+/// Means over eight phases of the server's aligned windows, 12 s and 60 s:
+/// `cargo test --lib report_rate_estimate_ceiling -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn report_rate_estimate_ceiling() {
+    for (name, limit, window, spacing) in [
+        ("estimate 4/2s", 4, 2, ms(500)),
+        ("haproxy-like 4/5s", 4, 5, ms(1_250)),
+    ] {
+        for secs in [12u64, 60] {
+            let mut sum = 0.0;
+            for phase in 0..8u64 {
+                let start = Duration::from_secs(1_700_000_000) + ms(phase * 625);
+                let mut server = Limiter::new(
+                    Rate::new(limit, Duration::from_secs(window)),
+                    WindowMode::Estimate,
+                );
+                let mut at = start;
+                while server.check(at).allowed {
+                    at += ms(102);
+                }
+                let first_429 = at + RTT;
+                let (mut accepted, mut last) = (0u32, first_429);
+                let mut t = first_429;
+                while t < start + Duration::from_secs(secs) {
+                    if server.clone().check(t).allowed {
+                        assert!(server.check(t).allowed);
+                        (accepted, last) = (accepted + 1, t);
+                    }
+                    t += ms(1);
+                }
+                sum +=
+                    f64::from(accepted) * spacing.as_secs_f64() / (last - first_429).as_secs_f64();
+            }
+            println!("{secs:>3}s {name:<20} best after_429 {:.3}", sum / 8.0);
+        }
+    }
+}

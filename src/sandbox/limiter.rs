@@ -20,7 +20,7 @@ pub(crate) struct Decision {
     pub reset: Duration,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum State {
     /// Anchored and aligned windows: when the current window started and how many it admitted.
     Fixed { start: Option<Duration>, count: u32 },
@@ -38,7 +38,7 @@ enum State {
     },
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Limiter {
     rate: Rate,
     mode: WindowMode,
