@@ -18,10 +18,15 @@
 //! - **Decrease.** A 429 at spacing `g` marks `g` refused; the pace drops back to the shortest
 //!   spacing that held, or without one to `g × 10/7` (a rate 0.7 times as fast). A 429 for a
 //!   request sent before the last change, or before any request at the new pace was accepted,
-//!   is the old overload answering and teaches nothing: only the backoff applies, doubling
-//!   from two spacings (never less: the jitter only adds) without a cap at the window, so that a server that counts refused
-//!   requests (HAProxy's estimate) is not fed while it decays. How long the refusals lasted
-//!   is the server's *memory*.
+//!   is the old overload answering and teaches nothing: only the backoff applies, growing by
+//!   half from two spacings (never less: the jitter only adds) without a cap at the window, so
+//!   that a server that counts refused requests (HAProxy's estimate) is not fed while it
+//!   decays. How long the refusals lasted is the server's *memory*.
+//! - **Refusals that count.** A server that still refuses at a spacing that held, right after a
+//!   refused probe, counts refused requests against its limit (HAProxy's estimate does; nginx's
+//!   leaky bucket does not). From then on each 429 that changes the pace is followed by one
+//!   spacing left empty: the refused request used it. (Sent at the good spacing instead, the
+//!   next request was refused as well, and the backoff after it cost two spacings more.)
 //! - **Increase.** A spacing that held for a probe period (a declared window plus margin, or
 //!   the server's memory when longer, and at least three accepted sends) is marked good, and the next probe goes halfway between it
 //!   and the longest refused one (a bisection on the spacing); with nothing refused yet, a rate
@@ -32,10 +37,11 @@
 //!
 //! # Bound on 429s without headers
 //! With one request in flight and declared spacing `g`: `D = ⌈log(r_declared / r_true) /
-//! log(10/7)⌉` decreases, each followed by at most `1 + ⌈log2(R / 2g)⌉` 429s while the server
-//! keeps refusing for `R` (at most `W` for windows that do not count refused requests; those
-//! 429s teach nothing; the backoff doubles from two spacings), plus one per failed bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per
-//! search), plus one per failed re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
+//! log(10/7)⌉` decreases, each followed by at most `1 + ⌈log1.5(R / 2g)⌉` 429s while the
+//! server keeps refusing for `R` (at most `W` for windows that do not count refused requests;
+//! those 429s teach nothing; the backoff grows by half from two spacings), plus one per failed
+//! bisection probe until within 3 % (`⌈log2(0.3 / 0.03)⌉ = 4` per search), plus one per failed
+//! re-probe (at most `1 + log2(T / 2W)` in a run of length T). With
 //! k requests in flight up to k answers can report the same overload, so multiply by k.
 //! A learned count per announced window costs one 429 per failed probe: at most
 //! `1 + log2(T / 8W)` in a run of length T, plus the first.
@@ -110,6 +116,9 @@ pub(super) struct Learned {
     /// The spacing came from such a burst: probe up in small steps, not halfway to the
     /// declared rate (every refusal costs a server that counts refusals a spacing, and more).
     near: bool,
+    /// The server counts refused requests too: back at a spacing that held, right after a
+    /// refused probe, it still refused. Each 429 is then followed by one spacing left empty.
+    counts_refused: bool,
 }
 
 /// A count per announced window learned from 429s below the announced limit (a server whose
@@ -150,6 +159,7 @@ impl Learned {
             burst: None,
             refused_since_burst: 1,
             near: false,
+            counts_refused: false,
         }
     }
 }
@@ -194,9 +204,19 @@ impl Pacer {
             // Until one is accepted, however long that takes: a server that counts refused
             // requests (HAProxy's estimate) keeps refusing for several of its periods, and
             // reading that as a refusal of the new spacing slowed the pace far below its rate.
-            // The backoff, doubling without a cap at the window, stops feeding it meanwhile.
+            // The backoff, growing without a cap at the window, stops feeding it meanwhile.
             Some(mut l) if sent < l.since || (l.settling && l.accepted == 0) => {
                 l.refused_since_burst += 1;
+                // Refused at a spacing that held, sent after the failed probe was answered:
+                // the server still counts that refusal (HAProxy's estimate does; a leaky
+                // bucket, which does not, admits one spacing after it).
+                if sent >= l.since && l.ok == Some(l.interval) && !l.counts_refused {
+                    l.counts_refused = true;
+                    self.note(
+                        "429s count against the server's limit: one spacing is left empty after each"
+                            .into(),
+                    );
+                }
                 self.learned = Some(l);
                 return false;
             }
@@ -277,6 +297,10 @@ impl Pacer {
         self.converge(&mut l, at);
         self.learned = Some(l);
         self.tightened();
+        if l.counts_refused {
+            // The refused request counts as one sent: the next goes two spacings after it.
+            self.block_until(later(sent, self.even_interval() * 2));
+        }
         let pace = Rate::new(1, round_ms(l.interval));
         self.note(if probe {
             format!("429 after probing up: pace back to {pace}")

@@ -92,6 +92,58 @@ fn a_leaky_bucket_is_found_to_within_a_few_percent_and_held() {
     assert!(pace >= 0.95, "{pace:.3}");
 }
 
+/// A server admitting one request per 300 ms with a burst of two (GCRA): `counts_refused`
+/// moves its theoretical arrival time on for refused requests too, as HAProxy's rate estimate
+/// counts them; otherwise only admissions do, as nginx's leaky bucket.
+fn gcra(counts_refused: bool) -> impl Fn(usize, Instant) -> bool {
+    let (t, tolerance) = (Duration::from_millis(300), Duration::from_millis(600));
+    let tat = std::cell::Cell::new(None::<Instant>);
+    move |_, at: Instant| {
+        let due = tat.get().unwrap_or(at).max(at);
+        let ok = due - at <= tolerance;
+        if ok || counts_refused {
+            tat.set(Some(due + t));
+        }
+        ok
+    }
+}
+
+/// Sends `n` requests as the pacer allows against `server`; returns the answers, in order.
+fn answers(pacer: &mut Pacer, n: usize, server: impl Fn(usize, Instant) -> bool) -> Vec<bool> {
+    let log = std::cell::RefCell::new(Vec::new());
+    run(pacer, Instant::now(), n, |i, at| {
+        let ok = server(i, at);
+        log.borrow_mut().push(ok);
+        ok
+    });
+    log.into_inner()
+}
+
+#[test]
+fn a_server_that_counts_refusals_gets_an_empty_spacing_after_each_429() {
+    let declared = rate("10/1s");
+    let counted = "429s count against the server's limit: one spacing is left empty after each";
+    // Refused at the spacing that held, right after a refused probe: the refusal was counted.
+    // From then on each 429 is followed by an admission, not by a second 429 and a backoff.
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let log = answers(&mut pacer, 400, gcra(true));
+    let notes = pacer.take_notes();
+    let at = notes.iter().position(|n| n == counted);
+    assert!(at.is_some(), "{notes:?}");
+    // (`x` refused, `.` admitted.) The burst's 429 and the first failed probe come in pairs:
+    // `....xx....................xx......`; after that, only single 429s (without the empty
+    // spacing, 14 of 16 failed probes were pairs).
+    let pattern: String = log.iter().map(|ok| if *ok { '.' } else { 'x' }).collect();
+    let pairs = pattern.matches("xx").count();
+    let single = pattern.matches('x').count() - 2 * pairs;
+    assert!(pairs <= 3 && single >= 8, "{pattern}");
+    // nginx's leaky bucket admits one spacing after a refusal: it is never told otherwise.
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    answers(&mut pacer, 400, gcra(false));
+    let notes = pacer.take_notes();
+    assert!(!notes.iter().any(|n| n == counted), "{notes:?}");
+}
+
 #[test]
 fn a_learned_limit_is_kept_with_its_time_and_expires() {
     let declared = rate("10/1s");
