@@ -51,6 +51,21 @@ messages:
 YAML
 }
 
+# case_secs RATE DECLARED SECS: a case's length, from SECS (one number, or one per declared rate
+# in DECLARED); a RATE not in DECLARED takes the first.
+case_secs() {
+  local rate=$1 i=0 d
+  local -a declared secs
+  read -ra declared <<<"$2"
+  read -ra secs <<<"$3"
+  for d in "${declared[@]}"; do
+    if [ "$d" = "$rate" ]; then break; fi
+    i=$((i + 1))
+  done
+  [ "$i" -lt "${#declared[@]}" ] || i=0
+  echo "${secs[$i]:-${secs[0]}}"
+}
+
 # wait_for_sandbox PORT: until its stats answer (at most 5 s).
 wait_for_sandbox() {
   for _ in $(seq 50); do

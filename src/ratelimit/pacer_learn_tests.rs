@@ -144,6 +144,30 @@ fn a_server_that_counts_refusals_gets_an_empty_spacing_after_each_429() {
     assert!(!notes.iter().any(|n| n == counted), "{notes:?}");
 }
 
+/// While a learned pace settles, the backoff grows by half per refusal, not double: a server
+/// that counts refusals is not fed often, and its first admission is not overshot by much.
+#[test]
+fn the_learning_backoff_grows_by_half() {
+    let declared = rate("10/1s");
+    let mut pacer = Pacer::new(declared, default_margin(declared));
+    let sent = std::cell::RefCell::new(Vec::new());
+    // Three accepted, then refused for good (a server gone quiet for a long while).
+    run(&mut pacer, Instant::now(), 12, |i, at| {
+        sent.borrow_mut().push(at);
+        i < 3
+    });
+    let sent = sent.into_inner();
+    let gaps: Vec<f64> = sent
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    // Each wait is its nominal delay plus up to half of it at random: six steps on, the nominal
+    // delay is 1.5^6 = 11.4 times as long (doubling: 64), so the wait 7.6–17.1 times as long.
+    let (early, late) = (gaps[4], gaps[10]);
+    let grown = late / early;
+    assert!((7.5..=17.1).contains(&grown), "{gaps:?}");
+}
+
 #[test]
 fn a_learned_limit_is_kept_with_its_time_and_expires() {
     let declared = rate("10/1s");
@@ -481,7 +505,7 @@ fn the_learned_spacing_may_grow_past_the_declared_window() {
         "near 1.5 s, or a probe below: {pace}"
     );
     // 8 decreases from 102 ms past 1.5 s, each followed by the refusals while it settles (the
-    // backoff doubles from two spacings until one is accepted: up to four here), and failed
+    // backoff grows by half from two spacings until one is accepted), and failed
     // probes (measured 32); before the spacing could grow past the window, they had no end.
     assert!(refused.get() <= 36, "{} 429s", refused.get());
 }
