@@ -132,7 +132,7 @@ fn a_server_that_counts_refusals_gets_an_empty_spacing_after_each_429() {
     assert!(at.is_some(), "{notes:?}");
     // (`x` refused, `.` admitted.) The burst's 429 and the first failed probe come in pairs:
     // `....xx....................xx......`; after that, only single 429s (without the empty
-    // spacing, 14 of 16 failed probes were pairs).
+    // spacing, 13 of 16 refusals came in pairs).
     let pattern: String = log.iter().map(|ok| if *ok { '.' } else { 'x' }).collect();
     let pairs = pattern.matches("xx").count();
     let single = pattern.matches('x').count() - 2 * pairs;
