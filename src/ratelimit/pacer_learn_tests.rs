@@ -128,8 +128,7 @@ fn a_server_that_counts_refusals_gets_an_empty_spacing_after_each_429() {
     let mut pacer = Pacer::new(declared, default_margin(declared));
     let log = answers(&mut pacer, 400, gcra(true));
     let notes = pacer.take_notes();
-    let at = notes.iter().position(|n| n == counted);
-    assert!(at.is_some(), "{notes:?}");
+    assert!(notes.iter().any(|n| n == counted), "{notes:?}");
     // (`x` refused, `.` admitted.) The burst's 429 and the first failed probe come in pairs:
     // `....xx....................xx......`; after that, only single 429s (without the empty
     // spacing, 13 of 16 refusals came in pairs).
@@ -505,8 +504,9 @@ fn the_learned_spacing_may_grow_past_the_declared_window() {
         "near 1.5 s, or a probe below: {pace}"
     );
     // 8 decreases from 102 ms past 1.5 s, each followed by the refusals while it settles (the
-    // backoff grows by half from two spacings until one is accepted), and failed
-    // probes (measured 32); before the spacing could grow past the window, they had no end.
+    // backoff grows by half from two spacings until one is accepted), and failed probes
+    // (measured 28–30 over ten runs; 32 when the backoff doubled); before the spacing could
+    // grow past the window, they had no end.
     assert!(refused.get() <= 36, "{} 429s", refused.get());
 }
 
