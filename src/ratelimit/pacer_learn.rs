@@ -28,9 +28,14 @@
 //!   spacing left empty: the refused request used it. (Sent at the good spacing instead, the
 //!   next request was refused as well, and the backoff after it cost two spacings more.)
 //! - **Increase.** A spacing that held for a probe period (a declared window plus margin, or
-//!   the server's memory when longer, and at least three accepted sends) is marked good, and the next probe goes halfway between it
-//!   and the longest refused one (a bisection on the spacing); with nothing refused yet, a rate
-//!   10/7 as fast. Once good and refused are within 3 %, the pace stays at the good one; it is
+//!   the server's memory when longer) and for enough accepted sends is marked good, and the
+//!   next probe goes halfway between it and the longest refused one (a bisection on the
+//!   spacing); with nothing refused yet, a rate 10/7 as fast. Enough sends is at least three,
+//!   and about 1/δ (at most 32) for a probe a fraction δ faster than the good spacing: a
+//!   spacing δ too short is refused only once the excess adds up to a whole request, which
+//!   a window, a token bucket or a rate estimate lets build up for about 1/δ sends. (Held for
+//!   three sends and a probe period, probes 5–20 % too fast passed as good against a rate
+//!   estimate, and were refused again and again later.) Once good and refused are within 3 %, the pace stays at the good one; it is
 //!   re-probed 3 % faster after `gap` windows (2 → 4 → … → 64, doubling at each failed re-probe)
 //!   so a server that raised its limit is followed.
 //! - **Never above** the declared rate or a limit the server announced in its headers.
@@ -70,9 +75,12 @@ const DECREASE: f64 = 0.7;
 /// The search stops when good and refused spacings are this close (relative).
 const CONVERGED: f64 = 0.03;
 /// Probing up from a spacing estimated from a burst: this much shorter at a time.
-const NEAR_STEP: f64 = 0.97;
-/// Accepted sends at a spacing before it counts as good.
+const NEAR_STEP: f64 = 0.94;
+/// Accepted sends at a spacing before it counts as good: at least this many, and about 1/δ
+/// for a probe a fraction δ faster than the good spacing (see [`hold_for`]).
 const HOLD_SENDS: u32 = 3;
+/// At most this many (a 3 % probe would otherwise hold 34).
+const MAX_HOLD_SENDS: u32 = 32;
 
 /// The spacing learned from 429s, and the search state around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +127,8 @@ pub(super) struct Learned {
     /// The server counts refused requests too: back at a spacing that held, right after a
     /// refused probe, it still refused. Each 429 is then followed by one spacing left empty.
     counts_refused: bool,
+    /// Accepted sends at `interval` before it counts as good.
+    hold: u32,
 }
 
 /// A count per announced window learned from 429s below the announced limit (a server whose
@@ -160,6 +170,7 @@ impl Learned {
             refused_since_burst: 1,
             near: false,
             counts_refused: false,
+            hold: HOLD_SENDS,
         }
     }
 }
@@ -293,6 +304,7 @@ impl Pacer {
             l.reprobe = false;
         }
         l.probe_after = None;
+        l.hold = HOLD_SENDS;
         (l.at, l.since, l.accepted, l.first_ok, l.settling) = (at, at, 0, None, true);
         self.converge(&mut l, at);
         self.learned = Some(l);
@@ -347,7 +359,7 @@ impl Pacer {
             l.first_ok.get_or_insert(at);
         }
         let period = self.probe_period(&l);
-        let held = l.accepted >= HOLD_SENDS
+        let held = l.accepted >= l.hold
             && l.first_ok.is_some_and(|f| at >= later(f, period))
             && l.probe_after.is_none_or(|p| at >= p);
         if !held {
@@ -372,6 +384,7 @@ impl Pacer {
             }
         };
         l.probe_after = None;
+        l.hold = hold_for(good, l.interval);
         // Slots already reserved keep the old spacing: the probe is judged on the sends after
         // them, which use the new one.
         let since = self.sends.back().map_or(at, |last| (*last).max(at));
@@ -565,6 +578,17 @@ impl Pacer {
         let accepted = u32::try_from(sent.saturating_sub(refused)).unwrap_or(u32::MAX);
         (accepted >= 1).then_some(accepted)
     }
+}
+
+/// Accepted sends a probe from `good` to `probe` must hold: a spacing a fraction δ too short
+/// is refused only once the excess adds up to one request, after about 1/δ sends.
+fn hold_for(good: Duration, probe: Duration) -> u32 {
+    let step = good.as_secs_f64() / probe.as_secs_f64() - 1.0;
+    if step.is_nan() || step <= 0.0 {
+        return HOLD_SENDS;
+    }
+    // (Saturating: a step too small to measure holds the longest.)
+    ((1.0 / step).ceil() as u32).clamp(HOLD_SENDS, MAX_HOLD_SENDS)
 }
 
 /// `1.9s`, `640ms`: a duration for a log line.

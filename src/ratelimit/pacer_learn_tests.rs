@@ -40,12 +40,13 @@ fn recovers_the_declared_pace_after_a_transient_429() {
         notes,
         ["429 without a policy that explains it: pace now 1/146ms, probing up"]
     );
-    // Bisection between the refused 102 ms and the good spacing, one declared window each,
+    // Bisection between the refused 102 ms and the good spacing, each probe held for a
+    // declared window and about 1/δ sends (6, 11, 20, 32 for steps of 18, 10, 5 and 3 %),
     // until within 3 %; then a re-probe finds the declared rate again.
-    let end = run(&mut pacer, end, 80, |_, _| true);
+    let end = run(&mut pacer, end, 120, |_, _| true);
     assert_eq!(pacer.effective_rate(), declared);
     assert!(pacer.learned().is_none());
-    assert!(end - t0 < Duration::from_secs(12), "{:?}", end - t0);
+    assert!(end - t0 < Duration::from_secs(14), "{:?}", end - t0);
     let notes = pacer.take_notes();
     assert_eq!(notes[0], "probing up: pace now 1/124ms", "{notes:?}");
     assert_eq!(
@@ -130,12 +131,13 @@ fn a_server_that_counts_refusals_gets_an_empty_spacing_after_each_429() {
     let notes = pacer.take_notes();
     assert!(notes.iter().any(|n| n == counted), "{notes:?}");
     // (`x` refused, `.` admitted.) The burst's 429 and the first failed probe come in pairs:
-    // `....xx....................xx......`; after that, only single 429s (without the empty
-    // spacing, 13 of 16 refusals came in pairs).
+    // `....xx....................xx......`; after that, only single 429s: 2 pairs and 6 to 10
+    // single ones in 30 runs (without the empty spacing, 6 to 10 pairs and 1 to 3 single ones
+    // in 8 runs).
     let pattern: String = log.iter().map(|ok| if *ok { '.' } else { 'x' }).collect();
     let pairs = pattern.matches("xx").count();
     let single = pattern.matches('x').count() - 2 * pairs;
-    assert!(pairs <= 3 && single >= 8, "{pattern}");
+    assert!(pairs <= 3 && single >= 5, "{pattern}");
     // nginx's leaky bucket admits one spacing after a refusal: it is never told otherwise.
     let mut pacer = Pacer::new(declared, default_margin(declared));
     answers(&mut pacer, 400, gcra(false));
@@ -236,7 +238,7 @@ fn announced_policies_are_a_ceiling_for_probing() {
     // the announced 5/1s only.
     let end = run(&mut pacer, t0, 3, |i, _| i != 2);
     assert_eq!(pacer.effective_rate(), rate("1/292ms"));
-    let end = run(&mut pacer, end, 60, |_, _| true);
+    let end = run(&mut pacer, end, 110, |_, _| true);
     assert_eq!(pacer.effective_rate(), rate("5/1s"));
     let from = end;
     let end = run(&mut pacer, from, 21, |_, _| true);
@@ -544,4 +546,27 @@ fn a_429_that_the_announced_policy_explains_keeps_the_bursts() {
     assert_eq!(after, next + Duration::from_millis(1_020), "Retry-After");
     pacer.record_send(after);
     assert_eq!(pacer.next_at(after), after, "bursts, not spaced evenly");
+}
+
+/// A probe a fraction δ faster than the spacing that held counts as good only after about 1/δ
+/// accepted sends: a server that lets a small excess build up (here a burst of two) refuses a
+/// spacing δ too short only after that many. Held for three sends and a declared window,
+/// probes 5–20 % too fast passed as good and were refused again later, each time slowing the
+/// pace by a tenth ("429 without a policy that explains it").
+#[test]
+fn a_probe_counts_as_good_only_after_about_one_over_its_step_in_sends() {
+    let declared = rate("10/1s");
+    let slowed = |counts_refused| {
+        let mut pacer = Pacer::new(declared, default_margin(declared));
+        answers(&mut pacer, 400, gcra(counts_refused));
+        let notes = pacer.take_notes();
+        let n = notes
+            .iter()
+            .filter(|n| n.starts_with("429 without a policy"))
+            .count();
+        (n, notes)
+    };
+    let ((leaky, a), (counting, b)) = (slowed(false), slowed(true));
+    // Measured over 30 runs each: 2 to 5 per server; held for three sends, 6 to 9 (12 runs).
+    assert!(leaky + counting <= 10, "{a:?}\n{b:?}");
 }

