@@ -78,7 +78,7 @@ const CONVERGED: f64 = 0.03;
 /// Probing up from a spacing estimated from a burst: this much shorter at a time.
 const NEAR_STEP: f64 = 0.94;
 /// Accepted sends at a spacing before it counts as good: at least this many, and about 1/δ
-/// for a probe a fraction δ faster than the good spacing (see [`hold_for`]).
+/// for a probe a fraction δ faster than the good spacing (see [`Learned::hold`]).
 const HOLD_SENDS: u32 = 3;
 /// At most this many (a 3 % probe would otherwise hold 34).
 const MAX_HOLD_SENDS: u32 = 32;
@@ -128,8 +128,6 @@ pub(super) struct Learned {
     /// The server counts refused requests too: back at a spacing that held, right after a
     /// refused probe, it still refused. Each 429 is then followed by one spacing left empty.
     counts_refused: bool,
-    /// Accepted sends at `interval` before it counts as good.
-    hold: u32,
 }
 
 /// A count per announced window learned from 429s below the announced limit (a server whose
@@ -171,7 +169,6 @@ impl Learned {
             refused_since_burst: 1,
             near: false,
             counts_refused: false,
-            hold: HOLD_SENDS,
         }
     }
 }
@@ -180,6 +177,18 @@ impl Learned {
     /// Waiting for the first acceptance after a burst was refused.
     pub(super) fn bursty_settling(&self) -> bool {
         self.burst.is_some()
+    }
+
+    /// Accepted sends at `interval` before it counts as good: about 1/δ for a probe δ faster
+    /// than the good spacing ([`hold_for`]). A converged pace is re-probed after its gap and as
+    /// many sends as the longest probe holds: a leaky bucket refuses every re-probe at once, and
+    /// re-probing after fewer sends (the gap alone) cost nginx-like 2/1s under `10/1s` 0.934 →
+    /// 0.918 in the simulator.
+    fn hold(&self) -> u32 {
+        if self.probe_after.is_some() {
+            return MAX_HOLD_SENDS;
+        }
+        self.ok.map_or(HOLD_SENDS, |ok| hold_for(ok, self.interval))
     }
 }
 
@@ -305,7 +314,6 @@ impl Pacer {
             l.reprobe = false;
         }
         l.probe_after = None;
-        l.hold = HOLD_SENDS;
         (l.at, l.since, l.accepted, l.first_ok, l.settling) = (at, at, 0, None, true);
         self.converge(&mut l, at);
         self.learned = Some(l);
@@ -360,7 +368,7 @@ impl Pacer {
             l.first_ok.get_or_insert(at);
         }
         let period = self.probe_period(&l);
-        let held = l.accepted >= l.hold
+        let held = l.accepted >= l.hold()
             && l.first_ok.is_some_and(|f| at >= later(f, period))
             && l.probe_after.is_none_or(|p| at >= p);
         if !held {
@@ -385,7 +393,6 @@ impl Pacer {
             }
         };
         l.probe_after = None;
-        l.hold = hold_for(good, l.interval);
         // Slots already reserved keep the old spacing: the probe is judged on the sends after
         // them, which use the new one.
         let since = self.sends.back().map_or(at, |last| (*last).max(at));
@@ -413,10 +420,6 @@ impl Pacer {
         // (A hair over 3 %, so that a failed 3 % re-probe counts as converged despite rounding.)
         if ok.saturating_sub(bad) <= ok.mul_f64(CONVERGED * 1.01) {
             l.interval = ok;
-            // Re-probed after `gap` windows and as many sends as the longest probe holds: a
-            // leaky bucket refuses every re-probe at once, and re-probing after fewer sends (the
-            // gap alone) cost nginx-like 2/1s under `10/1s` 0.934 → 0.918 in the simulator.
-            l.hold = MAX_HOLD_SENDS;
             let period = self.probe_period(l);
             l.probe_after = Some(later(at, period * l.gap));
         }
